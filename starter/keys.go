@@ -1,0 +1,273 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
+)
+
+// memoResetMarker marks the run that ResetKey puts in place of a reset run.
+const memoResetMarker = "once.reset"
+
+// markerTaskQueue is polled by no worker: a reset marker is never executed.
+const markerTaskQueue = "once-reset-marker"
+
+// ResetOptions configures ResetKey.
+type ResetOptions struct {
+	// Scope of a Parts key, as in TriggerOptions. Optional: defaults as there.
+	Scope idempotency.Scope
+	// Terminate allows resetting a key whose run is still running: that run
+	// is terminated first. Optional: defaults to false (ErrResetRunning).
+	Terminate bool
+	// Reason recorded on the termination. Optional: defaults to
+	// "once: key reset".
+	Reason string
+}
+
+// ResetKey makes the next trigger of task with key start a new run. The old
+// run's history stays readable (by its run ID).
+//
+// Errors: ErrNoKey; invalid input; ErrNotFound when no run holds the key;
+// ErrResetRunning when the run is running and Terminate is false;
+// ErrServerUnreachable.
+func (c *Client) ResetKey(ctx context.Context, task string, key idempotency.Input, opts ResetOptions) error {
+	if err := c.resetKey(ctx, task, key, opts); err != nil {
+		return fmt.Errorf("reset key of %s: %w", task, err)
+	}
+	return nil
+}
+
+func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Input, opts ResetOptions) error {
+	workflowID, _, err := c.workflowIDFor(ctx, task, key, opts.Scope)
+	if err != nil {
+		return err
+	}
+	reason := opts.Reason
+	if reason == "" {
+		reason = "once: key reset"
+	}
+	desc, err := c.describe(ctx, workflowID, "")
+	if err != nil {
+		return err
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	runID := info.GetExecution().GetRunId()
+	m := c.decodeMemo(info.GetMemo())
+	if m.reset {
+		return nil // already reset; the next trigger replaces the marker
+	}
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if !opts.Terminate {
+			return fmt.Errorf("workflow %s run %s: %w", workflowID, runID, ErrResetRunning)
+		}
+		if err := c.terminate(ctx, workflowID, runID, reason); err != nil {
+			return err
+		}
+	}
+	memo, err := c.opts.DataConverter.ToPayload(true)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	resp, err := c.svc.StartWorkflowExecution(rctx, &workflowservice.StartWorkflowExecutionRequest{
+		Namespace:                c.opts.Namespace,
+		WorkflowId:               workflowID,
+		WorkflowType:             &commonpb.WorkflowType{Name: task},
+		TaskQueue:                &taskqueuepb.TaskQueue{Name: markerTaskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		WorkflowExecutionTimeout: durationOrNil(time.Minute),
+		Identity:                 c.opts.Identity,
+		RequestId:                requestID{kind: kindMarker, suffix: runID}.String(),
+		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     &commonpb.Memo{Fields: map[string]*commonpb.Payload{memoResetMarker: memo}},
+	})
+	if err != nil {
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			// Someone triggered or reset in between: the key already moved on.
+			return nil
+		}
+		return rpcError(ctx, err)
+	}
+	return c.terminate(ctx, workflowID, resp.GetRunId(), "once: reset marker")
+}
+
+// RunInfo describes the run that holds a key.
+type RunInfo struct {
+	Task       string
+	WorkflowID string
+	RunID      string // the current run
+	FirstRunID string // the chain's first run: the run's stable ID
+	Key        idempotency.Key
+	// Status is the current run's status. A reset key reports Reset and the
+	// status of the marker (terminated).
+	Status    enumspb.WorkflowExecutionStatus
+	KeyText   string
+	Scope     string
+	ExpiresAt time.Time // zero when unknown
+	Expired   bool      // closed and past ExpiresAt: the next trigger starts a new run
+	Reset     bool      // reset: the next trigger starts a new run
+	StartTime time.Time
+	CloseTime time.Time // zero while running
+
+	c *Client
+}
+
+// Run returns a handle to get the run's result.
+func (i *RunInfo) Run() *Run {
+	return &Run{Task: i.Task, WorkflowID: i.WorkflowID, RunID: i.FirstRunID, Key: i.Key, Cached: true, c: i.c}
+}
+
+// LookupOptions configures Lookup.
+type LookupOptions struct {
+	// Scope of a Parts key, as in TriggerOptions. Optional.
+	Scope idempotency.Scope
+}
+
+// Lookup finds the run for task and key: status, key text, scope, expiry.
+//
+// Errors: ErrNoKey; invalid input; ErrNotFound; ErrServerUnreachable.
+func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input, opts LookupOptions) (*RunInfo, error) {
+	workflowID, k, err := c.workflowIDFor(ctx, task, key, opts.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("lookup %s: %w", task, err)
+	}
+	desc, err := c.describe(ctx, workflowID, "")
+	if err != nil {
+		return nil, fmt.Errorf("lookup %s: %w", task, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	m := c.decodeMemo(info.GetMemo())
+	ri := &RunInfo{
+		Task: task, WorkflowID: workflowID, Key: k,
+		RunID:      info.GetExecution().GetRunId(),
+		FirstRunID: info.GetFirstRunId(),
+		Status:     info.GetStatus(),
+		KeyText:    m.keyText,
+		Scope:      m.scope,
+		ExpiresAt:  m.expiresAt,
+		Reset:      m.reset,
+		StartTime:  info.GetStartTime().AsTime(),
+		c:          c,
+	}
+	if ri.FirstRunID == "" {
+		ri.FirstRunID = ri.RunID
+	}
+	if info.GetCloseTime() != nil {
+		ri.CloseTime = info.GetCloseTime().AsTime()
+		ri.Expired = !m.expiresAt.IsZero() && !c.opts.Now().Before(m.expiresAt)
+	}
+	return ri, nil
+}
+
+// workflowIDFor resolves a key for ResetKey and Lookup.
+func (c *Client) workflowIDFor(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (string, idempotency.Key, error) {
+	if err := idempotency.ValidateTaskID(task); err != nil {
+		return "", "", err
+	}
+	if key == nil {
+		return "", "", ErrNoKey
+	}
+	rc, _ := idempotency.RunContextFrom(ctx)
+	k, err := idempotency.Resolve(key, scope, rc)
+	if err != nil {
+		return "", "", err
+	}
+	id, err := idempotency.WorkflowID(c.opts.Environment, task, k)
+	return id, k, err
+}
+
+func (c *Client) describe(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	resp, err := c.svc.DescribeWorkflowExecution(rctx, &workflowservice.DescribeWorkflowExecutionRequest{
+		Namespace: c.opts.Namespace,
+		Execution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
+	})
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			return nil, fmt.Errorf("workflow %s: %w", workflowID, ErrNotFound)
+		}
+		return nil, rpcError(ctx, err)
+	}
+	return resp, nil
+}
+
+// terminate terminates one run; a run that already closed is fine.
+func (c *Client) terminate(ctx context.Context, workflowID, runID, reason string) error {
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	_, err := c.svc.TerminateWorkflowExecution(rctx, &workflowservice.TerminateWorkflowExecutionRequest{
+		Namespace:         c.opts.Namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
+		Reason:            reason,
+		Identity:          c.opts.Identity,
+	})
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return rpcError(ctx, err)
+	}
+	return nil
+}
+
+type memoInfo struct {
+	keyText   string
+	scope     string
+	expiresAt time.Time
+	reset     bool
+}
+
+func (c *Client) decodeMemo(m *commonpb.Memo) memoInfo {
+	var mi memoInfo
+	get := func(k string, v any) bool {
+		p, ok := m.GetFields()[k]
+		return ok && c.opts.DataConverter.FromPayload(p, v) == nil
+	}
+	get(shared.MemoKeyText, &mi.keyText)
+	get(shared.MemoKeyScope, &mi.scope)
+	var exp string
+	if get(shared.MemoExpiresAt, &exp) {
+		mi.expiresAt, _ = time.Parse(time.RFC3339, exp)
+	}
+	get(memoResetMarker, &mi.reset)
+	return mi
+}
+
+// originalPayloadHash hashes the input of a run's first event.
+func (c *Client) originalPayloadHash(ctx context.Context, workflowID, runID string) (string, error) {
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	resp, err := c.svc.GetWorkflowExecutionHistory(rctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
+		Namespace:       c.opts.Namespace,
+		Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
+		MaximumPageSize: 1,
+	})
+	if err != nil {
+		return "", rpcError(ctx, err)
+	}
+	events := resp.GetHistory().GetEvents()
+	if len(events) == 0 || events[0].GetWorkflowExecutionStartedEventAttributes() == nil {
+		return "", fmt.Errorf("workflow %s run %s: no start event to compare payloads", workflowID, runID)
+	}
+	input := events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	var v any
+	if len(input) > 0 {
+		if err := c.opts.DataConverter.FromPayload(input[0], &v); err != nil {
+			return "", fmt.Errorf("workflow %s: decode original payload: %w", workflowID, err)
+		}
+	}
+	h, err := idempotency.PayloadHash(v)
+	return string(h), err
+}

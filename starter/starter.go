@@ -1,0 +1,287 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
+)
+
+// DefaultEnvironment is the environment of a Client whose
+// Options.Environment is empty.
+const DefaultEnvironment = "dev"
+
+// DefaultBatchParallelism bounds the starts a batch has in flight when
+// Options.BatchParallelism is zero.
+const DefaultBatchParallelism = 16
+
+// DefaultRequestTimeout bounds each RPC when the caller's context has no
+// deadline and Options.RequestTimeout is zero.
+const DefaultRequestTimeout = 30 * time.Second
+
+// Errors returned by this package, tested with errors.Is. Errors of invalid
+// input from the idempotency package (idempotency.ErrEmptyKey,
+// ErrKeyTooLong, ErrInvalidTaskID, ErrInvalidEnvironment, ErrInvalidTTL,
+// ErrPayloadNotSerializable, ErrInvalidScope, ErrInvalidKey) pass through
+// wrapped.
+var (
+	// ErrKeyReusedWithDifferentPayload: strict mode found a run for the key
+	// whose payload differs from this trigger's. Use another key, or drop
+	// Strict to get the existing run.
+	ErrKeyReusedWithDifferentPayload = errors.New("starter: idempotency key reused with a different payload (strict mode): use a new key for new input")
+
+	// ErrResetRunning: ResetKey found the key's run still running. Wait for
+	// it, or set ResetOptions.Terminate.
+	ErrResetRunning = errors.New("starter: the key's run is still running: wait for it to close or reset with Terminate")
+
+	// ErrNotFound: no run holds the workflow ID of that task and key.
+	ErrNotFound = errors.New("starter: no run for that task and key")
+
+	// ErrServerUnreachable: the Temporal frontend did not answer within the
+	// request timeout. Check TEMPORAL_ADDRESS and that the server is up.
+	ErrServerUnreachable = errors.New("starter: Temporal server unreachable: check TEMPORAL_ADDRESS and that the server is up")
+
+	// ErrNoKey: ResetKey or Lookup was called without a key.
+	ErrNoKey = errors.New("starter: a key is required")
+)
+
+// TaskConfig is applied to every start of a task: the retry policy (so that
+// retries are attempts of one run) and timeouts. The workflows package
+// builds it from a task definition.
+type TaskConfig struct {
+	// RetryPolicy of the task's workflow. Optional: defaults to none (one
+	// attempt).
+	RetryPolicy *temporal.RetryPolicy
+	// ExecutionTimeout bounds the whole run, retries included.
+	// Optional: defaults to unlimited.
+	ExecutionTimeout time.Duration
+	// RunTimeout bounds one attempt. Optional: defaults to ExecutionTimeout.
+	RunTimeout time.Duration
+	// TaskTimeout bounds one workflow task. Optional: defaults to 10s.
+	TaskTimeout time.Duration
+}
+
+// Options configures a Client.
+type Options struct {
+	// Environment the client triggers tasks in ("dev", "prod", …).
+	// Optional: defaults to DefaultEnvironment.
+	Environment string
+
+	// TaskQueueBase is the task-queue prefix; the queue is
+	// "<base>-<environment>". Optional: defaults to "once".
+	TaskQueueBase string
+
+	// Namespace of the client. Optional: defaults to "default"; it must
+	// match the namespace the client.Client was dialed with.
+	Namespace string
+
+	// DefaultTTL of keys when TriggerOptions.TTL is zero.
+	// Optional: defaults to idempotency.DefaultTTL (30 days).
+	DefaultTTL time.Duration
+
+	// Logger for warnings (TTL longer than retention). Optional: defaults
+	// to slog's default logger.
+	Logger sdklog.Logger
+
+	// MetricsHandler counts triggers ("once_triggers", tags task,
+	// environment, outcome = started | cached | restarted | failed).
+	// Optional: defaults to none.
+	MetricsHandler client.MetricsHandler
+
+	// BatchParallelism bounds the starts a batch has in flight.
+	// Optional: defaults to DefaultBatchParallelism.
+	BatchParallelism int
+
+	// Tasks holds per-task start settings by task ID. Optional: a task
+	// without an entry starts with one attempt and no timeouts.
+	Tasks map[string]TaskConfig
+
+	// DataConverter encodes payloads and memo. Optional: defaults to the
+	// SDK's default; it must match the client's.
+	DataConverter converter.DataConverter
+
+	// RequestTimeout bounds each RPC whose context has no deadline.
+	// Optional: defaults to DefaultRequestTimeout.
+	RequestTimeout time.Duration
+
+	// Identity recorded on starts. Optional: defaults to "once-starter@<host>".
+	Identity string
+
+	// Now is the clock for expiry decisions. Optional: defaults to time.Now.
+	Now func() time.Time
+}
+
+// Client triggers tasks idempotently. It is safe for concurrent use.
+type Client struct {
+	client    client.Client
+	svc       workflowservice.WorkflowServiceClient
+	opts      Options
+	taskQueue string
+
+	nsMu      sync.Mutex
+	nsLoaded  bool
+	retention time.Duration
+	hasSA     bool
+	warned    sync.Map // ttl → struct{}: warn once per TTL
+}
+
+// New returns a Client on c.
+//
+// Errors: a nil client, an invalid environment (idempotency.ErrInvalidEnvironment),
+// a negative DefaultTTL (idempotency.ErrInvalidTTL).
+func New(c client.Client, opts Options) (*Client, error) {
+	if c == nil {
+		return nil, errors.New("starter: client is nil")
+	}
+	if opts.Environment == "" {
+		opts.Environment = DefaultEnvironment
+	}
+	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
+		return nil, fmt.Errorf("starter: %w", err)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	if opts.DefaultTTL == 0 {
+		opts.DefaultTTL = idempotency.DefaultTTL
+	}
+	if opts.DefaultTTL < 0 {
+		return nil, fmt.Errorf("starter: default TTL %v: %w", opts.DefaultTTL, idempotency.ErrInvalidTTL)
+	}
+	if opts.Logger == nil {
+		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
+	}
+	if opts.MetricsHandler == nil {
+		opts.MetricsHandler = client.MetricsNopHandler
+	}
+	if opts.BatchParallelism <= 0 {
+		opts.BatchParallelism = DefaultBatchParallelism
+	}
+	if opts.DataConverter == nil {
+		opts.DataConverter = converter.GetDefaultDataConverter()
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.Identity == "" {
+		host, _ := os.Hostname()
+		opts.Identity = "once-starter@" + host
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Client{
+		client:    c,
+		svc:       c.WorkflowService(),
+		opts:      opts,
+		taskQueue: shared.TaskQueue(opts.TaskQueueBase, opts.Environment),
+	}, nil
+}
+
+// Environment is the environment this client triggers tasks in.
+func (c *Client) Environment() string { return c.opts.Environment }
+
+// TaskQueue is the task queue this client starts tasks on.
+func (c *Client) TaskQueue() string { return c.taskQueue }
+
+// Temporal is the underlying SDK client.
+func (c *Client) Temporal() client.Client { return c.client }
+
+// namespaceInfo reads the namespace's retention and whether Once's search
+// attributes exist, once per Client (again after a failure).
+func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool) {
+	c.nsMu.Lock()
+	defer c.nsMu.Unlock()
+	if c.nsLoaded {
+		return c.retention, c.hasSA
+	}
+	ctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.opts.Namespace})
+	if err != nil {
+		return 0, false
+	}
+	c.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
+	sa, err := c.client.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: c.opts.Namespace})
+	if err == nil {
+		c.hasSA = true
+		for _, name := range shared.SearchAttributes {
+			if sa.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+				c.hasSA = false
+			}
+		}
+	}
+	c.nsLoaded = true
+	return c.retention, c.hasSA
+}
+
+// warnTTL warns once per TTL value that a key will be forgotten before it
+// expires because the namespace retention is shorter.
+func (c *Client) warnTTL(ttl, retention time.Duration) {
+	if retention <= 0 || ttl <= retention {
+		return
+	}
+	if _, seen := c.warned.LoadOrStore(ttl, struct{}{}); seen {
+		return
+	}
+	c.opts.Logger.Warn("once: key TTL is longer than the namespace retention; a closed run's key is forgotten when its history is deleted",
+		"ttl", ttl.String(), "retention", retention.String(), "namespace", c.opts.Namespace)
+}
+
+// rpcContext bounds ctx by RequestTimeout when it has no deadline.
+func (c *Client) rpcContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.opts.RequestTimeout)
+}
+
+// rpcError maps transport failures to ErrServerUnreachable.
+func rpcError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+	}
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) {
+		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+	}
+	return err
+}
+
+// count increments the trigger counter.
+func (c *Client) count(task, outcome string) {
+	c.opts.MetricsHandler.WithTags(map[string]string{
+		"task": task, "environment": c.opts.Environment, "outcome": outcome,
+	}).Counter("once_triggers").Inc(1)
+}
+
+// payloads encodes values with the data converter.
+func (c *Client) payloads(values ...any) (*commonpb.Payloads, error) {
+	return c.opts.DataConverter.ToPayloads(values...)
+}
