@@ -1,0 +1,19 @@
+// Command starter triggers Once tasks from the command line: trigger, batch,
+// reset, describe and key. See internal/starterapp for the subcommands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/once-run/once/internal/starterapp"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := starterapp.NewMain().Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
