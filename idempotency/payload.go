@@ -1,0 +1,232 @@
+package idempotency
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// KeyFromPayload returns a key that depends only on the JSON value of v:
+// hex(sha256(Canonicalize(json.Marshal(v)))). Equal payloads give equal keys
+// whatever their field order, whitespace or number spelling, so it suits
+// "one run per distinct input". The key is final, like any Key: it is not
+// combined with a scope. To make it run-scoped, pass its String() as a part
+// to Create or Derive.
+//
+// v goes through encoding/json, so its rules apply: struct tags, MarshalJSON
+// methods, []byte as base64 (pass JSON text you already have as
+// json.RawMessage), invalid UTF-8 replaced by U+FFFD. Integers beyond ±2^53
+// lose precision in canonical JSON, as RFC 8785 prescribes: pass them as
+// strings when they must be told apart. (The types json.Unmarshal produces —
+// map[string]any, []any, string, float64, bool, nil — and a few common ones
+// are encoded directly, with the same result, because it is faster.)
+//
+// Errors: ErrPayloadNotSerializable (wrapped together with the
+// encoding/json or Canonicalize error) when v cannot be marshalled or
+// marshals to JSON that is not I-JSON (e.g. duplicate member names from a
+// MarshalJSON method).
+func KeyFromPayload(v any) (Key, error) {
+	c := canonPool.Get().(*canonicalizer)
+	defer c.release()
+	out, err := c.appendPayload(c.out[:0], v, 0)
+	if err != nil {
+		return "", fmt.Errorf("key from payload %T: %w: %w", v, ErrPayloadNotSerializable, err)
+	}
+	c.out = out
+	return hashKey(out), nil
+}
+
+// PayloadHash returns the hash of v's canonical JSON that strict mode
+// compares to tell whether a cached run was triggered with the same payload.
+// It is the same value as KeyFromPayload(v).
+//
+// Errors: as KeyFromPayload.
+func PayloadHash(v any) (Key, error) { return KeyFromPayload(v) }
+
+// maxDirectDepth is how deep appendPayload encodes directly before handing
+// a subtree to encoding/json, which also detects cycles.
+const maxDirectDepth = 100
+
+// appendPayload appends Canonicalize(json.Marshal(v)) to dst. The types of
+// decoded JSON are encoded directly; anything else (and anything unusual,
+// such as NaN or invalid UTF-8 in a map key) goes through marshal, the
+// reference path, so results and errors are those of encoding/json.
+func (c *canonicalizer) appendPayload(dst []byte, v any, depth int) ([]byte, error) {
+	if depth > maxDirectDepth {
+		return c.marshal(dst, v)
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		if x {
+			return append(dst, "true"...), nil
+		}
+		return append(dst, "false"...), nil
+	case string:
+		return appendGoString(dst, x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return c.marshal(dst, v)
+		}
+		return appendNumber(dst, x), nil
+	case int:
+		return appendNumber(dst, float64(x)), nil
+	case int64:
+		return appendNumber(dst, float64(x)), nil
+	case int32:
+		return appendNumber(dst, float64(x)), nil
+	case uint64:
+		return appendNumber(dst, float64(x)), nil
+	case uint32:
+		return appendNumber(dst, float64(x)), nil
+	case json.RawMessage:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		return c.canonicalize(x, dst)
+	case []any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = c.appendPayload(dst, e, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case []string:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendGoString(dst, e)
+		}
+		return append(dst, ']'), nil
+	case map[string]any:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		base, ok := sortedKeys(c, x)
+		if !ok {
+			return c.marshal(dst, v)
+		}
+		dst = append(dst, '{')
+		for i, k := range c.keys[base:] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendGoString(dst, k)
+			dst = append(dst, ':')
+			var err error
+			if dst, err = c.appendPayload(dst, x[k], depth+1); err != nil {
+				return nil, err
+			}
+		}
+		c.keys = c.keys[:base]
+		return append(dst, '}'), nil
+	case map[string]string:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		base, ok := sortedKeys(c, x)
+		if !ok {
+			return c.marshal(dst, v)
+		}
+		dst = append(dst, '{')
+		for i, k := range c.keys[base:] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendGoString(dst, k)
+			dst = append(dst, ':')
+			dst = appendGoString(dst, x[k])
+		}
+		c.keys = c.keys[:base]
+		return append(dst, '}'), nil
+	}
+	return c.marshal(dst, v)
+}
+
+// sortedKeys pushes the keys of m on c.keys, sorted as RFC 8785 sorts
+// member names, and returns where they start. ok is false (and nothing is
+// pushed) when a key is not valid UTF-8: encoding/json would replace its
+// bad bytes, which may make two keys equal, so marshal handles that map.
+func sortedKeys[V any](c *canonicalizer, m map[string]V) (base int, ok bool) {
+	base = len(c.keys)
+	for k := range m {
+		if !utf8.ValidString(k) {
+			c.keys = c.keys[:base]
+			return base, false
+		}
+		c.keys = append(c.keys, k)
+	}
+	keys := c.keys[base:]
+	for i := 1; i < len(keys); i++ { // insertion sort: maps in payloads are small
+		x := keys[i]
+		j := i
+		for ; j > 0 && compareUTF16(keys[j-1], x) > 0; j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = x
+	}
+	return base, true
+}
+
+// marshal appends Canonicalize(json.Marshal(v)) to dst: the reference path.
+func (c *canonicalizer) marshal(dst []byte, v any) ([]byte, error) {
+	// json.Encoder into a reused buffer gives the same JSON as json.Marshal
+	// (validated, compact) without its final copy. HTML escaping is off
+	// because canonicalisation undoes it anyway.
+	c.js.Reset()
+	if c.enc == nil {
+		c.enc = json.NewEncoder(&c.js)
+		c.enc.SetEscapeHTML(false)
+	}
+	if err := c.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return c.canonicalize(c.js.Bytes(), dst)
+}
+
+// appendGoString appends s as encoding/json would write it (invalid UTF-8
+// bytes become U+FFFD), in RFC 8785 form.
+func appendGoString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		ch := s[i]
+		if plainByte[ch] {
+			i++
+			continue
+		}
+		if ch >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		dst = appendEscape(dst, ch)
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,67 @@
+package idempotency
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
+)
+
+// HeaderName is the Temporal header that carries a RunContext from workflow
+// code to the activities it schedules.
+const HeaderName = "once-run"
+
+// NewContextPropagator returns the context propagator that carries the run
+// context (RunContext) in the Temporal header HeaderName. Register it on the
+// client the worker uses (client.Options.ContextPropagators), or in tests
+// with TestWorkflowEnvironment.SetContextPropagators, so that keys made in an
+// activity with Create are scoped to the run that scheduled it.
+//
+//   - InjectFromWorkflow writes RunContextFromWorkflow of the workflow.
+//   - Extract (activity side) reads it into the context.Context with
+//     WithRunContext.
+//   - Inject writes RunContextFrom(ctx), when there is one, so a run context
+//     travels on from an activity to what it calls.
+//   - ExtractToWorkflow does nothing: a workflow, child or not, is a run of
+//     its own and takes its run context from its own workflow info.
+func NewContextPropagator() workflow.ContextPropagator { return propagator{} }
+
+type propagator struct{}
+
+func (propagator) Inject(ctx context.Context, w workflow.HeaderWriter) error {
+	rc, ok := RunContextFrom(ctx)
+	if !ok {
+		return nil
+	}
+	return writeRunContext(w, rc)
+}
+
+func (propagator) Extract(ctx context.Context, r workflow.HeaderReader) (context.Context, error) {
+	p, ok := r.Get(HeaderName)
+	if !ok {
+		return ctx, nil
+	}
+	var rc RunContext
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &rc); err != nil {
+		return ctx, fmt.Errorf("idempotency: decode header %q: %w", HeaderName, err)
+	}
+	return WithRunContext(ctx, rc), nil
+}
+
+func (propagator) InjectFromWorkflow(ctx workflow.Context, w workflow.HeaderWriter) error {
+	return writeRunContext(w, RunContextFromWorkflow(ctx))
+}
+
+func (propagator) ExtractToWorkflow(ctx workflow.Context, _ workflow.HeaderReader) (workflow.Context, error) {
+	return ctx, nil
+}
+
+func writeRunContext(w workflow.HeaderWriter, rc RunContext) error {
+	p, err := converter.GetDefaultDataConverter().ToPayload(rc)
+	if err != nil {
+		return fmt.Errorf("idempotency: encode header %q: %w", HeaderName, err)
+	}
+	w.Set(HeaderName, p)
+	return nil
+}

@@ -1,0 +1,284 @@
+package idempotency
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+)
+
+// keysResult is what keyWorkflow returns: the keys it made in workflow code
+// and the ones its activity made for the same parts.
+type keysResult struct {
+	RunContext      RunContext
+	WorkflowKey     Key // CreateInWorkflow, default scope
+	ActivityKey     Key // Create in an activity, default scope
+	WorkflowAttempt Key
+	ActivityAttempt Key
+	WorkflowGlobal  Key
+	ActivityGlobal  Key
+	ActivityRC      RunContext
+	Child           *keysResult `json:",omitempty"`
+}
+
+type activityKeys struct {
+	Run, Attempt, Global Key
+	RC                   RunContext
+}
+
+func keyActivity(ctx context.Context, part string) (activityKeys, error) {
+	var out activityKeys
+	var err error
+	if out.Run, err = Create(ctx, part); err != nil {
+		return out, err
+	}
+	if out.Attempt, err = CreateWithScope(ctx, ScopeAttempt, part); err != nil {
+		return out, err
+	}
+	if out.Global, err = CreateWithScope(ctx, ScopeGlobal, part); err != nil {
+		return out, err
+	}
+	out.RC, _ = RunContextFrom(ctx)
+	return out, nil
+}
+
+func keyWorkflow(ctx workflow.Context, part string, withChild bool) (keysResult, error) {
+	var r keysResult
+	var err error
+	r.RunContext = RunContextFromWorkflow(ctx)
+	if r.WorkflowKey, err = CreateInWorkflow(ctx, part); err != nil {
+		return r, err
+	}
+	if r.WorkflowAttempt, err = CreateInWorkflowWithScope(ctx, ScopeAttempt, part); err != nil {
+		return r, err
+	}
+	if r.WorkflowGlobal, err = CreateInWorkflowWithScope(ctx, ScopeGlobal, part); err != nil {
+		return r, err
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	var ak activityKeys
+	if err := workflow.ExecuteActivity(ctx, keyActivity, part).Get(ctx, &ak); err != nil {
+		return r, err
+	}
+	r.ActivityKey, r.ActivityAttempt, r.ActivityGlobal, r.ActivityRC = ak.Run, ak.Attempt, ak.Global, ak.RC
+	if withChild {
+		var child keysResult
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: "dev/child-task/c1"})
+		if err := workflow.ExecuteChildWorkflow(cctx, keyWorkflow, part, false).Get(ctx, &child); err != nil {
+			return r, err
+		}
+		r.Child = &child
+	}
+	return r, nil
+}
+
+// newSuite returns a test suite that keeps the SDK's debug logs quiet.
+func newSuite() *testsuite.WorkflowTestSuite {
+	s := &testsuite.WorkflowTestSuite{}
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	return s
+}
+
+func runKeyWorkflow(t *testing.T, workflowID string, propagate, withChild bool) keysResult {
+	t.Helper()
+	s := newSuite()
+	env := s.NewTestWorkflowEnvironment()
+	if propagate {
+		env.SetContextPropagators([]workflow.ContextPropagator{NewContextPropagator()})
+	}
+	env.RegisterWorkflow(keyWorkflow)
+	env.RegisterActivity(keyActivity)
+	if workflowID != "" {
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID})
+	}
+	env.ExecuteWorkflow(keyWorkflow, "order-42", withChild)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var r keysResult
+	require.NoError(t, env.GetWorkflowResult(&r))
+	return r
+}
+
+func TestWorkflowAndActivityShareRunKey(t *testing.T) {
+	r := runKeyWorkflow(t, "dev/my-task/run-a", true, true)
+
+	// Run context from workflow info; the test suite has no FirstRunID.
+	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a/default-test-run-id", Attempt: 1}, r.RunContext)
+	require.Equal(t, r.RunContext, r.ActivityRC, "the activity got the workflow's run context through the header")
+
+	want, err := Derive(r.RunContext, ScopeRun, "order-42")
+	require.NoError(t, err)
+	require.Equal(t, want, r.WorkflowKey)
+	require.Equal(t, r.WorkflowKey, r.ActivityKey, "same run-scoped key in workflow and activity")
+	require.Equal(t, r.WorkflowAttempt, r.ActivityAttempt)
+	require.NotEqual(t, r.WorkflowKey, r.WorkflowAttempt)
+
+	global, err := Derive(RunContext{}, ScopeRun, "order-42")
+	require.NoError(t, err)
+	require.Equal(t, global, r.WorkflowGlobal)
+	require.Equal(t, global, r.ActivityGlobal)
+
+	// A child workflow is another run: its own identity, its own keys, and
+	// its activity shares the child's key, not the parent's.
+	c := r.Child
+	require.NotNil(t, c)
+	require.Equal(t, "dev", c.RunContext.Environment)
+	require.Equal(t, "child-task", c.RunContext.TaskID)
+	require.NotEqual(t, r.RunContext.RunID, c.RunContext.RunID)
+	require.NotEqual(t, r.WorkflowKey, c.WorkflowKey)
+	require.Equal(t, c.WorkflowKey, c.ActivityKey)
+	require.Equal(t, c.RunContext, c.ActivityRC)
+	require.Equal(t, global, c.WorkflowGlobal)
+}
+
+func TestAnotherRunGetsAnotherKey(t *testing.T) {
+	a := runKeyWorkflow(t, "dev/my-task/run-a", true, false)
+	a2 := runKeyWorkflow(t, "dev/my-task/run-a", true, false)
+	b := runKeyWorkflow(t, "dev/my-task/run-b", true, false)
+
+	require.Equal(t, a.WorkflowKey, a2.WorkflowKey, "deterministic: the same run gives the same key")
+	require.NotEqual(t, a.WorkflowKey, b.WorkflowKey)
+	require.NotEqual(t, a.ActivityKey, b.ActivityKey)
+	require.Equal(t, b.WorkflowKey, b.ActivityKey)
+	require.Equal(t, a.WorkflowGlobal, b.WorkflowGlobal, "global keys are shared across runs")
+}
+
+func TestRunContextWithoutTaskShapedWorkflowID(t *testing.T) {
+	r := runKeyWorkflow(t, "", true, false)
+	require.Equal(t, RunContext{TaskID: "keyWorkflow", RunID: "default-test-workflow-id/default-test-run-id", Attempt: 1}, r.RunContext)
+	require.Equal(t, r.WorkflowKey, r.ActivityKey)
+}
+
+func TestActivityFallbackWithoutPropagator(t *testing.T) {
+	// Without the header the activity builds its run context from its own
+	// info: the run is the same, the attempt is unknown (1).
+	r := runKeyWorkflow(t, "dev/my-task/run-a", false, false)
+	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a/default-test-run-id", Attempt: 1}, r.ActivityRC)
+	require.Equal(t, r.WorkflowKey, r.ActivityKey)
+}
+
+func TestActivityReadsHeader(t *testing.T) {
+	rc := RunContext{Environment: "prod", TaskID: "send-email", RunID: "0195f3a2-7c1e-7d3a-9b1f-4c2d8e6a5b10", Attempt: 3}
+	p, err := converter.GetDefaultDataConverter().ToPayload(rc)
+	require.NoError(t, err)
+
+	s := newSuite()
+	s.SetContextPropagators([]workflow.ContextPropagator{NewContextPropagator()})
+	env := s.NewTestActivityEnvironment()
+	env.SetHeader(&commonpb.Header{Fields: map[string]*commonpb.Payload{HeaderName: p}})
+	env.RegisterActivity(keyActivity)
+	val, err := env.ExecuteActivity(keyActivity, "welcome")
+	require.NoError(t, err)
+	var got activityKeys
+	require.NoError(t, val.Get(&got))
+
+	require.Equal(t, rc, got.RC)
+	want, err := Derive(rc, ScopeRun, "welcome")
+	require.NoError(t, err)
+	require.Equal(t, want, got.Run)
+	wantAttempt, err := Derive(rc, ScopeAttempt, "welcome")
+	require.NoError(t, err)
+	require.Equal(t, wantAttempt, got.Attempt)
+}
+
+func TestActivityRejectsMalformedHeader(t *testing.T) {
+	s := newSuite()
+	s.SetContextPropagators([]workflow.ContextPropagator{NewContextPropagator()})
+	env := s.NewTestActivityEnvironment()
+	p, err := converter.GetDefaultDataConverter().ToPayload("not a run context")
+	require.NoError(t, err)
+	env.SetHeader(&commonpb.Header{Fields: map[string]*commonpb.Payload{HeaderName: p}})
+	env.RegisterActivity(keyActivity)
+	_, err = env.ExecuteActivity(keyActivity, "welcome")
+	require.Error(t, err)
+}
+
+func TestRunContextFromContext(t *testing.T) {
+	rc := RunContext{Environment: "dev", TaskID: "t", RunID: "r", Attempt: 2}
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		want   RunContext
+		wantOK bool
+	}{
+		{"background", context.Background(), RunContext{}, false},
+		{"nil", nil, RunContext{}, false},
+		{"stored", WithRunContext(context.Background(), rc), rc, true},
+		{"stored zero means no run", WithRunContext(context.Background(), RunContext{TaskID: "t"}), RunContext{TaskID: "t"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := RunContextFrom(tt.ctx)
+			require.Equal(t, tt.wantOK, ok)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestCreate(t *testing.T) {
+	rc := RunContext{RunID: "run_1", Attempt: 2}
+	inTask := WithRunContext(context.Background(), rc)
+	outside := context.Background()
+
+	k, err := Create(inTask, "a", "b")
+	require.NoError(t, err)
+	want, err := Derive(rc, ScopeRun, "a", "b")
+	require.NoError(t, err)
+	require.Equal(t, want, k)
+
+	k, err = Create(outside, "a", "b")
+	require.NoError(t, err)
+	want, err = Derive(RunContext{}, ScopeGlobal, "a", "b")
+	require.NoError(t, err)
+	require.Equal(t, want, k)
+
+	k, err = CreateWithScope(outside, ScopeAttempt, "a", "b")
+	require.NoError(t, err)
+	require.Equal(t, want, k, "outside a task every scope is global")
+
+	_, err = Create(inTask)
+	require.ErrorIs(t, err, ErrEmptyKey)
+	_, err = CreateWithScope(inTask, "daily", "a")
+	require.ErrorIs(t, err, ErrInvalidScope)
+}
+
+func TestPropagatorInjectFromContext(t *testing.T) {
+	rc := RunContext{Environment: "dev", TaskID: "t", RunID: "r", Attempt: 2}
+	h := headerMap{}
+	p := NewContextPropagator()
+	require.NoError(t, p.Inject(context.Background(), h))
+	require.Empty(t, h, "no run context, no header")
+
+	require.NoError(t, p.Inject(WithRunContext(context.Background(), rc), h))
+	require.Contains(t, h, HeaderName)
+
+	ctx, err := p.Extract(context.Background(), h)
+	require.NoError(t, err)
+	got, ok := RunContextFrom(ctx)
+	require.True(t, ok)
+	require.Equal(t, rc, got)
+}
+
+type headerMap map[string]*commonpb.Payload
+
+func (h headerMap) Set(k string, v *commonpb.Payload) { h[k] = v }
+func (h headerMap) Get(k string) (*commonpb.Payload, bool) {
+	v, ok := h[k]
+	return v, ok
+}
+func (h headerMap) ForEachKey(fn func(string, *commonpb.Payload) error) error {
+	for k, v := range h {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
