@@ -138,6 +138,7 @@ type Client struct {
 
 	nsMu      sync.Mutex
 	nsLoaded  bool
+	nsRetry   time.Time // after a failed read: when to try again
 	retention time.Duration
 	hasSA     bool
 	warned    sync.Map // ttl → struct{}: warn once per TTL
@@ -206,17 +207,19 @@ func (c *Client) TaskQueue() string { return c.taskQueue }
 func (c *Client) Temporal() client.Client { return c.client }
 
 // namespaceInfo reads the namespace's retention and whether Once's search
-// attributes exist, once per Client (again after a failure).
+// attributes exist, once per Client (again a minute after a failure; until
+// then triggers go ahead without search attributes).
 func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool) {
 	c.nsMu.Lock()
 	defer c.nsMu.Unlock()
-	if c.nsLoaded {
+	if c.nsLoaded || c.opts.Now().Before(c.nsRetry) {
 		return c.retention, c.hasSA
 	}
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.opts.Namespace})
 	if err != nil {
+		c.nsRetry = c.opts.Now().Add(time.Minute)
 		return 0, false
 	}
 	c.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()

@@ -242,30 +242,18 @@ func (c *Client) memo(p *prepared, extra map[string]any) (*commonpb.Memo, error)
 			return nil, err
 		}
 	}
-	entries := []struct {
+	type entry struct {
 		k string
 		v any
-	}{{shared.MemoTask, p.task}, {shared.MemoEnv, c.opts.Environment}}
+	}
+	entries := []entry{{shared.MemoTask, p.task}, {shared.MemoEnv, c.opts.Environment}}
 	if p.key != "" {
 		entries = append(entries,
-			struct {
-				k string
-				v any
-			}{shared.MemoKeyText, p.keyText},
-			struct {
-				k string
-				v any
-			}{shared.MemoKeyScope, string(p.scope)},
-			struct {
-				k string
-				v any
-			}{shared.MemoExpiresAt, c.opts.Now().Add(p.ttl).UTC().Format(time.RFC3339)},
-		)
+			entry{shared.MemoKeyText, p.keyText},
+			entry{shared.MemoKeyScope, string(p.scope)},
+			entry{shared.MemoExpiresAt, c.opts.Now().Add(p.ttl).UTC().Format(time.RFC3339)})
 		if p.hash != "" {
-			entries = append(entries, struct {
-				k string
-				v any
-			}{shared.MemoPayloadSum, p.hash})
+			entries = append(entries, entry{shared.MemoPayloadSum, p.hash})
 		}
 	}
 	for _, e := range entries {
