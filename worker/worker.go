@@ -1,24 +1,54 @@
-// Package worker wires Once's tasks into a Temporal worker: it registers the
-// tasks and activities on the task queue of one environment.
+// Package worker wires Once's tasks into a Temporal worker for one
+// environment: it registers the tasks (workflows.Definition), Once's
+// activities (activities.Activities, with a client and a starter), the
+// propagation of the run context to activities, and tells the tasks whether
+// the namespace has Once's search attributes.
 //
-// A worker of one environment never executes another environment's tasks: the
-// environment is part of the task queue name (see Options.Environment).
+// A worker of one environment never executes another environment's tasks:
+// the environment is part of the task queue name (see Options.Environment).
 package worker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once/activities"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/internal/shared"
+	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
 )
 
 // DefaultEnvironment is the environment a worker serves when
 // Options.Environment is empty.
 const DefaultEnvironment = "dev"
+
+// SearchAttributesMode says whether runs started from workflow code get
+// Once's custom search attributes (shared.SearchAttributes).
+type SearchAttributesMode int
+
+// Search attribute modes.
+const (
+	// SearchAttributesAuto asks the server once, in New, whether the
+	// namespace has them (OperatorService.ListSearchAttributes); an error
+	// counts as no.
+	SearchAttributesAuto SearchAttributesMode = iota
+	// SearchAttributesOn sets them without asking. Every child start fails
+	// on a namespace that lacks them.
+	SearchAttributesOn
+	// SearchAttributesOff never sets them; the memo still names task,
+	// environment and key.
+	SearchAttributesOff
+)
 
 // Options configures a Worker.
 type Options struct {
@@ -30,11 +60,38 @@ type Options struct {
 	// "<base>-<environment>". Optional: defaults to "once".
 	TaskQueueBase string
 
-	// Workflows maps task IDs to workflow functions to register.
-	// Optional: defaults to none.
-	Workflows map[string]any
+	// Namespace the client is connected to, to look up search attributes
+	// and for the starter. Optional: defaults to "default".
+	Namespace string
 
-	// Worker is passed to the SDK worker. Optional: defaults to the SDK's.
+	// Tasks to register. Optional: defaults to none.
+	Tasks []workflows.Definition
+
+	// Activities are more activities to register: structs (their exported
+	// methods) or functions. Once's own (activities.Activities) are always
+	// registered. Optional: defaults to none.
+	Activities []any
+
+	// Starter is what activities trigger tasks with (activities.Trigger).
+	// Optional: defaults to starter.New on the same client, environment,
+	// task queue and namespace, knowing Tasks' configs.
+	Starter *starter.Client
+
+	// SearchAttributes says whether children get Once's search attributes.
+	// Optional: defaults to SearchAttributesAuto.
+	SearchAttributes SearchAttributesMode
+
+	// AttachHeartbeatTimeout is the heartbeat timeout of the activity that
+	// waits for a run a parent attached to. Optional: defaults to
+	// workflows.DefaultAttachHeartbeatTimeout.
+	AttachHeartbeatTimeout time.Duration
+
+	// Logger for the worker's own messages. Optional: defaults to slog's
+	// default logger.
+	Logger sdklog.Logger
+
+	// Worker is passed to the SDK worker; Once appends its interceptor to
+	// Worker.Interceptors. Optional: defaults to the SDK's.
 	Worker sdkworker.Options
 }
 
@@ -44,28 +101,100 @@ type Worker struct {
 	env       string
 	taskQueue string
 	tasks     []string
+	starter   *starter.Client
+	hasSA     bool
 }
 
-// New creates a worker on c. It does not poll until Start or Run.
+// New creates a worker on c. It does not poll until Start.
 //
-// Errors: an invalid environment or task ID.
+// Errors: an invalid environment (idempotency.ErrInvalidEnvironment), a nil
+// or duplicate task, a starter that cannot be made.
 func New(c client.Client, opts Options) (*Worker, error) {
+	if c == nil {
+		return nil, errors.New("worker: client is nil")
+	}
 	if opts.Environment == "" {
 		opts.Environment = DefaultEnvironment
 	}
 	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	if opts.Logger == nil {
+		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
+	}
 	w := &Worker{env: opts.Environment, taskQueue: shared.TaskQueue(opts.TaskQueueBase, opts.Environment)}
-	w.sdk = sdkworker.New(c, w.taskQueue, opts.Worker)
-	for id, fn := range opts.Workflows {
-		if err := idempotency.ValidateTaskID(id); err != nil {
+
+	configs := make(map[string]starter.TaskConfig, len(opts.Tasks))
+	for _, t := range opts.Tasks {
+		if t == nil {
+			return nil, errors.New("worker: nil task")
+		}
+		if _, dup := configs[t.ID()]; dup {
+			return nil, fmt.Errorf("worker: task %q registered twice", t.ID())
+		}
+		configs[t.ID()] = t.Config()
+		w.tasks = append(w.tasks, t.ID())
+	}
+
+	w.starter = opts.Starter
+	if w.starter == nil {
+		var err error
+		w.starter, err = starter.New(c, starter.Options{
+			Environment:   opts.Environment,
+			TaskQueueBase: opts.TaskQueueBase,
+			Namespace:     opts.Namespace,
+			Logger:        opts.Logger,
+			Tasks:         configs,
+		})
+		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
-		w.sdk.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: id})
-		w.tasks = append(w.tasks, id)
+	}
+
+	switch opts.SearchAttributes {
+	case SearchAttributesOn:
+		w.hasSA = true
+	case SearchAttributesAuto:
+		w.hasSA = hasSearchAttributes(c, opts.Namespace, opts.Logger)
+	}
+
+	wopts := opts.Worker
+	wopts.Interceptors = append(append(wopts.Interceptors[:0:0], wopts.Interceptors...), &runContextInterceptor{})
+	w.sdk = sdkworker.New(c, w.taskQueue, wopts)
+	rt := workflows.Runtime{
+		Environment:            opts.Environment,
+		SearchAttributes:       w.hasSA,
+		AttachHeartbeatTimeout: opts.AttachHeartbeatTimeout,
+	}
+	for _, t := range opts.Tasks {
+		t.Register(w.sdk, rt)
+	}
+	w.sdk.RegisterActivity(&activities.Activities{Client: c, Starter: w.starter})
+	for _, a := range opts.Activities {
+		w.sdk.RegisterActivity(a)
 	}
 	return w, nil
+}
+
+// hasSearchAttributes asks the server whether namespace has all of Once's
+// search attributes as Keyword.
+func hasSearchAttributes(c client.Client, namespace string, logger sdklog.Logger) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		logger.Warn("once: cannot list search attributes; children get the memo only", "namespace", namespace, "error", err)
+		return false
+	}
+	for _, name := range shared.SearchAttributes {
+		if resp.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			return false
+		}
+	}
+	return true
 }
 
 // Environment is the environment this worker serves.
@@ -74,10 +203,18 @@ func (w *Worker) Environment() string { return w.env }
 // TaskQueue is the task queue this worker polls.
 func (w *Worker) TaskQueue() string { return w.taskQueue }
 
-// Tasks lists the registered task IDs.
-func (w *Worker) Tasks() []string { return w.tasks }
+// Tasks lists the registered task IDs, in registration order.
+func (w *Worker) Tasks() []string { return append([]string(nil), w.tasks...) }
+
+// Starter is the starter activities trigger tasks with.
+func (w *Worker) Starter() *starter.Client { return w.starter }
+
+// SearchAttributes reports whether children get Once's search attributes.
+func (w *Worker) SearchAttributes() bool { return w.hasSA }
 
 // Start starts polling in the background; Stop stops it.
+//
+// Errors: the SDK's (e.g. the server is unreachable).
 func (w *Worker) Start() error { return w.sdk.Start() }
 
 // Stop stops polling and waits for running tasks' current work to finish

@@ -147,7 +147,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.worker, err = worker.New(m.client, worker.Options{
 		Environment:   m.Environment,
 		TaskQueueBase: m.TaskQueueBase,
-		Workflows:     workflows.Examples(),
+		Namespace:     orDefault(opts.Namespace, client.DefaultNamespace),
+		Tasks:         workflows.Examples(),
+		Logger:        opts.Logger,
 	})
 	if err != nil {
 		return err

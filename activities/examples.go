@@ -1,0 +1,67 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// TriggerChildInput is the input of TriggerChildTask.
+type TriggerChildInput struct {
+	// Task to trigger, e.g. "child-task".
+	Task string `json:"task"`
+	// Payload of the triggered run.
+	Payload map[string]any `json:"payload"`
+	// FailAttempts makes attempts 1…FailAttempts of the activity fail after
+	// triggering, to show that retries do not trigger again.
+	FailAttempts int32 `json:"failAttempts"`
+}
+
+// TriggerChildOutput is the result of TriggerChildTask.
+type TriggerChildOutput struct {
+	// WorkflowID and RunID of the triggered run.
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	// Cached is true when the trigger found the run an earlier activity
+	// attempt had started.
+	Cached bool `json:"cached"`
+	// Attempt is the activity attempt that succeeded.
+	Attempt int32 `json:"attempt"`
+	// Result is the triggered run's result.
+	Result map[string]any `json:"result"`
+}
+
+// TriggerChildTask is the example activity of the activity-trigger-task
+// task: it makes the run-scoped key "activity-child" (idempotency.Create),
+// triggers in.Task with it through the starter and waits for the result,
+// then fails while its attempt is at most in.FailAttempts. Every retry
+// finds the same run (Cached), so exactly one run is started.
+//
+// Errors: those of TriggerAndWait; ErrTypeExampleFailure on purpose;
+// ErrTypeMisconfigured without Activities.Starter.
+func (a *Activities) TriggerChildTask(ctx context.Context, in TriggerChildInput) (TriggerChildOutput, error) {
+	if a == nil || a.Starter == nil {
+		return TriggerChildOutput{}, temporal.NewNonRetryableApplicationError("activities: TriggerChildTask needs Activities.Starter", ErrTypeMisconfigured, nil)
+	}
+	key, err := idempotency.Create(ctx, "activity-child")
+	if err != nil {
+		return TriggerChildOutput{}, err
+	}
+	var out TriggerChildOutput
+	run, err := TriggerAndWait(ctx, a.Starter, in.Task, in.Payload, &out.Result, starter.TriggerOptions{Key: key})
+	if err != nil {
+		return TriggerChildOutput{}, err
+	}
+	out.WorkflowID, out.RunID, out.Cached = run.WorkflowID, run.RunID, run.Cached
+	out.Attempt = activity.GetInfo(ctx).Attempt
+	if out.Attempt <= in.FailAttempts {
+		return TriggerChildOutput{}, temporal.NewApplicationError(
+			fmt.Sprintf("attempt %d fails on purpose (failAttempts %d)", out.Attempt, in.FailAttempts), ErrTypeExampleFailure)
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"context"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once/idempotency"
+)
+
+// runContextInterceptor carries the run context from workflow code to the
+// activities it schedules, with idempotency's context propagator, whether or
+// not the client was dialed with that propagator: the worker cannot add
+// propagators to a client it is given, but it can intercept.
+type runContextInterceptor struct {
+	interceptor.WorkerInterceptorBase
+}
+
+var propagator = idempotency.NewContextPropagator()
+
+func (*runContextInterceptor) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &activityInbound{}
+	i.Next = next
+	return i
+}
+
+func (*runContextInterceptor) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	i := &workflowInbound{}
+	i.Next = next
+	return i
+}
+
+type activityInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+// ExecuteActivity puts the run context of the header into ctx.
+func (i *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	if h := interceptor.Header(ctx); h != nil {
+		if pctx, err := propagator.Extract(ctx, header(h)); err == nil {
+			ctx = pctx
+		}
+	}
+	return i.Next.ExecuteActivity(ctx, in)
+}
+
+type workflowInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+}
+
+func (i *workflowInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	o := &workflowOutbound{}
+	o.Next = outbound
+	return i.Next.Init(o)
+}
+
+type workflowOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+}
+
+// ExecuteActivity writes the workflow's run context into the header.
+func (o *workflowOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	inject(ctx)
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+// ExecuteLocalActivity writes the workflow's run context into the header.
+func (o *workflowOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	inject(ctx)
+	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
+func inject(ctx workflow.Context) {
+	if h := interceptor.WorkflowHeader(ctx); h != nil {
+		// Encoding a RunContext with the default converter cannot fail.
+		_ = propagator.InjectFromWorkflow(ctx, header(h))
+	}
+}
+
+// header adapts a Temporal header map to workflow.HeaderReader/Writer.
+type header map[string]*commonpb.Payload
+
+func (h header) Set(key string, value *commonpb.Payload) { h[key] = value }
+
+func (h header) Get(key string) (*commonpb.Payload, bool) {
+	v, ok := h[key]
+	return v, ok
+}
+
+func (h header) ForEachKey(handler func(string, *commonpb.Payload) error) error {
+	for k, v := range h {
+		if err := handler(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

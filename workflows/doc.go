@@ -1,0 +1,66 @@
+// Package workflows is Once's task runtime and its example tasks.
+//
+// A task is a typed Temporal workflow made with NewTask: a task ID, a
+// function of a payload P to a result R, and options (retry policy and
+// timeouts). Register tasks with the worker package (worker.Options.Tasks);
+// trigger them from outside with the starter package (give it Config so the
+// same retry policy and timeouts apply) and from inside other tasks with the
+// methods of Task:
+//
+//	var Child = workflows.NewTask("child", child, workflows.TaskOptions{})
+//
+//	func parent(ctx workflow.Context, p Payload) (string, error) {
+//		key, err := idempotency.CreateInWorkflow(ctx, "send", p.OrderID)
+//		if err != nil {
+//			return "", err
+//		}
+//		return Child.TriggerAndWait(ctx, ChildPayload{...}, workflows.TriggerOptions{Key: key})
+//	}
+//
+// # Triggering from inside a task
+//
+// Trigger starts a child workflow and returns once it has started;
+// TriggerAndWait also waits for its result. The child's workflow ID is always
+// deterministic, "<env>/<child task>/<key>", with the key
+//
+//   - from TriggerOptions.Key, resolved with TriggerOptions.Scope (default
+//     run: the same in every attempt of the parent's run; attempt: one child
+//     per parent attempt; global: shared with any caller), or
+//   - without a key, derived from the parent's run ID, the child task and the
+//     ordinal of this unkeyed trigger of that child task in the parent's code
+//     (1, 2, …, counted per workflow execution), with the same scopes.
+//
+// So a retried parent attempt never starts a second child. When the child's
+// workflow ID is already taken — an earlier attempt started it, or another
+// caller with the same global key — the server refuses the start
+// (START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS) and
+// the parent attaches to that run instead: an activity
+// (activities.Activities.AttachRun) waits for the run's result. The handle is
+// then Cached. Nothing fails, nothing is duplicated.
+//
+// Children use the reuse policy REJECT_DUPLICATE and the parent close policy
+// ABANDON, for Trigger and TriggerAndWait alike: a failed parent attempt
+// closes its workflow run, and with any other policy the server would
+// terminate or cancel the very child the next attempt must attach to.
+// Consequently, canceling or terminating a parent leaves its children
+// running; cancel them by their workflow IDs (Once's search attributes and
+// memo name their task, environment and key).
+//
+// The child runs in the parent's environment (from the parent's workflow ID,
+// else Runtime.Environment) and on the parent's task queue, with the child
+// task's retry policy and timeouts. Its memo holds the key text and scope
+// (internal names shared.MemoKeyText, shared.MemoKeyScope) and, when the
+// namespace has them (Runtime.SearchAttributes), it gets Once's search
+// attributes.
+//
+// # What not to do
+//
+//   - Do not start children of Once tasks with workflow.ExecuteChildWorkflow:
+//     their IDs would not be deterministic and a retried attempt would start
+//     them again.
+//   - Do not use the ordinal key in a task that continues as new: the ordinal
+//     restarts with each run of the chain while the run ID stays, so the new
+//     run would attach to the children of the first. Pass explicit keys there.
+//   - Do not use the starter package from workflow code: it does I/O. Call it
+//     from an activity (see the activities package).
+package workflows

@@ -1,0 +1,43 @@
+package workflows_test
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/workflows"
+)
+
+// greet is a task that triggers the hello task and waits for it, with a key
+// of its run: a retried attempt of greet gets the same hello run.
+var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (string, error) {
+	key, err := idempotency.CreateInWorkflow(ctx, "greet", name)
+	if err != nil {
+		return "", err
+	}
+	return workflows.Hello.TriggerAndWait(ctx, workflows.HelloPayload{Name: name}, workflows.TriggerOptions{Key: key})
+}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
+
+func ExampleNewTask() {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quiet{})
+	env := s.NewTestWorkflowEnvironment()
+	for _, t := range []workflows.Definition{greet, workflows.Hello} {
+		t.Register(env, workflows.Runtime{Environment: "dev"})
+	}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "dev/greet/example"})
+	env.ExecuteWorkflow(greet.ID(), "Ada")
+	var got string
+	if err := env.GetWorkflowResult(&got); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println(got)
+	fmt.Println(greet.Config().RetryPolicy.MaximumAttempts, "attempts")
+	// Output:
+	// Hello, Ada
+	// 3 attempts
+}

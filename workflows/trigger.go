@@ -1,0 +1,476 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once/activities"
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
+)
+
+// Errors of Trigger and its variants, tested with errors.Is. Invalid keys
+// return the idempotency package's errors (idempotency.ErrEmptyKey, …),
+// wrapped. No child is started when one is returned.
+var (
+	// ErrNoEnvironment: the parent's workflow ID names no environment (it was
+	// not started by Once) and the worker set no Runtime.Environment. Start
+	// the parent with the starter, or register tasks with the worker package.
+	ErrNoEnvironment = errors.New("workflows: the parent's environment is unknown: start it with Once, or register the task with an environment (worker.New)")
+
+	// ErrNoRuntime: an unkeyed trigger in a workflow that was not registered
+	// with Task.Register, so there is no counter for its ordinal key.
+	// Register the task with Task.Register (worker.New does), or pass a Key.
+	ErrNoRuntime = errors.New("workflows: no task runtime in the workflow context: register the task with Task.Register (worker.New does) or pass a key")
+
+	// ErrGlobalScopeNeedsKey: scope global without a key, which would make
+	// every run share the same ordinal children. Pass a Key.
+	ErrGlobalScopeNeedsKey = errors.New("workflows: scope global needs a key")
+)
+
+// DefaultAttachHeartbeatTimeout is the heartbeat timeout of the activity
+// that waits for a run the parent attached to, when
+// Runtime.AttachHeartbeatTimeout is zero.
+const DefaultAttachHeartbeatTimeout = 30 * time.Second
+
+// ordinalKeyPrefix starts the key text of unkeyed triggers.
+const ordinalKeyPrefix = "once-ordinal"
+
+// TriggerOptions configures a trigger from workflow code.
+type TriggerOptions struct {
+	// Key of the child run: idempotency.Parts (hashed with Scope) or an
+	// idempotency.Key (used as is; make one with idempotency.CreateInWorkflow).
+	// Optional: defaults to the ordinal key, from the parent's run ID, the
+	// child task and the ordinal of this unkeyed trigger of that task in the
+	// parent's execution.
+	Key idempotency.Input
+
+	// Scope of Parts keys and of the ordinal key: run (one child per parent
+	// run), attempt (one per parent attempt) or global (shared with any
+	// caller; needs a Key). Optional: defaults to idempotency.ScopeRun.
+	Scope idempotency.Scope
+}
+
+// Handle is a triggered run of a task with result type R.
+type Handle[R any] struct {
+	// TaskID is the child's task.
+	TaskID string
+	// WorkflowID is "<env>/<task>/<key>".
+	WorkflowID string
+	// RunID is the run ID of the child this call started; "" when Cached by
+	// attaching (the run was started elsewhere).
+	RunID string
+	// Key is the child's idempotency key.
+	Key idempotency.Key
+	// Cached is true when this call did not start the run: an earlier
+	// attempt of the parent or another caller had started it (the parent
+	// attached to it), or an earlier trigger in this execution with the
+	// same key.
+	Cached bool
+
+	c *child
+}
+
+// Get waits for the run's result. It may be called more than once.
+//
+// Errors: *RunError when the run failed, timed out, was canceled or
+// terminated; the workflow's canceled error when ctx is.
+func (h *Handle[R]) Get(ctx workflow.Context) (R, error) {
+	var r R
+	c := h.c
+	if err := c.waitStarted(ctx); err != nil {
+		return r, &RunError{TaskID: h.TaskID, WorkflowID: h.WorkflowID, Err: err}
+	}
+	if !c.attached {
+		if err := c.future.Get(ctx, &r); err != nil {
+			return r, &RunError{TaskID: h.TaskID, WorkflowID: h.WorkflowID, Cached: h.Cached, Err: err}
+		}
+		return r, nil
+	}
+	if err := c.attachFuture(ctx).Get(ctx, &r); err != nil {
+		return r, &RunError{TaskID: h.TaskID, WorkflowID: h.WorkflowID, Cached: true, Err: attachCause(err)}
+	}
+	return r, nil
+}
+
+// RunError reports a triggered run that ended without a result.
+type RunError struct {
+	// TaskID and WorkflowID name the run.
+	TaskID, WorkflowID string
+	// Cached is true when the parent attached to a run it did not start.
+	Cached bool
+	// Err is the run's failure: a *temporal.ChildWorkflowExecutionError
+	// when this execution started the run; when it attached, the run's own
+	// failure (*temporal.ApplicationError, *temporal.CanceledError,
+	// *temporal.TerminatedError, *temporal.TimeoutError) or the error of the
+	// attach activity.
+	Err error
+}
+
+// Error says which run failed and why.
+func (e *RunError) Error() string {
+	return fmt.Sprintf("task %s run %s: %v", e.TaskID, e.WorkflowID, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *RunError) Unwrap() error { return e.Err }
+
+// Trigger starts a run of t as a child of the workflow (parent close policy
+// ABANDON: it outlives the parent) and returns once it has started, or once
+// the parent has attached to the run that already holds its workflow ID
+// (Handle.Cached). See the package doc for how the key is chosen.
+//
+// Errors: ErrNoEnvironment, ErrNoRuntime, ErrGlobalScopeNeedsKey, invalid
+// keys (idempotency errors), a start refused for another reason than an
+// existing run, the workflow's canceled error.
+func (t *Task[P, R]) Trigger(ctx workflow.Context, payload P, opts TriggerOptions) (*Handle[R], error) {
+	h, err := t.start(ctx, payload, opts)
+	if err == nil {
+		err = h.waitStarted(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trigger %s: %w", t.id, err)
+	}
+	return h, nil
+}
+
+// TriggerAndWait is Trigger, then Handle.Get: it returns the child's result,
+// whether this call started the child or attached to an existing run.
+//
+// Errors: those of Trigger and of Handle.Get.
+func (t *Task[P, R]) TriggerAndWait(ctx workflow.Context, payload P, opts TriggerOptions) (R, error) {
+	h, err := t.Trigger(ctx, payload, opts)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return h.Get(ctx)
+}
+
+// BatchItem is one trigger of a batch.
+type BatchItem[P any] struct {
+	// Payload of the run.
+	Payload P
+	// Options of this item. Without Options.Key the item's key is derived
+	// from the batch key and the item's index, or, without a batch key, is
+	// the ordinal key (ordinals are given in item order).
+	Options TriggerOptions
+}
+
+// BatchOptions configures a batch trigger.
+type BatchOptions struct {
+	// BatchKey gives every item without a key the key hash(batch key,
+	// index), as the starter does. Optional: without it such items get
+	// ordinal keys.
+	BatchKey idempotency.Input
+	// Scope of a Parts batch key. Optional: defaults to idempotency.ScopeRun.
+	Scope idempotency.Scope
+}
+
+// BatchHandle is the outcome of one item of BatchTrigger.
+type BatchHandle[R any] struct {
+	// Handle is the item's run; nil when Err is set.
+	Handle *Handle[R]
+	// Err is the item's error; the other items are not affected by it.
+	Err error
+}
+
+// BatchResult is the outcome of one item of BatchTriggerAndWait.
+type BatchResult[R any] struct {
+	// Handle is the item's run; nil when it could not be triggered.
+	Handle *Handle[R]
+	// Value is the run's result when Err is nil.
+	Value R
+	// Err is the item's trigger error or the run's *RunError.
+	Err error
+}
+
+// BatchTrigger triggers t once per item: all children are started at once,
+// and the results come back in input order, one per item. Two items with
+// the same key map to the same run (the later one Cached).
+//
+// Errors: only for the batch as a whole (an invalid batch key), with nothing
+// started; item errors are in the results.
+func (t *Task[P, R]) BatchTrigger(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]BatchHandle[R], error) {
+	handles, errs, err := t.startBatch(ctx, items, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BatchHandle[R], len(items))
+	for i, h := range handles {
+		if errs[i] == nil {
+			errs[i] = h.waitStarted(ctx)
+		}
+		if errs[i] != nil {
+			out[i].Err = fmt.Errorf("trigger %s item %d: %w", t.id, i, errs[i])
+			continue
+		}
+		out[i].Handle = h
+	}
+	return out, nil
+}
+
+// BatchTriggerAndWait is BatchTrigger, then waits for every run. The runs
+// proceed in parallel; results come back in input order.
+//
+// Errors: as BatchTrigger.
+func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]BatchResult[R], error) {
+	handles, err := t.BatchTrigger(ctx, items, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Schedule every attach before waiting on any, so they wait in parallel.
+	for _, bh := range handles {
+		if bh.Handle != nil && bh.Handle.c.attached {
+			bh.Handle.c.attachFuture(ctx)
+		}
+	}
+	out := make([]BatchResult[R], len(items))
+	for i, bh := range handles {
+		out[i].Handle, out[i].Err = bh.Handle, bh.Err
+		if bh.Err == nil {
+			out[i].Value, out[i].Err = bh.Handle.Get(ctx)
+		}
+	}
+	return out, nil
+}
+
+func (t *Task[P, R]) startBatch(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]*Handle[R], []error, error) {
+	var batchKey idempotency.Key
+	if opts.BatchKey != nil {
+		scope := opts.Scope
+		if scope == "" {
+			scope = idempotency.ScopeRun
+		}
+		var err error
+		if batchKey, err = idempotency.Resolve(opts.BatchKey, scope, idempotency.RunContextFromWorkflow(ctx)); err != nil {
+			return nil, nil, fmt.Errorf("batch trigger %s: batch key: %w", t.id, err)
+		}
+	}
+	handles := make([]*Handle[R], len(items))
+	errs := make([]error, len(items))
+	for i, item := range items {
+		o := item.Options
+		if o.Key == nil && batchKey != "" {
+			k, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, string(batchKey), strconv.Itoa(i))
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			o.Key = k
+		}
+		handles[i], errs[i] = t.start(ctx, item.Payload, o)
+	}
+	return handles, errs, nil
+}
+
+// start resolves the child's workflow ID and issues the start command (or
+// finds the child this execution already started with that ID). It does not
+// block.
+func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions) (*Handle[R], error) {
+	st := runtimeFrom(ctx)
+	rc := idempotency.RunContextFromWorkflow(ctx)
+	env := rc.Environment
+	if env == "" && st != nil {
+		env = st.rt.Environment
+	}
+	if env == "" {
+		return nil, ErrNoEnvironment
+	}
+	scope, err := idempotency.ParseScope(string(opts.Scope))
+	if err != nil {
+		return nil, err
+	}
+	if scope == "" {
+		scope = idempotency.ScopeRun
+	}
+	var key idempotency.Key
+	var text string
+	if opts.Key != nil {
+		if key, err = idempotency.Resolve(opts.Key, scope, rc); err != nil {
+			return nil, err
+		}
+		text = idempotency.Text(opts.Key)
+	} else {
+		if scope == idempotency.ScopeGlobal {
+			return nil, ErrGlobalScopeNeedsKey
+		}
+		if st == nil {
+			return nil, ErrNoRuntime
+		}
+		st.ordinals[t.id]++
+		parts := []string{ordinalKeyPrefix, t.id, strconv.Itoa(st.ordinals[t.id])}
+		if key, err = idempotency.Derive(rc, scope, parts...); err != nil {
+			return nil, err
+		}
+		text = strings.Join(parts, "-")
+	}
+	id, err := idempotency.WorkflowID(env, t.id, key)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle[R]{TaskID: t.id, WorkflowID: id, Key: key}
+	if st != nil {
+		if c, ok := st.children[id]; ok {
+			h.c, h.Cached = c, true
+			return h, nil
+		}
+	}
+	cwo := workflow.ChildWorkflowOptions{
+		WorkflowID:               id,
+		TaskQueue:                workflow.GetInfo(ctx).TaskQueueName,
+		WorkflowExecutionTimeout: t.cfg.ExecutionTimeout,
+		WorkflowRunTimeout:       t.cfg.RunTimeout,
+		WorkflowTaskTimeout:      t.cfg.TaskTimeout,
+		RetryPolicy:              t.Config().RetryPolicy,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
+		Memo: map[string]any{
+			shared.MemoTask:     t.id,
+			shared.MemoEnv:      env,
+			shared.MemoKeyText:  text,
+			shared.MemoKeyScope: string(scope),
+		},
+	}
+	if st != nil && st.rt.SearchAttributes {
+		cwo.TypedSearchAttributes = temporal.NewSearchAttributes(
+			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrTask).ValueSet(t.id),
+			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrEnvironment).ValueSet(env),
+			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrKey).ValueSet(string(key)),
+		)
+	}
+	c := &child{
+		workflowID: id,
+		future:     workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.id, payload),
+		heartbeat:  DefaultAttachHeartbeatTimeout,
+	}
+	if st != nil {
+		st.children[id] = c
+		if st.rt.AttachHeartbeatTimeout > 0 {
+			c.heartbeat = st.rt.AttachHeartbeatTimeout
+		}
+	}
+	h.c = c
+	return h, nil
+}
+
+// waitStarted waits until the child has started or the parent has attached,
+// and fills in RunID and Cached.
+func (h *Handle[R]) waitStarted(ctx workflow.Context) error {
+	if err := h.c.waitStarted(ctx); err != nil {
+		return err
+	}
+	if h.c.attached {
+		h.Cached = true
+	} else {
+		h.RunID = h.c.runID
+	}
+	return nil
+}
+
+// child is a child run that this workflow execution started or attached to.
+type child struct {
+	workflowID string
+	future     workflow.ChildWorkflowFuture
+	heartbeat  time.Duration
+
+	started  bool            // the start was decided (started or attached)
+	startErr error           // the start failed for another reason
+	runID    string          // the run this execution started
+	attached bool            // the ID was taken: wait through the attach activity
+	attach   workflow.Future // the attach activity, once scheduled
+}
+
+func (c *child) waitStarted(ctx workflow.Context) error {
+	if c.started || c.startErr != nil {
+		return c.startErr
+	}
+	var exec workflow.Execution
+	err := c.future.GetChildWorkflowExecution().Get(ctx, &exec)
+	switch {
+	case err == nil:
+		c.started, c.runID = true, exec.RunID
+	case isAlreadyStarted(err):
+		c.started, c.attached = true, true
+	case ctx.Err() != nil:
+		return err // not decided: a later call may still wait
+	default:
+		c.startErr = err
+	}
+	return c.startErr
+}
+
+// attachFuture schedules the activity that waits for the existing run's
+// result, once per child.
+func (c *child) attachFuture(ctx workflow.Context) workflow.Future {
+	if c.attach == nil {
+		var acts *activities.Activities
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 24 * time.Hour,
+			HeartbeatTimeout:    c.heartbeat,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:    time.Second,
+				BackoffCoefficient: 2,
+				MaximumInterval:    30 * time.Second,
+				NonRetryableErrorTypes: []string{
+					activities.ErrTypeRunFailed,
+					activities.ErrTypeRunNotFound,
+					activities.ErrTypeMisconfigured,
+				},
+			},
+		})
+		c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, activities.AttachInput{WorkflowID: c.workflowID})
+	}
+	return c.attach
+}
+
+// isAlreadyStarted reports a start refused because the workflow ID is taken:
+// the server's answer (ChildWorkflowExecutionAlreadyStartedError) or the
+// test suite's (serviceerror.WorkflowExecutionAlreadyStarted).
+func isAlreadyStarted(err error) bool {
+	var childErr *temporal.ChildWorkflowExecutionAlreadyStartedError
+	var svcErr *serviceerror.WorkflowExecutionAlreadyStarted
+	return errors.As(err, &childErr) || errors.As(err, &svcErr)
+}
+
+// attachCause unwraps the attach activity's error to the run's own failure
+// when the activity reported one.
+func attachCause(err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeRunFailed {
+		if cause := errors.Unwrap(appErr); cause != nil {
+			return cause
+		}
+	}
+	return err
+}
+
+// runtimeState is the task runtime of one workflow execution.
+type runtimeState struct {
+	rt       Runtime
+	ordinals map[string]int    // child task → unkeyed triggers so far
+	children map[string]*child // workflow ID → child of this execution
+}
+
+type runtimeKey struct{}
+
+func withRuntime(ctx workflow.Context, rt Runtime) workflow.Context {
+	return workflow.WithValue(ctx, runtimeKey{}, &runtimeState{
+		rt:       rt,
+		ordinals: map[string]int{},
+		children: map[string]*child{},
+	})
+}
+
+func runtimeFrom(ctx workflow.Context) *runtimeState {
+	st, _ := ctx.Value(runtimeKey{}).(*runtimeState)
+	return st
+}
