@@ -17,6 +17,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -76,6 +77,11 @@ type Options struct {
 	// Optional: defaults to starter.New on the same client, environment,
 	// task queue and namespace, knowing Tasks' configs.
 	Starter *starter.Client
+
+	// MetricsHandler receives the default Starter's trigger counters
+	// (activity-side triggers). Optional: defaults to none; the SDK's own
+	// metrics and workflow-side trigger counters go to the client's handler.
+	MetricsHandler client.MetricsHandler
 
 	// SearchAttributes says whether children get Once's search attributes.
 	// Optional: defaults to SearchAttributesAuto.
@@ -143,11 +149,12 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	if w.starter == nil {
 		var err error
 		w.starter, err = starter.New(c, starter.Options{
-			Environment:   opts.Environment,
-			TaskQueueBase: opts.TaskQueueBase,
-			Namespace:     opts.Namespace,
-			Logger:        opts.Logger,
-			Tasks:         configs,
+			Environment:    opts.Environment,
+			TaskQueueBase:  opts.TaskQueueBase,
+			Namespace:      opts.Namespace,
+			Logger:         opts.Logger,
+			MetricsHandler: opts.MetricsHandler,
+			Tasks:          configs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
@@ -220,3 +227,38 @@ func (w *Worker) Start() error { return w.sdk.Start() }
 // Stop stops polling and waits for running tasks' current work to finish
 // (up to the SDK's WorkerStopTimeout).
 func (w *Worker) Stop() { w.sdk.Stop() }
+
+// EnsureSearchAttributes registers Once's custom search attributes
+// (shared.SearchAttributes, all Keyword) in namespace when they are missing.
+// It is idempotent: attributes that exist are left alone.
+//
+// Errors: the server's, e.g. PermissionDenied where the caller may not manage
+// search attributes (Temporal Cloud: create them in the Cloud UI or tcld);
+// a Worker works without them.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	if namespace == "" {
+		namespace = client.DefaultNamespace
+	}
+	list, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("worker: list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range shared.SearchAttributes {
+		if _, ok := list.GetCustomAttributes()[name]; !ok {
+			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        namespace,
+		SearchAttributes: missing,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("worker: add search attributes: %w", err)
+	}
+	return nil
+}

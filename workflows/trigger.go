@@ -349,6 +349,8 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 	}
 	c := &child{
 		workflowID: id,
+		task:       t.id,
+		env:        env,
 		future:     workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.id, payload),
 		heartbeat:  DefaultAttachHeartbeatTimeout,
 	}
@@ -379,6 +381,7 @@ func (h *Handle[R]) waitStarted(ctx workflow.Context) error {
 // child is a child run that this workflow execution started or attached to.
 type child struct {
 	workflowID string
+	task, env  string
 	future     workflow.ChildWorkflowFuture
 	heartbeat  time.Duration
 
@@ -398,14 +401,25 @@ func (c *child) waitStarted(ctx workflow.Context) error {
 	switch {
 	case err == nil:
 		c.started, c.runID = true, exec.RunID
+		c.count(ctx, "started")
 	case isAlreadyStarted(err):
 		c.started, c.attached = true, true
+		c.count(ctx, "cached")
 	case ctx.Err() != nil:
 		return err // not decided: a later call may still wait
 	default:
 		c.startErr = err
+		c.count(ctx, "failed")
 	}
 	return c.startErr
+}
+
+// count adds one to the trigger counter ("once_triggers", as the starter's)
+// through the workflow's metrics handler, which skips replays.
+func (c *child) count(ctx workflow.Context, outcome string) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+		"task": c.task, "environment": c.env, "outcome": outcome,
+	}).Counter("once_triggers").Inc(1)
 }
 
 // attachFuture schedules the activity that waits for the existing run's

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/once-run/once/internal/devserver"
+	"github.com/once-run/once/internal/metrics"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
 )
@@ -33,14 +36,17 @@ type Main struct {
 	Environment   string
 	TaskQueueBase string
 	LogLevel      string
+	MetricsAddr   string // Prometheus /metrics listen address; "" for none
 
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
 
-	server *devserver.Server
-	client client.Client
-	worker *worker.Worker
+	server  *devserver.Server
+	client  client.Client
+	worker  *worker.Worker
+	metrics *http.Server
+	metAddr string
 }
 
 // NewMain returns a Main with the binary's defaults.
@@ -86,6 +92,7 @@ Flags:
 	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data file (env ONCE_DEV_DB)")
 	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "environment whose tasks this worker runs (env ONCE_ENV)")
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), `task-queue prefix; the queue is "<prefix>-<env>" (env ONCE_TASK_QUEUE, default "once")`)
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log level: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -138,18 +145,33 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s)\n", orDefault(opts.HostPort, client.DefaultHostPort), orDefault(opts.Namespace, client.DefaultNamespace))
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
+	if m.MetricsAddr != "" {
+		reg := metrics.NewRegistry()
+		opts.MetricsHandler = reg.Handler()
+		if err := m.serveMetrics(reg); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Metrics          http://%s/metrics\n", m.metAddr)
+	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	m.client, err = client.DialContext(dialCtx, opts)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", orDefault(opts.HostPort, client.DefaultHostPort), err)
 	}
+	namespace := orDefault(opts.Namespace, client.DefaultNamespace)
+	saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := worker.EnsureSearchAttributes(saCtx, m.client, namespace); err != nil {
+		logger.Warn("Once's search attributes are not registered; runs are still found by memo and workflow ID", "error", err)
+	}
+	saCancel()
 	m.worker, err = worker.New(m.client, worker.Options{
-		Environment:   m.Environment,
-		TaskQueueBase: m.TaskQueueBase,
-		Namespace:     orDefault(opts.Namespace, client.DefaultNamespace),
-		Tasks:         workflows.Examples(),
-		Logger:        opts.Logger,
+		Environment:    m.Environment,
+		TaskQueueBase:  m.TaskQueueBase,
+		Namespace:      namespace,
+		Tasks:          workflows.Examples(),
+		Logger:         opts.Logger,
+		MetricsHandler: opts.MetricsHandler,
 	})
 	if err != nil {
 		return err
@@ -160,6 +182,23 @@ func (m *Main) Run(ctx context.Context) error {
 	fmt.Fprintf(m.Stdout, "Worker           env %s, task queue %s, tasks %s\n", m.worker.Environment(), m.worker.TaskQueue(), strings.Join(m.worker.Tasks(), ", "))
 	return nil
 }
+
+// serveMetrics listens on MetricsAddr and serves reg at /metrics.
+func (m *Main) serveMetrics(reg *metrics.Registry) error {
+	l, err := net.Listen("tcp", m.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics address: %w", err)
+	}
+	m.metAddr = l.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", reg)
+	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.metrics.Serve(l) }()
+	return nil
+}
+
+// MetricsAddress is where /metrics is served, after Run; "" when off.
+func (m *Main) MetricsAddress() string { return m.metAddr }
 
 // Client is the connected client, after Run.
 func (m *Main) Client() client.Client { return m.client }
@@ -172,6 +211,9 @@ func (m *Main) Server() *devserver.Server { return m.server }
 func (m *Main) Close() error {
 	if m.worker != nil {
 		m.worker.Stop()
+	}
+	if m.metrics != nil {
+		_ = m.metrics.Close()
 	}
 	if m.client != nil {
 		m.client.Close()
