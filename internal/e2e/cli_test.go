@@ -350,3 +350,18 @@ func TestCLIServerUnreachable(t *testing.T) {
 	requireOneLineError(t, r, 1)
 	require.Contains(t, r.stderr, "unreachable")
 }
+
+// TestCLITriggerAppliesTaskRetryPolicy: the CLI starts the example tasks with
+// their retry policy, so my-task failing its first attempt completes on the
+// second, as one run with one child.
+func TestCLITriggerAppliesTaskRetryPolicy(t *testing.T) {
+	e := newTaskEnv(t, true)
+	r := cli(t, e.env, "", "trigger", "my-task", "--payload", `{"failAttempts":1}`, "--key", "retry", "--wait", "--json")
+	requireOK(t, r)
+	out := decodeJSON[cliTrigger](t, r.stdout)
+	var res struct {
+		Attempt int32 `json:"attempt"`
+	}
+	require.NoError(t, json.Unmarshal(out.Result, &res))
+	require.Equal(t, int32(2), res.Attempt)
+}

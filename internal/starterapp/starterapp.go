@@ -26,6 +26,7 @@ import (
 
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
 )
 
 // DefaultDialTimeout bounds connecting to the Temporal server.
@@ -309,6 +310,9 @@ func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, 
 		TaskQueueBase: c.taskQueue,
 		Namespace:     opts.Namespace,
 		Logger:        logger,
+		// The tasks this repository's worker registers: their retry
+		// policies and timeouts apply to starts from the CLI.
+		Tasks: workflows.StarterTasks(workflows.Examples()...),
 	})
 	if err != nil {
 		tc.Close()
