@@ -41,6 +41,8 @@ type ResetOptions struct {
 // ErrResetRunning when the run is running and Terminate is false;
 // ErrServerUnreachable.
 func (c *Client) ResetKey(ctx context.Context, task string, key idempotency.Input, opts ResetOptions) error {
+	ctx, cancel := c.rpcContext(ctx)
+	defer cancel()
 	if err := c.resetKey(ctx, task, key, opts); err != nil {
 		return fmt.Errorf("reset key of %s: %w", task, err)
 	}
@@ -139,6 +141,8 @@ type LookupOptions struct {
 //
 // Errors: ErrNoKey; invalid input; ErrNotFound; ErrServerUnreachable.
 func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input, opts LookupOptions) (*RunInfo, error) {
+	ctx, cancel := c.rpcContext(ctx)
+	defer cancel()
 	workflowID, k, err := c.workflowIDFor(ctx, task, key, opts.Scope)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %s: %w", task, err)

@@ -33,8 +33,9 @@ const DefaultEnvironment = "dev"
 // Options.BatchParallelism is zero.
 const DefaultBatchParallelism = 16
 
-// DefaultRequestTimeout bounds each RPC when the caller's context has no
-// deadline and Options.RequestTimeout is zero.
+// DefaultRequestTimeout bounds each call (Trigger, ResetKey, Lookup; all
+// their RPCs together) when the caller's context has no deadline and
+// Options.RequestTimeout is zero.
 const DefaultRequestTimeout = 30 * time.Second
 
 // Errors returned by this package, tested with errors.Is. Errors of invalid
@@ -118,8 +119,9 @@ type Options struct {
 	// SDK's default; it must match the client's.
 	DataConverter converter.DataConverter
 
-	// RequestTimeout bounds each RPC whose context has no deadline.
-	// Optional: defaults to DefaultRequestTimeout.
+	// RequestTimeout bounds each call whose context has no deadline: a
+	// trigger (not the wait for its result), a reset, a lookup, with all
+	// their RPCs. Optional: defaults to DefaultRequestTimeout.
 	RequestTimeout time.Duration
 
 	// Identity recorded on starts. Optional: defaults to "once-starter@<host>".
@@ -142,6 +144,7 @@ type Client struct {
 	retention time.Duration
 	hasSA     bool
 	warned    sync.Map // ttl → struct{}: warn once per TTL
+	counters  sync.Map // task + "\x00" + outcome → client.MetricsCounter
 }
 
 // New returns a Client on c.
@@ -207,20 +210,22 @@ func (c *Client) TaskQueue() string { return c.taskQueue }
 func (c *Client) Temporal() client.Client { return c.client }
 
 // namespaceInfo reads the namespace's retention and whether Once's search
-// attributes exist, once per Client (again a minute after a failure; until
-// then triggers go ahead without search attributes).
-func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool) {
+// attributes exist, once per Client. An unreachable server is an error (the
+// start would fail too); after another failure, triggers go ahead without
+// search attributes and the read is tried again a minute later.
+func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool, err error) {
 	c.nsMu.Lock()
 	defer c.nsMu.Unlock()
 	if c.nsLoaded || c.opts.Now().Before(c.nsRetry) {
-		return c.retention, c.hasSA
+		return c.retention, c.hasSA, nil
 	}
-	ctx, cancel := c.rpcContext(ctx)
-	defer cancel()
 	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.opts.Namespace})
 	if err != nil {
+		if err = rpcError(ctx, err); errors.Is(err, ErrServerUnreachable) || ctx.Err() != nil {
+			return 0, false, err
+		}
 		c.nsRetry = c.opts.Now().Add(time.Minute)
-		return 0, false
+		return 0, false, nil
 	}
 	c.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
 	sa, err := c.client.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: c.opts.Namespace})
@@ -233,7 +238,7 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 		}
 	}
 	c.nsLoaded = true
-	return c.retention, c.hasSA
+	return c.retention, c.hasSA, nil
 }
 
 // warnTTL warns once per TTL value that a key will be forgotten before it
@@ -277,11 +282,16 @@ func rpcError(ctx context.Context, err error) error {
 	return err
 }
 
-// count increments the trigger counter.
+// count increments the trigger counter of task and outcome.
 func (c *Client) count(task, outcome string) {
-	c.opts.MetricsHandler.WithTags(map[string]string{
-		"task": task, "environment": c.opts.Environment, "outcome": outcome,
-	}).Counter("once_triggers").Inc(1)
+	k := task + "\x00" + outcome
+	counter, ok := c.counters.Load(k)
+	if !ok {
+		counter, _ = c.counters.LoadOrStore(k, c.opts.MetricsHandler.WithTags(map[string]string{
+			"task": task, "environment": c.opts.Environment, "outcome": outcome,
+		}).Counter("once_triggers"))
+	}
+	counter.(client.MetricsCounter).Inc(1)
 }
 
 // payloads encodes values with the data converter.

@@ -95,6 +95,8 @@ func (r *Run) Get(ctx context.Context, valuePtr any) error {
 // ErrKeyReusedWithDifferentPayload in strict mode; ErrServerUnreachable; or
 // the server's error.
 func (c *Client) Trigger(ctx context.Context, task string, payload any, opts TriggerOptions) (*Run, error) {
+	ctx, cancel := c.rpcContext(ctx)
+	defer cancel()
 	run, outcome, err := c.trigger(ctx, task, payload, opts)
 	c.count(task, outcome)
 	if err != nil {
@@ -292,7 +294,10 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, "failed", err
 	}
-	retention, hasSA := c.namespaceInfo(ctx)
+	retention, hasSA, err := c.namespaceInfo(ctx)
+	if err != nil {
+		return nil, "failed", err
+	}
 	if p.key != "" {
 		c.warnTTL(p.ttl, retention)
 	}
