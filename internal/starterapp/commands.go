@@ -3,6 +3,7 @@ package starterapp
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -140,19 +141,7 @@ func (r *runner) reset(ctx context.Context, args []string) error {
 	var keys stringsFlag
 	fs.Var(&keys, "key", "idempotency key part (repeatable)")
 	terminate := fs.Bool("terminate", false, "terminate the key's run when it is still running")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	task, err := taskArg("reset", pos)
-	if err != nil {
-		return err
-	}
-	key, err := requireKey(keys)
-	if err != nil {
-		return err
-	}
-	s, closeClient, err := r.connect(ctx, common)
+	s, task, key, closeClient, err := r.keyedCommand(ctx, fs, common, &keys, args)
 	if err != nil {
 		return err
 	}
@@ -162,6 +151,25 @@ func (r *runner) reset(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(r.stdout, "reset    task %s key %s: the next trigger starts a new run\n", task, idempotency.Text(key))
 	return nil
+}
+
+// keyedCommand parses the arguments of a command on one task and key (reset,
+// describe), checks them, then connects. Call closeClient when done.
+func (r *runner) keyedCommand(ctx context.Context, fs *flag.FlagSet, common *commonFlags, keys *stringsFlag, args []string) (
+	s *starter.Client, task string, key idempotency.Parts, closeClient func(), err error,
+) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	if task, err = taskArg(fs.Name(), pos); err != nil {
+		return nil, "", nil, nil, err
+	}
+	if key, err = requireKey(*keys); err != nil {
+		return nil, "", nil, nil, err
+	}
+	s, closeClient, err = r.connect(ctx, common)
+	return s, task, key, closeClient, err
 }
 
 func requireKey(keys []string) (idempotency.Parts, error) {
@@ -206,19 +214,7 @@ func (r *runner) describe(ctx context.Context, args []string) error {
 	var keys stringsFlag
 	fs.Var(&keys, "key", "idempotency key part (repeatable)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	task, err := taskArg("describe", pos)
-	if err != nil {
-		return err
-	}
-	key, err := requireKey(keys)
-	if err != nil {
-		return err
-	}
-	s, closeClient, err := r.connect(ctx, common)
+	s, task, key, closeClient, err := r.keyedCommand(ctx, fs, common, &keys, args)
 	if err != nil {
 		return err
 	}
