@@ -20,6 +20,7 @@ import (
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
 )
 
 // Test tasks for the starter's server semantics.
@@ -523,4 +524,27 @@ func TestServerUnreachable(t *testing.T) {
 	require.ErrorIs(t, err, starter.ErrServerUnreachable)
 	require.Less(t, time.Since(start), 20*time.Second)
 	require.False(t, errors.Is(err, context.Canceled))
+}
+
+// TestTriggerCachedHitOnRetriedRun: a key whose run needed several attempts
+// (each attempt a new run ID) still answers with the chain's first run ID,
+// and its result is the last attempt's.
+func TestTriggerCachedHitOnRetriedRun(t *testing.T) {
+	e := newTaskEnv(t, true)
+	ctx := testCtx(t, time.Minute)
+	opts := starter.TriggerOptions{Key: key("retried")}
+	var first workflows.MyTaskResult
+	r1, err := e.starter.TriggerAndWait(ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 2}, &first, opts)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), first.Attempt)
+	desc, err := e.c.DescribeWorkflowExecution(ctx, r1.WorkflowID, "")
+	require.NoError(t, err)
+	require.NotEqual(t, r1.RunID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "the last attempt is another run")
+
+	var again workflows.MyTaskResult
+	r2, err := e.starter.TriggerAndWait(ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 2}, &again, opts)
+	require.NoError(t, err)
+	require.True(t, r2.Cached)
+	require.Equal(t, r1.RunID, r2.RunID, "the stable run ID is the first run's")
+	require.Equal(t, first, again)
 }
