@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/workflows"
 )
 
@@ -23,7 +24,7 @@ var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (
 
 func ExampleNewTask() {
 	var s testsuite.WorkflowTestSuite
-	s.SetLogger(quiet{})
+	s.SetLogger(shared.DiscardLogger())
 	env := s.NewTestWorkflowEnvironment()
 	for _, t := range []workflows.Definition{greet, workflows.Hello} {
 		t.Register(env, workflows.Runtime{Environment: "dev"})

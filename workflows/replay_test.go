@@ -12,16 +12,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/workflows"
 )
-
-// quiet drops the replayer's logs.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
 
 // recorded is one recorded history.
 type recorded struct {
@@ -55,7 +48,7 @@ func replay(r worker.WorkflowReplayer, rec recorded) error {
 	if err != nil {
 		return err
 	}
-	return r.ReplayWorkflowHistoryWithOptions(quiet{}, h, worker.ReplayWorkflowHistoryOptions{
+	return r.ReplayWorkflowHistoryWithOptions(shared.DiscardLogger(), h, worker.ReplayWorkflowHistoryOptions{
 		OriginalExecution: workflow.Execution{ID: rec.workflowID},
 	})
 }

@@ -214,13 +214,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer func() { _ = srv.Stop() }()
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: quiet{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial: %w", err)
 	}
 	defer c.Close()
 	w, err := worker.New(c, worker.Options{
-		Environment: environment, Namespace: srv.Namespace(), Logger: quiet{},
+		Environment: environment, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(),
 		Tasks: []workflows.Definition{noopTask, parentTask},
 	})
 	if err != nil {
@@ -241,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// they measure the cost of triggering, not of running, and the runs
 	// they leave open do not compete with the measurements that follow.
 	st, err := starter.New(c, starter.Options{
-		Environment: startsEnvironment, Namespace: srv.Namespace(), Logger: quiet{},
+		Environment: startsEnvironment, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(),
 		Tasks: map[string]starter.TaskConfig{noopTask.ID(): noopTask.Config()},
 	})
 	if err != nil {
@@ -618,11 +618,3 @@ func (e *env) drain(ctx context.Context) error {
 func (e *env) unique(prefix string) string {
 	return prefix + "-" + strconv.FormatInt(e.seq.Add(1), 10)
 }
-
-// quiet drops the SDK's logs.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

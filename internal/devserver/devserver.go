@@ -363,7 +363,7 @@ func (s *Server) startUI() error {
 // waitReady polls the frontend until the namespace answers, then brings an
 // existing namespace's retention to Options.Retention.
 func (s *Server) waitReady(ctx context.Context) error {
-	c, err := client.NewLazyClient(client.Options{HostPort: s.address, Namespace: s.opts.Namespace, Logger: quietLogger{}})
+	c, err := client.NewLazyClient(client.Options{HostPort: s.address, Namespace: s.opts.Namespace, Logger: shared.DiscardLogger()})
 	if err != nil {
 		return fmt.Errorf("devserver: client: %w", err)
 	}
@@ -393,14 +393,6 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 	}
 }
-
-// quietLogger drops the SDK client's logs while Start polls for readiness.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
 
 // resolvePort splits host:port and replaces port 0 with a free one.
 func resolvePort(address string) (string, int, error) {

@@ -39,7 +39,7 @@ func startServerChild(tb testing.TB, db, addr string) *child {
 func lazyClient(tb testing.TB, address string, opts ...grpc.DialOption) client.Client {
 	tb.Helper()
 	c, err := client.NewLazyClient(client.Options{
-		HostPort: address, Logger: quietLogger{},
+		HostPort: address, Logger: shared.DiscardLogger(),
 		ConnectionOptions: client.ConnectionOptions{DialOptions: opts},
 	})
 	require.NoError(tb, err)
@@ -87,7 +87,7 @@ func TestFaultServerSIGKILL(t *testing.T) {
 	t.Logf("server child up on %s in %s", addr, time.Since(start).Round(time.Millisecond))
 	c := lazyClient(t, addr)
 	env := unique("f")
-	st, err := starter.New(c, starter.Options{Environment: env, RequestTimeout: 3 * time.Second, Logger: quietLogger{}})
+	st, err := starter.New(c, starter.Options{Environment: env, RequestTimeout: 3 * time.Second, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	ctx := testCtx(t, 4*time.Minute)
 
@@ -239,7 +239,7 @@ func TestFaultServerUnreachable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := starter.New(lazyClient(t, tt.addr), starter.Options{Environment: unique("f"), RequestTimeout: timeout, Logger: quietLogger{}})
+			st, err := starter.New(lazyClient(t, tt.addr), starter.Options{Environment: unique("f"), RequestTimeout: timeout, Logger: shared.DiscardLogger()})
 			require.NoError(t, err)
 			ctx, cancel := tt.ctx()
 			defer cancel()
@@ -285,7 +285,7 @@ func TestFaultLostResponse(t *testing.T) {
 	drop := &dropResponses{}
 	c := lazyClient(t, srv.Address(), grpc.WithChainUnaryInterceptor(drop.intercept))
 	env := unique("f")
-	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: quietLogger{}})
+	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	ctx := testCtx(t, 2*time.Minute)
 
@@ -320,7 +320,7 @@ func TestFaultLostResponse(t *testing.T) {
 
 	t.Run("racing deadlines", func(t *testing.T) {
 		env := unique("f")
-		st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: quietLogger{}})
+		st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
 		require.NoError(t, err)
 		want := map[string]string{} // workflow ID → run ID
 		timedOut := 0

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/once-run/once/internal/devserver"
+	"github.com/once-run/once/internal/shared"
 )
 
 // srv is the embedded server shared by the tests of this binary.
@@ -50,7 +51,7 @@ func dial(tb testing.TB, address, namespace string) client.Client {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: quietLogger{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: shared.DiscardLogger()})
 	require.NoError(tb, err)
 	tb.Cleanup(c.Close)
 	return c
@@ -87,11 +88,3 @@ func eventually(tb testing.TB, d time.Duration, what string, cond func() (bool, 
 	}
 	tb.Fatalf("%s: not true within %s (last error: %v)", what, d, lastErr)
 }
-
-// quietLogger keeps the SDK's per-call logs out of test output.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}

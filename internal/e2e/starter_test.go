@@ -514,7 +514,7 @@ func TestBadInputStartsNothing(t *testing.T) {
 }
 
 func TestServerUnreachable(t *testing.T) {
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietLogger{}})
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	defer c.Close()
 	s, err := starter.New(c, starter.Options{RequestTimeout: 2 * time.Second})

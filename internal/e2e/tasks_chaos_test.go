@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -87,7 +88,7 @@ func chaosChildIDs(tb testing.TB, e *taskEnv, runID string) []string {
 // childEnvEnv on the server at childAddrEnv, until SIGTERM or SIGKILL.
 func runWorkerChild() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	c, err := client.DialContext(ctx, client.Options{HostPort: os.Getenv(childAddrEnv), Logger: quietLogger{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: os.Getenv(childAddrEnv), Logger: shared.DiscardLogger()})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child worker: dial:", err)
@@ -97,7 +98,7 @@ func runWorkerChild() int {
 	w, err := worker.New(c, worker.Options{
 		Environment:            os.Getenv(childEnvEnv),
 		Tasks:                  e2eTasks(),
-		Logger:                 quietLogger{},
+		Logger:                 shared.DiscardLogger(),
 		AttachHeartbeatTimeout: 2 * time.Second,
 		Worker:                 workerOptionsForChaos(),
 	})

@@ -190,7 +190,7 @@ func TestTasksAttachToFailedRun(t *testing.T) {
 func TestTasksAttachRunNotFound(t *testing.T) {
 	t.Parallel()
 	var s testsuite.WorkflowTestSuite
-	s.SetLogger(quietLogger{})
+	s.SetLogger(shared.DiscardLogger())
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&activities.Activities{Client: newClient(t), NotFoundGrace: 500 * time.Millisecond})
 	var a *activities.Activities

@@ -78,11 +78,11 @@ func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 		configs[t.ID()] = t.Config()
 	}
 	var err error
-	e.starter, err = starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Tasks: configs, Logger: quietLogger{}})
+	e.starter, err = starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Tasks: configs, Logger: shared.DiscardLogger()})
 	require.NoError(tb, err)
 	if withWorker {
 		w, err := worker.New(e.c, worker.Options{
-			Environment: e.env, Namespace: srv.Namespace(), Tasks: e2eTasks(), Logger: quietLogger{},
+			Environment: e.env, Namespace: srv.Namespace(), Tasks: e2eTasks(), Logger: shared.DiscardLogger(),
 		})
 		require.NoError(tb, err)
 		require.True(tb, w.SearchAttributes(), "the embedded server has Once's search attributes")

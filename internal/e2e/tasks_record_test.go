@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -46,17 +47,17 @@ func TestTasksRecordHistories(t *testing.T) {
 	const env, identity = "record", "once-record"
 	ctx0, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx0, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: quietLogger{}, Identity: identity})
+	c, err := client.DialContext(ctx0, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	defer c.Close()
 	configs := map[string]starter.TaskConfig{}
 	for _, d := range workflows.Examples() {
 		configs[d.ID()] = d.Config()
 	}
-	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: configs, Logger: quietLogger{}, Identity: identity})
+	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: configs, Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	w, err := worker.New(c, worker.Options{
-		Environment: env, Namespace: srv.Namespace(), Tasks: workflows.Examples(), Logger: quietLogger{},
+		Environment: env, Namespace: srv.Namespace(), Tasks: workflows.Examples(), Logger: shared.DiscardLogger(),
 		Worker: sdkworker.Options{Identity: identity},
 	})
 	require.NoError(t, err)

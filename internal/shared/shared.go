@@ -1,7 +1,20 @@
 // Package shared holds the names that Once's packages must agree on: search
-// attribute names, memo keys and the task-queue naming scheme. It has no
-// logic worth importing outside this module.
+// attribute names, memo keys and the task-queue naming scheme, and the
+// no-op logger they use where SDK logs are noise. It has no logic worth
+// importing outside this module.
 package shared
+
+import (
+	"log/slog"
+
+	sdklog "go.temporal.io/sdk/log"
+)
+
+// DiscardLogger returns an SDK logger that drops everything: for clients
+// whose per-call logs are noise (readiness polls, tests, benchmarks).
+func DiscardLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}
 
 // Custom search attributes (Keyword) that Once sets on every run it starts
 // when the namespace has them registered.

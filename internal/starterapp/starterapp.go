@@ -25,6 +25,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -287,7 +288,7 @@ func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, 
 		return nil, nil, usagef("client configuration: %v", err)
 	}
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(r.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	opts.Logger = quiet{}
+	opts.Logger = shared.DiscardLogger()
 	if opts.HostPort == "" {
 		opts.HostPort = DefaultAddress
 	}
@@ -320,14 +321,6 @@ func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, 
 	}
 	return s, tc.Close, nil
 }
-
-// quiet drops the SDK client's logs: the CLI reports errors itself.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
 
 // oneLine keeps an error message on one line.
 func oneLine(s string) string {
