@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -139,8 +140,8 @@ type Client struct {
 	taskQueue string
 
 	nsMu      sync.Mutex
-	nsLoaded  bool
-	nsRetry   time.Time // after a failed read: when to try again
+	nsLoaded  atomic.Bool // set once retention and hasSA are read; then no lock
+	nsRetry   time.Time   // after a failed read: when to try again
 	retention time.Duration
 	hasSA     bool
 	warned    sync.Map // ttl → struct{}: warn once per TTL
@@ -214,9 +215,12 @@ func (c *Client) Temporal() client.Client { return c.client }
 // start would fail too); after another failure, triggers go ahead without
 // search attributes and the read is tried again a minute later.
 func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool, err error) {
+	if c.nsLoaded.Load() {
+		return c.retention, c.hasSA, nil
+	}
 	c.nsMu.Lock()
 	defer c.nsMu.Unlock()
-	if c.nsLoaded || c.opts.Now().Before(c.nsRetry) {
+	if c.nsLoaded.Load() || c.opts.Now().Before(c.nsRetry) {
 		return c.retention, c.hasSA, nil
 	}
 	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.opts.Namespace})
@@ -237,7 +241,7 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 			}
 		}
 	}
-	c.nsLoaded = true
+	c.nsLoaded.Store(true)
 	return c.retention, c.hasSA, nil
 }
 
