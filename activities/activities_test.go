@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/once-run/once/activities"
 	"github.com/once-run/once/idempotency"
@@ -46,18 +45,4 @@ func TestTriggerChecksTheRun(t *testing.T) {
 			require.True(t, errors.Is(err, tt.is), "got %v", err)
 		})
 	}
-}
-
-// TestMisconfigured: activities without their dependency fail for good.
-func TestMisconfigured(t *testing.T) {
-	var a *activities.Activities
-	_, err := a.AttachRun(context.Background(), activities.AttachInput{WorkflowID: "dev/t/x"})
-	var appErr *temporal.ApplicationError
-	require.True(t, errors.As(err, &appErr))
-	require.Equal(t, activities.ErrTypeMisconfigured, appErr.Type())
-	require.True(t, appErr.NonRetryable())
-
-	_, err = (&activities.Activities{}).TriggerChildTask(context.Background(), activities.TriggerChildInput{})
-	require.True(t, errors.As(err, &appErr))
-	require.Equal(t, activities.ErrTypeMisconfigured, appErr.Type())
 }

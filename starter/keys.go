@@ -12,12 +12,9 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 )
-
-// memoResetMarker marks the run that ResetKey puts in place of a reset run.
-const memoResetMarker = "once.reset"
 
 // markerTaskQueue is polled by no worker: a reset marker is never executed.
 const markerTaskQueue = "once-reset-marker"
@@ -92,7 +89,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 		RequestId:                requestID{kind: kindMarker, suffix: runID}.String(),
 		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     &commonpb.Memo{Fields: map[string]*commonpb.Payload{memoResetMarker: memo}},
+		Memo:                     &commonpb.Memo{Fields: map[string]*commonpb.Payload{once.MemoReset: memo}},
 	})
 	if err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -239,13 +236,13 @@ func (c *Client) decodeMemo(m *commonpb.Memo) memoInfo {
 		p, ok := m.GetFields()[k]
 		return ok && c.opts.DataConverter.FromPayload(p, v) == nil
 	}
-	get(shared.MemoKeyText, &mi.keyText)
-	get(shared.MemoKeyScope, &mi.scope)
+	get(once.MemoKeyText, &mi.keyText)
+	get(once.MemoKeyScope, &mi.scope)
 	var exp string
-	if get(shared.MemoExpiresAt, &exp) {
+	if get(once.MemoExpiresAt, &exp) {
 		mi.expiresAt, _ = time.Parse(time.RFC3339, exp)
 	}
-	get(memoResetMarker, &mi.reset)
+	get(once.MemoReset, &mi.reset)
 	return mi
 }
 

@@ -18,17 +18,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 )
-
-// DefaultEnvironment is the environment of a Client whose
-// Options.Environment is empty.
-const DefaultEnvironment = "dev"
 
 // DefaultBatchParallelism bounds the starts a batch has in flight when
 // Options.BatchParallelism is zero.
@@ -65,26 +60,10 @@ var (
 	ErrNoKey = errors.New("starter: a key is required")
 )
 
-// TaskConfig is applied to every start of a task: the retry policy (so that
-// retries are attempts of one run) and timeouts. The workflows package
-// builds it from a task definition.
-type TaskConfig struct {
-	// RetryPolicy of the task's workflow. Optional: defaults to none (one
-	// attempt).
-	RetryPolicy *temporal.RetryPolicy
-	// ExecutionTimeout bounds the whole run, retries included.
-	// Optional: defaults to unlimited.
-	ExecutionTimeout time.Duration
-	// RunTimeout bounds one attempt. Optional: defaults to ExecutionTimeout.
-	RunTimeout time.Duration
-	// TaskTimeout bounds one workflow task. Optional: defaults to 10s.
-	TaskTimeout time.Duration
-}
-
 // Options configures a Client.
 type Options struct {
 	// Environment the client triggers tasks in ("dev", "prod", …).
-	// Optional: defaults to DefaultEnvironment.
+	// Optional: defaults to once.DefaultEnvironment.
 	Environment string
 
 	// TaskQueueBase is the task-queue prefix; the queue is
@@ -114,7 +93,7 @@ type Options struct {
 
 	// Tasks holds per-task start settings by task ID. Optional: a task
 	// without an entry starts with one attempt and no timeouts.
-	Tasks map[string]TaskConfig
+	Tasks map[string]once.TaskConfig
 
 	// DataConverter encodes payloads and memo. Optional: defaults to the
 	// SDK's default; it must match the client's.
@@ -157,7 +136,7 @@ func New(c client.Client, opts Options) (*Client, error) {
 		return nil, errors.New("starter: client is nil")
 	}
 	if opts.Environment == "" {
-		opts.Environment = DefaultEnvironment
+		opts.Environment = once.DefaultEnvironment
 	}
 	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
 		return nil, fmt.Errorf("starter: %w", err)
@@ -197,7 +176,7 @@ func New(c client.Client, opts Options) (*Client, error) {
 		client:    c,
 		svc:       c.WorkflowService(),
 		opts:      opts,
-		taskQueue: shared.TaskQueue(opts.TaskQueueBase, opts.Environment),
+		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 	}, nil
 }
 
@@ -235,7 +214,7 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 	sa, err := c.client.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: c.opts.Namespace})
 	if err == nil {
 		c.hasSA = true
-		for _, name := range shared.SearchAttributes {
+		for _, name := range once.SearchAttributes() {
 			if sa.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 				c.hasSA = false
 			}
@@ -292,8 +271,8 @@ func (c *Client) count(task, outcome string) {
 	counter, ok := c.counters.Load(k)
 	if !ok {
 		counter, _ = c.counters.LoadOrStore(k, c.opts.MetricsHandler.WithTags(map[string]string{
-			"task": task, "environment": c.opts.Environment, "outcome": outcome,
-		}).Counter("once_triggers"))
+			once.TagTask: task, once.TagEnvironment: c.opts.Environment, once.TagOutcome: outcome,
+		}).Counter(once.MetricTriggers))
 	}
 	counter.(client.MetricsCounter).Inc(1)
 }

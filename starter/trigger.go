@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 )
 
 // TriggerOptions configures one trigger. The zero value triggers without a
@@ -248,14 +248,14 @@ func (c *Client) memo(p *prepared, extra map[string]any) (*commonpb.Memo, error)
 		k string
 		v any
 	}
-	entries := []entry{{shared.MemoTask, p.task}, {shared.MemoEnv, c.opts.Environment}}
+	entries := []entry{{once.MemoTask, p.task}, {once.MemoEnvironment, c.opts.Environment}}
 	if p.key != "" {
 		entries = append(entries,
-			entry{shared.MemoKeyText, p.keyText},
-			entry{shared.MemoKeyScope, string(p.scope)},
-			entry{shared.MemoExpiresAt, c.opts.Now().Add(p.ttl).UTC().Format(time.RFC3339)})
+			entry{once.MemoKeyText, p.keyText},
+			entry{once.MemoKeyScope, string(p.scope)},
+			entry{once.MemoExpiresAt, c.opts.Now().Add(p.ttl).UTC().Format(time.RFC3339)})
 		if p.hash != "" {
-			entries = append(entries, entry{shared.MemoPayloadSum, p.hash})
+			entries = append(entries, entry{once.MemoPayloadHash, p.hash})
 		}
 	}
 	for _, e := range entries {
@@ -269,9 +269,9 @@ func (c *Client) memo(p *prepared, extra map[string]any) (*commonpb.Memo, error)
 // searchAttributes are Once's, for a namespace that has them.
 func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, error) {
 	fields := map[string]*commonpb.Payload{}
-	values := map[string]string{shared.SearchAttrTask: p.task, shared.SearchAttrEnvironment: c.opts.Environment}
+	values := map[string]string{once.SearchAttrTask: p.task, once.SearchAttrEnvironment: c.opts.Environment}
 	if p.key != "" {
-		values[shared.SearchAttrKey] = string(p.key)
+		values[once.SearchAttrKey] = string(p.key)
 	}
 	for k, v := range values {
 		pl, err := c.opts.DataConverter.ToPayload(v)
@@ -292,21 +292,21 @@ const maxReplaceRounds = 8
 func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions) (*Run, string, error) {
 	p, err := c.prepare(ctx, task, payload, opts)
 	if err != nil {
-		return nil, "failed", err
+		return nil, once.OutcomeFailed, err
 	}
 	retention, hasSA, err := c.namespaceInfo(ctx)
 	if err != nil {
-		return nil, "failed", err
+		return nil, once.OutcomeFailed, err
 	}
 	if p.key != "" {
 		c.warnTTL(p.ttl, retention)
 	}
 	if hasSA {
 		if p.req.SearchAttributes, err = c.searchAttributes(p); err != nil {
-			return nil, "failed", err
+			return nil, once.OutcomeFailed, err
 		}
 	}
-	outcome := "started"
+	outcome := once.OutcomeStarted
 	for round := 0; round < maxReplaceRounds; round++ {
 		rctx, cancel := c.rpcContext(ctx)
 		resp, err := c.svc.StartWorkflowExecution(rctx, p.req)
@@ -320,31 +320,31 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 		}
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if p.key == "" || !errors.As(err, &already) {
-			return nil, "failed", rpcError(ctx, err)
+			return nil, once.OutcomeFailed, rpcError(ctx, err)
 		}
 		current, err := c.judge(ctx, p, already)
 		if err != nil {
-			return nil, "failed", err
+			return nil, once.OutcomeFailed, err
 		}
 		if current.cached {
 			if p.strict {
 				if err := c.checkPayload(ctx, p, current); err != nil {
-					return c.run(p, current.firstRunID, true), "failed", err
+					return c.run(p, current.firstRunID, true), once.OutcomeFailed, err
 				}
 			}
-			return c.run(p, current.firstRunID, true), "cached", nil
+			return c.run(p, current.firstRunID, true), once.OutcomeCached, nil
 		}
 		// Replace the current run: expired or a reset marker.
 		if current.openMarker {
 			if err := c.terminate(ctx, p.req.WorkflowId, current.runID, "once: key reset"); err != nil {
-				return nil, "failed", err
+				return nil, once.OutcomeFailed, err
 			}
 		}
 		p.req.WorkflowIdReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 		p.req.RequestId = requestID{kind: kindReplace, ttl: p.ttl, hash: p.hash, suffix: current.runID}.String()
-		outcome = "restarted"
+		outcome = once.OutcomeRestarted
 	}
-	return nil, "failed", fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.req.WorkflowId, maxReplaceRounds)
+	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.req.WorkflowId, maxReplaceRounds)
 }
 
 func (c *Client) run(p *prepared, runID string, cached bool) *Run {

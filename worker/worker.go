@@ -1,6 +1,7 @@
 // Package worker wires Once's tasks into a Temporal worker for one
 // environment: it registers the tasks (workflows.Definition), Once's
-// activities (activities.Activities, with a client and a starter), the
+// runtime activity (workflows.RuntimeActivities), a starter for activities
+// that trigger tasks (activities.Trigger), the
 // propagation of the run context to activities, and tells the tasks whether
 // the namespace has Once's search attributes.
 //
@@ -22,19 +23,14 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/once-run/once/activities"
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
 
-// DefaultEnvironment is the environment a worker serves when
-// Options.Environment is empty.
-const DefaultEnvironment = "dev"
-
 // SearchAttributesMode says whether runs started from workflow code get
-// Once's custom search attributes (shared.SearchAttributes).
+// Once's custom search attributes (once.SearchAttributes()).
 type SearchAttributesMode int
 
 // Search attribute modes.
@@ -54,7 +50,7 @@ const (
 // Options configures a Worker.
 type Options struct {
 	// Environment whose tasks this worker executes ("dev", "prod", …).
-	// Optional: defaults to DefaultEnvironment.
+	// Optional: defaults to once.DefaultEnvironment.
 	Environment string
 
 	// TaskQueueBase is the prefix of the task queue; the queue is
@@ -69,7 +65,7 @@ type Options struct {
 	Tasks []workflows.Definition
 
 	// Activities are more activities to register: structs (their exported
-	// methods) or functions. Once's own (activities.Activities) are always
+	// methods) or functions. Once's own (workflows.RuntimeActivities) is always
 	// registered. Optional: defaults to none.
 	Activities []any
 
@@ -120,7 +116,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		return nil, errors.New("worker: client is nil")
 	}
 	if opts.Environment == "" {
-		opts.Environment = DefaultEnvironment
+		opts.Environment = once.DefaultEnvironment
 	}
 	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
@@ -131,9 +127,9 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	if opts.Logger == nil {
 		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
 	}
-	w := &Worker{env: opts.Environment, taskQueue: shared.TaskQueue(opts.TaskQueueBase, opts.Environment)}
+	w := &Worker{env: opts.Environment, taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment)}
 
-	configs := make(map[string]starter.TaskConfig, len(opts.Tasks))
+	configs := make(map[string]once.TaskConfig, len(opts.Tasks))
 	for _, t := range opts.Tasks {
 		if t == nil {
 			return nil, errors.New("worker: nil task")
@@ -179,7 +175,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	for _, t := range opts.Tasks {
 		t.Register(w.sdk, rt)
 	}
-	w.sdk.RegisterActivity(&activities.Activities{Client: c, Starter: w.starter})
+	w.sdk.RegisterActivity(&workflows.RuntimeActivities{Client: c})
 	for _, a := range opts.Activities {
 		w.sdk.RegisterActivity(a)
 	}
@@ -196,7 +192,7 @@ func hasSearchAttributes(c client.Client, namespace string, logger sdklog.Logger
 		logger.Warn("once: cannot list search attributes; children get the memo only", "namespace", namespace, "error", err)
 		return false
 	}
-	for _, name := range shared.SearchAttributes {
+	for _, name := range once.SearchAttributes() {
 		if resp.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 			return false
 		}
@@ -219,6 +215,11 @@ func (w *Worker) Starter() *starter.Client { return w.starter }
 // SearchAttributes reports whether children get Once's search attributes.
 func (w *Worker) SearchAttributes() bool { return w.hasSA }
 
+// RegisterActivity registers more activities (a struct's exported methods,
+// or a function) before Start: for activities that need the worker's
+// Starter, which exists only once New has returned.
+func (w *Worker) RegisterActivity(a any) { w.sdk.RegisterActivity(a) }
+
 // Start starts polling in the background; Stop stops it.
 //
 // Errors: the SDK's (e.g. the server is unreachable).
@@ -229,7 +230,7 @@ func (w *Worker) Start() error { return w.sdk.Start() }
 func (w *Worker) Stop() { w.sdk.Stop() }
 
 // EnsureSearchAttributes registers Once's custom search attributes
-// (shared.SearchAttributes, all Keyword) in namespace when they are missing.
+// (once.SearchAttributes(), all Keyword) in namespace when they are missing.
 // It is idempotent: attributes that exist are left alone.
 //
 // Errors: the server's, e.g. PermissionDenied where the caller may not manage
@@ -244,7 +245,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("worker: list search attributes: %w", err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for _, name := range shared.SearchAttributes {
+	for _, name := range once.SearchAttributes() {
 		if _, ok := list.GetCustomAttributes()[name]; !ok {
 			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 		}

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -24,7 +27,7 @@ func lazyClient(tb testing.TB) client.Client {
 
 func TestNew(t *testing.T) {
 	w, err := worker.New(lazyClient(t), worker.Options{
-		Environment: "staging", Tasks: workflows.Examples(), SearchAttributes: worker.SearchAttributesOff,
+		Environment: "staging", Tasks: examples.Tasks(), SearchAttributes: worker.SearchAttributesOff,
 	})
 	require.NoError(t, err)
 	require.Equal(t, "staging", w.Environment())
@@ -36,7 +39,7 @@ func TestNew(t *testing.T) {
 
 	w, err = worker.New(lazyClient(t), worker.Options{TaskQueueBase: "acme", SearchAttributes: worker.SearchAttributesOn})
 	require.NoError(t, err)
-	require.Equal(t, worker.DefaultEnvironment, w.Environment())
+	require.Equal(t, once.DefaultEnvironment, w.Environment())
 	require.Equal(t, "acme-dev", w.TaskQueue())
 	require.True(t, w.SearchAttributes())
 }
@@ -48,7 +51,7 @@ func TestNewErrors(t *testing.T) {
 		is   error
 	}{
 		{"invalid environment", worker.Options{Environment: "Prod"}, idempotency.ErrInvalidEnvironment},
-		{"duplicate task", worker.Options{Tasks: []workflows.Definition{workflows.Hello, workflows.Hello}}, nil},
+		{"duplicate task", worker.Options{Tasks: []workflows.Definition{examples.Hello, examples.Hello}}, nil},
 		{"nil task", worker.Options{Tasks: []workflows.Definition{nil}}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

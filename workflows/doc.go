@@ -35,7 +35,7 @@
 // caller with the same global key — the server refuses the start
 // (START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS) and
 // the parent attaches to that run instead: an activity
-// (activities.Activities.AttachRun) waits for the run's result. The handle is
+// (RuntimeActivities.AttachRun) waits for the run's result. The handle is
 // then Cached. Nothing fails, nothing is duplicated.
 //
 // Children use the reuse policy REJECT_DUPLICATE and the parent close policy
@@ -49,7 +49,7 @@
 // The child runs in the parent's environment (from the parent's workflow ID,
 // else Runtime.Environment) and on the parent's task queue, with the child
 // task's retry policy and timeouts. Its memo holds the key text and scope
-// (internal names shared.MemoKeyText, shared.MemoKeyScope) and, when the
+// (internal names once.MemoKeyText, once.MemoKeyScope) and, when the
 // namespace has them (Runtime.SearchAttributes), it gets Once's search
 // attributes.
 //

@@ -7,9 +7,12 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"log/slog"
+
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/workflows"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // greet is a task that triggers the hello task and waits for it, with a key
@@ -19,14 +22,14 @@ var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (
 	if err != nil {
 		return "", err
 	}
-	return workflows.Hello.TriggerAndWait(ctx, workflows.HelloPayload{Name: name}, workflows.TriggerOptions{Key: key})
+	return examples.Hello.TriggerAndWait(ctx, examples.HelloPayload{Name: name}, workflows.TriggerOptions{Key: key})
 }, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
 
 func ExampleNewTask() {
 	var s testsuite.WorkflowTestSuite
-	s.SetLogger(shared.DiscardLogger())
+	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	for _, t := range []workflows.Definition{greet, workflows.Hello} {
+	for _, t := range []workflows.Definition{greet, examples.Hello} {
 		t.Register(env, workflows.Runtime{Environment: "dev"})
 	}
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "dev/greet/example"})

@@ -7,8 +7,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/starter"
 )
 
 // RetryOptions is a task's retry policy. Retries are attempts of the same
@@ -63,7 +63,7 @@ type Runtime struct {
 	Environment string
 
 	// SearchAttributes reports that the namespace has Once's custom search
-	// attributes (shared.SearchAttributes); children then get them. Setting
+	// attributes (once.SearchAttributes()); children then get them. Setting
 	// it on a namespace without them makes every child start fail.
 	// Optional: defaults to false, memo only.
 	SearchAttributes bool
@@ -87,7 +87,7 @@ type Definition interface {
 	// ID is the task ID, also the workflow type name.
 	ID() string
 	// Config is the task's retry policy and timeouts, for the starter.
-	Config() starter.TaskConfig
+	Config() once.TaskConfig
 	// Register registers the task's workflow on r.
 	Register(r Registry, rt Runtime)
 }
@@ -95,8 +95,8 @@ type Definition interface {
 // StarterTasks returns the start settings of defs by task ID, for
 // starter.Options.Tasks: a starter that triggers these tasks from outside
 // then applies their retry policies and timeouts.
-func StarterTasks(defs ...Definition) map[string]starter.TaskConfig {
-	m := make(map[string]starter.TaskConfig, len(defs))
+func StarterTasks(defs ...Definition) map[string]once.TaskConfig {
+	m := make(map[string]once.TaskConfig, len(defs))
 	for _, d := range defs {
 		m[d.ID()] = d.Config()
 	}
@@ -110,7 +110,7 @@ type Task[P, R any] struct {
 	id   string
 	fn   func(workflow.Context, P) (R, error)
 	opts TaskOptions
-	cfg  starter.TaskConfig
+	cfg  once.TaskConfig
 }
 
 var _ Definition = (*Task[struct{}, struct{}])(nil)
@@ -132,7 +132,7 @@ func NewTask[P, R any](id string, fn func(workflow.Context, P) (R, error), opts 
 		panic(fmt.Sprintf("workflows: NewTask %s: negative timeout", id))
 	}
 	t := &Task[P, R]{id: id, fn: fn, opts: opts}
-	t.cfg = starter.TaskConfig{
+	t.cfg = once.TaskConfig{
 		ExecutionTimeout: opts.ExecutionTimeout,
 		RunTimeout:       opts.RunTimeout,
 		TaskTimeout:      opts.TaskTimeout,
@@ -174,14 +174,8 @@ func (t *Task[P, R]) Options() TaskOptions { return t.opts }
 // Config is the task's retry policy and timeouts in the starter's form. Give
 // it to starter.Options.Tasks (worker.New does) so that runs started from
 // outside retry and time out exactly like children started by other tasks.
-func (t *Task[P, R]) Config() starter.TaskConfig {
-	cfg := t.cfg
-	if cfg.RetryPolicy != nil {
-		rp := *cfg.RetryPolicy
-		rp.NonRetryableErrorTypes = append([]string(nil), rp.NonRetryableErrorTypes...)
-		cfg.RetryPolicy = &rp
-	}
-	return cfg
+func (t *Task[P, R]) Config() once.TaskConfig {
+	return t.cfg.Clone()
 }
 
 // Register registers the task's workflow on r under the task ID. The

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/once-run/once/activities"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/workflows"
 )
@@ -34,17 +34,17 @@ var (
 	ordinals = workflows.NewTask("ordinals", func(ctx workflow.Context, _ struct{}) ([]string, error) {
 		var ids []string
 		for i := 0; i < 3; i++ {
-			h, err := workflows.ChildTask.Trigger(ctx, map[string]any{"i": i}, workflows.TriggerOptions{})
+			h, err := examples.ChildTask.Trigger(ctx, map[string]any{"i": i}, workflows.TriggerOptions{})
 			if err != nil {
 				return nil, err
 			}
 			ids = append(ids, h.WorkflowID)
 		}
-		h1, err := workflows.ChildTask.Trigger(ctx, map[string]any{"k": 1}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
+		h1, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 1}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
 		if err != nil {
 			return nil, err
 		}
-		h2, err := workflows.ChildTask.Trigger(ctx, map[string]any{"k": 2}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
+		h2, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 2}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
 		if err != nil {
 			return nil, err
 		}
@@ -65,7 +65,7 @@ var (
 	// runs globalAttacher, which triggers it with the same key from another
 	// execution.
 	globalParent = workflows.NewTask("global-parent", func(ctx workflow.Context, _ struct{}) ([]map[string]any, error) {
-		first, err := workflows.ChildTask.TriggerAndWait(ctx, map[string]any{"from": "parent"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
+		first, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"from": "parent"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +77,7 @@ var (
 	}, workflows.TaskOptions{})
 
 	globalAttacher = workflows.NewTask("global-attacher", func(ctx workflow.Context, _ struct{}) (map[string]any, error) {
-		h, err := workflows.ChildTask.Trigger(ctx, map[string]any{"from": "attacher"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
+		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"from": "attacher"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ var (
 			{Payload: map[string]any{"i": 2}, Options: workflows.TriggerOptions{Key: idempotency.Parts{"own"}}},
 			{Payload: map[string]any{"i": 3}},
 		}
-		res, err := workflows.ChildTask.BatchTriggerAndWait(ctx, items, workflows.BatchOptions{BatchKey: idempotency.Parts{"batch"}})
+		res, err := examples.ChildTask.BatchTriggerAndWait(ctx, items, workflows.BatchOptions{BatchKey: idempotency.Parts{"batch"}})
 		if err != nil {
 			return nil, err
 		}
@@ -111,14 +111,14 @@ var (
 	}, workflows.TaskOptions{})
 
 	globalNoKey = workflows.NewTask("global-no-key", func(ctx workflow.Context, _ struct{}) (string, error) {
-		_, err := workflows.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{Scope: idempotency.ScopeGlobal})
+		_, err := examples.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{Scope: idempotency.ScopeGlobal})
 		return "", err
 	}, workflows.TaskOptions{})
 )
 
 // plainParent is a workflow registered without the task runtime.
 func plainParent(ctx workflow.Context) error {
-	_, err := workflows.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{})
+	_, err := examples.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{})
 	return err
 }
 
@@ -137,11 +137,12 @@ func (s *tasksSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.children = nil
 	rt := workflows.Runtime{Environment: "dev"}
-	for _, d := range append(workflows.Examples(), ordinals, globalParent, globalAttacher, batch, globalNoKey) {
+	for _, d := range append(examples.Tasks(), ordinals, globalParent, globalAttacher, batch, globalNoKey) {
 		d.Register(s.env, rt)
 	}
 	s.env.RegisterWorkflowWithOptions(plainParent, workflow.RegisterOptions{Name: "plain-parent"})
-	s.env.RegisterActivity(&activities.Activities{})
+	s.env.RegisterActivity(&workflows.RuntimeActivities{})
+	s.env.RegisterActivity(&examples.Activities{})
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: parentID})
 	s.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
 		s.mu.Lock()
@@ -161,7 +162,7 @@ func (s *tasksSuite) childIDs() []string {
 }
 
 func (s *tasksSuite) TestHello() {
-	s.env.ExecuteWorkflow(workflows.Hello.ID(), workflows.HelloPayload{Name: "Ada"})
+	s.env.ExecuteWorkflow(examples.Hello.ID(), examples.HelloPayload{Name: "Ada"})
 	s.Require().NoError(s.env.GetWorkflowError())
 	var got string
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
@@ -169,7 +170,7 @@ func (s *tasksSuite) TestHello() {
 }
 
 func (s *tasksSuite) TestChildTaskReturnsPayload() {
-	s.env.ExecuteWorkflow(workflows.ChildTask.ID(), map[string]any{"a": "b", "n": 1})
+	s.env.ExecuteWorkflow(examples.ChildTask.ID(), map[string]any{"a": "b", "n": 1})
 	var got map[string]any
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
 	s.Equal(map[string]any{"a": "b", "n": float64(1)}, got)
@@ -178,22 +179,22 @@ func (s *tasksSuite) TestChildTaskReturnsPayload() {
 // TestMyTaskTriggersChildWithRunScopedKey: my-task starts child-task (mocked)
 // with the key "my-task-key" of its run, REJECT_DUPLICATE, ABANDON, memo.
 func (s *tasksSuite) TestMyTaskTriggersChildWithRunScopedKey() {
-	s.env.OnWorkflow(workflows.ChildTask.ID(), mock.Anything, mock.Anything).Return(map[string]any{"mocked": true}, nil).Once()
-	s.env.ExecuteWorkflow(workflows.MyTask.ID(), workflows.MyTaskPayload{})
+	s.env.OnWorkflow(examples.ChildTask.ID(), mock.Anything, mock.Anything).Return(map[string]any{"mocked": true}, nil).Once()
+	s.env.ExecuteWorkflow(examples.MyTask.ID(), examples.MyTaskPayload{})
 	s.Require().NoError(s.env.GetWorkflowError())
-	var got workflows.MyTaskResult
+	var got examples.MyTaskResult
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
-	s.Equal(workflows.MyTaskResult{Attempt: 1, Child: map[string]any{"mocked": true}}, got)
+	s.Equal(examples.MyTaskResult{Attempt: 1, Child: map[string]any{"mocked": true}}, got)
 
 	// The test suite has no FirstRunID: the run ID falls back to
 	// "<workflow ID>/<run ID>" (see idempotency.RunContextFromWorkflow).
 	rc := idempotency.RunContext{RunID: parentID + "/default-test-run-id", Attempt: 1}
-	key, err := idempotency.Derive(rc, idempotency.ScopeRun, workflows.MyTaskKeyText)
+	key, err := idempotency.Derive(rc, idempotency.ScopeRun, examples.MyTaskKeyText)
 	s.Require().NoError(err)
 	s.Equal([]string{"dev/child-task/" + string(key)}, s.childIDs())
 
-	s.Equal(workflows.ChildTask.ID(), s.children[0].WorkflowType.Name)
-	// The memo is checked on the real server (internal/e2e): the test suite
+	s.Equal(examples.ChildTask.ID(), s.children[0].WorkflowType.Name)
+	// The memo is checked on the real server (cmd/internal/e2e): the test suite
 	// does not pass it to the child's info.
 	s.env.AssertExpectations(s.T())
 }
@@ -201,12 +202,12 @@ func (s *tasksSuite) TestMyTaskTriggersChildWithRunScopedKey() {
 // TestMyTaskFailsOnPurpose: attempts up to failAttempts fail, retryably,
 // after the child returned.
 func (s *tasksSuite) TestMyTaskFailsOnPurpose() {
-	s.env.OnWorkflow(workflows.ChildTask.ID(), mock.Anything, mock.Anything).Return(map[string]any{}, nil).Once()
-	s.env.ExecuteWorkflow(workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 1})
+	s.env.OnWorkflow(examples.ChildTask.ID(), mock.Anything, mock.Anything).Return(map[string]any{}, nil).Once()
+	s.env.ExecuteWorkflow(examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1})
 	err := s.env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(err, &appErr), "got %v", err)
-	s.Equal(workflows.ErrTypeExampleFailure, appErr.Type())
+	s.Equal(examples.ErrTypeExampleFailure, appErr.Type())
 	s.False(appErr.NonRetryable())
 	s.Len(s.childIDs(), 1)
 }
@@ -217,18 +218,18 @@ func (s *tasksSuite) TestMyTaskOrdinalAndAttemptKeys() {
 	rc := idempotency.RunContext{RunID: parentID + "/default-test-run-id", Attempt: 1}
 	for _, tt := range []struct {
 		name    string
-		payload workflows.MyTaskPayload
+		payload examples.MyTaskPayload
 		parts   []string
 		scope   idempotency.Scope
 	}{
-		{"ordinal", workflows.MyTaskPayload{NoKey: true}, []string{"once-ordinal", "child-task", "1"}, idempotency.ScopeRun},
-		{"ordinal attempt", workflows.MyTaskPayload{NoKey: true, Scope: idempotency.ScopeAttempt}, []string{"once-ordinal", "child-task", "1"}, idempotency.ScopeAttempt},
-		{"attempt", workflows.MyTaskPayload{Scope: idempotency.ScopeAttempt}, []string{workflows.MyTaskKeyText}, idempotency.ScopeAttempt},
-		{"global", workflows.MyTaskPayload{Scope: idempotency.ScopeGlobal}, []string{workflows.MyTaskKeyText}, idempotency.ScopeGlobal},
+		{"ordinal", examples.MyTaskPayload{NoKey: true}, []string{"once-ordinal", "child-task", "1"}, idempotency.ScopeRun},
+		{"ordinal attempt", examples.MyTaskPayload{NoKey: true, Scope: idempotency.ScopeAttempt}, []string{"once-ordinal", "child-task", "1"}, idempotency.ScopeAttempt},
+		{"attempt", examples.MyTaskPayload{Scope: idempotency.ScopeAttempt}, []string{examples.MyTaskKeyText}, idempotency.ScopeAttempt},
+		{"global", examples.MyTaskPayload{Scope: idempotency.ScopeGlobal}, []string{examples.MyTaskKeyText}, idempotency.ScopeGlobal},
 	} {
 		s.Run(tt.name, func() {
 			s.SetupTest()
-			s.env.ExecuteWorkflow(workflows.MyTask.ID(), tt.payload)
+			s.env.ExecuteWorkflow(examples.MyTask.ID(), tt.payload)
 			s.Require().NoError(s.env.GetWorkflowError())
 			key, err := idempotency.Derive(rc, tt.scope, tt.parts...)
 			s.Require().NoError(err)
@@ -268,8 +269,8 @@ func (s *tasksSuite) TestTriggerAttachesWhenIDTaken() {
 	id := "dev/child-task/" + string(key)
 	payload, err := converter.GetDefaultDataConverter().ToPayload(map[string]any{"from": "parent"})
 	s.Require().NoError(err)
-	var a *activities.Activities
-	s.env.OnActivity(a.AttachRun, mock.Anything, activities.AttachInput{WorkflowID: id}).Return(converter.NewRawValue(payload), nil).Once()
+	var a *workflows.RuntimeActivities
+	s.env.OnActivity(a.AttachRun, mock.Anything, workflows.AttachInput{WorkflowID: id}).Return(converter.NewRawValue(payload), nil).Once()
 
 	s.env.ExecuteWorkflow(globalParent.ID(), struct{}{})
 	s.Require().NoError(s.env.GetWorkflowError())
@@ -284,10 +285,10 @@ func (s *tasksSuite) TestTriggerAttachesWhenIDTaken() {
 // crossed the attacher's workflow boundary) whose cause is the run's own
 // failure, not the attach activity's error.
 func (s *tasksSuite) TestAttachedRunFailureIsRunError() {
-	var a *activities.Activities
+	var a *workflows.RuntimeActivities
 	cause := temporal.NewApplicationError("boom", "ChildBoom")
 	s.env.OnActivity(a.AttachRun, mock.Anything, mock.Anything).Return(converter.RawValue{},
-		temporal.NewNonRetryableApplicationError("run closed without a result", activities.ErrTypeRunFailed, cause))
+		temporal.NewNonRetryableApplicationError("run closed without a result", workflows.ErrTypeRunFailed, cause))
 	s.env.ExecuteWorkflow(globalParent.ID(), struct{}{})
 	err := s.env.GetWorkflowError()
 	var types []string
@@ -328,28 +329,28 @@ func (s *tasksSuite) TestUnkeyedTriggerNeedsRuntime() {
 // TestActivityTriggerTask: the workflow hands the activity (mocked) its
 // input and returns its output.
 func (s *tasksSuite) TestActivityTriggerTask() {
-	var a *activities.Activities
-	want := activities.TriggerChildOutput{WorkflowID: "dev/child-task/x", Cached: true, Attempt: 4, Result: map[string]any{"parent": parentID}}
-	s.env.OnActivity(a.TriggerChildTask, mock.Anything, activities.TriggerChildInput{
+	var a *examples.Activities
+	want := examples.TriggerChildOutput{WorkflowID: "dev/child-task/x", Cached: true, Attempt: 4, Result: map[string]any{"parent": parentID}}
+	s.env.OnActivity(a.TriggerChildTask, mock.Anything, examples.TriggerChildInput{
 		Task: "child-task", Payload: map[string]any{"parent": parentID}, FailAttempts: 3,
 	}).Return(want, nil).Once()
-	s.env.ExecuteWorkflow(workflows.ActivityTriggerTask.ID(), workflows.ActivityTriggerPayload{FailAttempts: 3})
+	s.env.ExecuteWorkflow(examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 3})
 	s.Require().NoError(s.env.GetWorkflowError())
-	var got activities.TriggerChildOutput
+	var got examples.TriggerChildOutput
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
 	s.Equal(want, got)
 	s.env.AssertExpectations(s.T())
 }
 
 func TestConfig(t *testing.T) {
-	cfg := workflows.MyTask.Config()
+	cfg := examples.MyTask.Config()
 	require.NotNil(t, cfg.RetryPolicy)
 	require.Equal(t, int32(4), cfg.RetryPolicy.MaximumAttempts)
 	require.Equal(t, 500*time.Millisecond, cfg.RetryPolicy.InitialInterval)
-	require.Nil(t, workflows.Hello.Config().RetryPolicy, "no Retry: one attempt")
+	require.Nil(t, examples.Hello.Config().RetryPolicy, "no Retry: one attempt")
 
 	cfg.RetryPolicy.MaximumAttempts = 99
-	require.Equal(t, int32(4), workflows.MyTask.Config().RetryPolicy.MaximumAttempts, "Config returns a copy")
+	require.Equal(t, int32(4), examples.MyTask.Config().RetryPolicy.MaximumAttempts, "Config returns a copy")
 
 	d := workflows.NewTask("defaults", func(workflow.Context, int) (int, error) { return 0, nil },
 		workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}, TaskTimeout: 2 * time.Second})

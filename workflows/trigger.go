@@ -12,9 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/once-run/once/activities"
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 )
 
 // Errors of Trigger and its variants, tested with errors.Is. Invalid keys
@@ -334,17 +333,17 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
 		Memo: map[string]any{
-			shared.MemoTask:     t.id,
-			shared.MemoEnv:      env,
-			shared.MemoKeyText:  text,
-			shared.MemoKeyScope: string(scope),
+			once.MemoTask:        t.id,
+			once.MemoEnvironment: env,
+			once.MemoKeyText:     text,
+			once.MemoKeyScope:    string(scope),
 		},
 	}
 	if st != nil && st.rt.SearchAttributes {
 		cwo.TypedSearchAttributes = temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrTask).ValueSet(t.id),
-			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrEnvironment).ValueSet(env),
-			temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrKey).ValueSet(string(key)),
+			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(t.id),
+			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(env),
+			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(string(key)),
 		)
 	}
 	c := &child{
@@ -401,15 +400,15 @@ func (c *child) waitStarted(ctx workflow.Context) error {
 	switch {
 	case err == nil:
 		c.started, c.runID = true, exec.RunID
-		c.count(ctx, "started")
+		c.count(ctx, once.OutcomeStarted)
 	case isAlreadyStarted(err):
 		c.started, c.attached = true, true
-		c.count(ctx, "cached")
+		c.count(ctx, once.OutcomeCached)
 	case ctx.Err() != nil:
 		return err // not decided: a later call may still wait
 	default:
 		c.startErr = err
-		c.count(ctx, "failed")
+		c.count(ctx, once.OutcomeFailed)
 	}
 	return c.startErr
 }
@@ -418,15 +417,15 @@ func (c *child) waitStarted(ctx workflow.Context) error {
 // through the workflow's metrics handler, which skips replays.
 func (c *child) count(ctx workflow.Context, outcome string) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
-		"task": c.task, "environment": c.env, "outcome": outcome,
-	}).Counter("once_triggers").Inc(1)
+		once.TagTask: c.task, once.TagEnvironment: c.env, once.TagOutcome: outcome,
+	}).Counter(once.MetricTriggers).Inc(1)
 }
 
 // attachFuture schedules the activity that waits for the existing run's
 // result, once per child.
 func (c *child) attachFuture(ctx workflow.Context) workflow.Future {
 	if c.attach == nil {
-		var acts *activities.Activities
+		var acts *RuntimeActivities
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 24 * time.Hour,
 			HeartbeatTimeout:    c.heartbeat,
@@ -435,13 +434,13 @@ func (c *child) attachFuture(ctx workflow.Context) workflow.Future {
 				BackoffCoefficient: 2,
 				MaximumInterval:    30 * time.Second,
 				NonRetryableErrorTypes: []string{
-					activities.ErrTypeRunFailed,
-					activities.ErrTypeRunNotFound,
-					activities.ErrTypeMisconfigured,
+					ErrTypeRunFailed,
+					ErrTypeRunNotFound,
+					ErrTypeMisconfigured,
 				},
 			},
 		})
-		c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, activities.AttachInput{WorkflowID: c.workflowID})
+		c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID})
 	}
 	return c.attach
 }
@@ -459,7 +458,7 @@ func isAlreadyStarted(err error) bool {
 // when the activity reported one.
 func attachCause(err error) error {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeRunFailed {
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeRunFailed {
 		if cause := errors.Unwrap(appErr); cause != nil {
 			return cause
 		}

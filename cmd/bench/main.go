@@ -11,7 +11,7 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/once-run/once/internal/bench"
+	"github.com/once-run/once/cmd/internal/bench"
 )
 
 func main() {

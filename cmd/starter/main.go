@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/once-run/once/internal/starterapp"
+	"github.com/once-run/once/cmd/internal/starterapp"
 )
 
 func main() {

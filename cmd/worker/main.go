@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/once-run/once/internal/workerapp"
+	"github.com/once-run/once/cmd/internal/workerapp"
 )
 
 func main() {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/once-run/once/cmd/internal/starterapp"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/starterapp"
 	"github.com/once-run/once/starter"
 )
 

@@ -17,9 +17,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/once-run/once/internal/devserver"
-	"github.com/once-run/once/internal/shared"
-	"github.com/once-run/once/internal/workerapp"
+	"github.com/once-run/once"
+	"github.com/once-run/once/cmd/internal/devserver"
+	"github.com/once-run/once/cmd/internal/workerapp"
 )
 
 // echoWorkflow is a plain SDK workflow for tests of raw server semantics.
@@ -70,7 +70,7 @@ func TestDevServerSearchAttributesRegistered(t *testing.T) {
 	c := newClient(t)
 	resp, err := c.OperatorService().ListSearchAttributes(testCtx(t, 30*time.Second), &operatorservice.ListSearchAttributesRequest{Namespace: srv.Namespace()})
 	require.NoError(t, err)
-	for _, name := range shared.SearchAttributes {
+	for _, name := range once.SearchAttributes() {
 		require.Equal(t, enumspb.INDEXED_VALUE_TYPE_KEYWORD, resp.GetCustomAttributes()[name], name)
 	}
 }
@@ -124,7 +124,7 @@ func TestWorkerAppDevMode(t *testing.T) {
 
 	c := dial(t, m.Server().Address(), m.Server().Namespace())
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: unique("hello"), TaskQueue: shared.TaskQueue("", "dev"),
+		ID: unique("hello"), TaskQueue: once.TaskQueue("", "dev"),
 	}, "hello", map[string]string{"name": "Ada"})
 	require.NoError(t, err)
 	var got string

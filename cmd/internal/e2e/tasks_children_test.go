@@ -6,14 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/once-run/once/activities"
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -27,12 +29,12 @@ func TestTasksMyTaskRetriesAttachToOneChild(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 3}, starter.TriggerOptions{})
-	var got workflows.MyTaskResult
+	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3}, starter.TriggerOptions{})
+	var got examples.MyTaskResult
 	require.NoError(t, run.Get(ctx, &got))
-	require.Equal(t, workflows.MyTaskResult{Attempt: 4, Child: map[string]any{"parent": run.WorkflowID}}, got)
+	require.Equal(t, examples.MyTaskResult{Attempt: 4, Child: map[string]any{"parent": run.WorkflowID}}, got)
 
-	childID := e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, workflows.MyTaskKeyText)
+	childID := e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, examples.MyTaskKeyText)
 	e.requireRunIDs(t, ctx, "child-task", []string{childID})
 	e.requireRunIDs(t, ctx, "my-task", []string{run.WorkflowID, run.WorkflowID, run.WorkflowID, run.WorkflowID})
 
@@ -42,12 +44,12 @@ func TestTasksMyTaskRetriesAttachToOneChild(t *testing.T) {
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, info.GetStatus())
 	key := childID[len(childID)-idempotency.KeyLen:]
 	require.Equal(t, map[string]string{
-		shared.MemoTask: "child-task", shared.MemoEnv: e.env, shared.MemoKeyText: key, shared.MemoKeyScope: "run",
+		once.MemoTask: "child-task", once.MemoEnvironment: e.env, once.MemoKeyText: key, once.MemoKeyScope: "run",
 	}, memoStrings(t, info.GetMemo()))
 	sa := searchAttrStrings(t, info.GetSearchAttributes())
-	require.Equal(t, "child-task", sa[shared.SearchAttrTask])
-	require.Equal(t, e.env, sa[shared.SearchAttrEnvironment])
-	require.Equal(t, key, sa[shared.SearchAttrKey])
+	require.Equal(t, "child-task", sa[once.SearchAttrTask])
+	require.Equal(t, e.env, sa[once.SearchAttrEnvironment])
+	require.Equal(t, key, sa[once.SearchAttrKey])
 
 	// The last attempt's history: the server refused the child's start
 	// because the ID exists, and the attach activity returned its result.
@@ -71,8 +73,8 @@ func TestTasksMyTaskOrdinalKey(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 3, NoKey: true}, starter.TriggerOptions{})
-	var got workflows.MyTaskResult
+	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, NoKey: true}, starter.TriggerOptions{})
+	var got examples.MyTaskResult
 	require.NoError(t, run.Get(ctx, &got))
 	require.Equal(t, int32(4), got.Attempt)
 	e.requireRunIDs(t, ctx, "child-task", []string{
@@ -85,13 +87,13 @@ func TestTasksMyTaskAttemptScope(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 3, Scope: idempotency.ScopeAttempt}, starter.TriggerOptions{})
-	var got workflows.MyTaskResult
+	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, Scope: idempotency.ScopeAttempt}, starter.TriggerOptions{})
+	var got examples.MyTaskResult
 	require.NoError(t, run.Get(ctx, &got))
 	require.Equal(t, int32(4), got.Attempt)
 	var want []string
 	for attempt := int32(1); attempt <= 4; attempt++ {
-		want = append(want, e.childID(t, "child-task", run.RunID, attempt, idempotency.ScopeAttempt, workflows.MyTaskKeyText))
+		want = append(want, e.childID(t, "child-task", run.RunID, attempt, idempotency.ScopeAttempt, examples.MyTaskKeyText))
 	}
 	e.requireRunIDs(t, ctx, "child-task", want)
 }
@@ -103,10 +105,10 @@ func TestTasksGlobalKeySharedByTwoParents(t *testing.T) {
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
 	runs := []*starter.Run{
-		e.trigger(t, ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{Scope: idempotency.ScopeGlobal}, starter.TriggerOptions{}),
-		e.trigger(t, ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{Scope: idempotency.ScopeGlobal}, starter.TriggerOptions{}),
+		e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{Scope: idempotency.ScopeGlobal}, starter.TriggerOptions{}),
+		e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{Scope: idempotency.ScopeGlobal}, starter.TriggerOptions{}),
 	}
-	results := make([]workflows.MyTaskResult, len(runs))
+	results := make([]examples.MyTaskResult, len(runs))
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
 	for i, r := range runs {
@@ -122,7 +124,7 @@ func TestTasksGlobalKeySharedByTwoParents(t *testing.T) {
 	}
 	require.Equal(t, results[0].Child, results[1].Child, "both parents get the one child's result")
 	require.Contains(t, []any{runs[0].WorkflowID, runs[1].WorkflowID}, results[0].Child["parent"])
-	e.requireRunIDs(t, ctx, "child-task", []string{e.childID(t, "child-task", "", 0, idempotency.ScopeGlobal, workflows.MyTaskKeyText)})
+	e.requireRunIDs(t, ctx, "child-task", []string{e.childID(t, "child-task", "", 0, idempotency.ScopeGlobal, examples.MyTaskKeyText)})
 }
 
 // TestTasksActivityTriggerNoDuplicate: the activity of activity-trigger-task
@@ -133,8 +135,8 @@ func TestTasksActivityTriggerNoDuplicate(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, workflows.ActivityTriggerTask.ID(), workflows.ActivityTriggerPayload{FailAttempts: 3}, starter.TriggerOptions{})
-	var got activities.TriggerChildOutput
+	run := e.trigger(t, ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 3}, starter.TriggerOptions{})
+	var got examples.TriggerChildOutput
 	require.NoError(t, run.Get(ctx, &got))
 	// The key the activity made equals the one workflow code of the same
 	// run makes: the run context reached the activity.
@@ -192,11 +194,11 @@ func TestTasksAttachRunNotFound(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(shared.DiscardLogger())
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&activities.Activities{Client: newClient(t), NotFoundGrace: 500 * time.Millisecond})
-	var a *activities.Activities
-	_, err := env.ExecuteActivity(a.AttachRun, activities.AttachInput{WorkflowID: unique("nobody")})
+	env.RegisterActivity(&workflows.RuntimeActivities{Client: newClient(t), NotFoundGrace: 500 * time.Millisecond})
+	var a *workflows.RuntimeActivities
+	_, err := env.ExecuteActivity(a.AttachRun, workflows.AttachInput{WorkflowID: unique("nobody")})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "got %v", err)
-	require.Equal(t, activities.ErrTypeRunNotFound, appErr.Type())
+	require.Equal(t, workflows.ErrTypeRunNotFound, appErr.Type())
 	require.True(t, appErr.NonRetryable())
 }

@@ -1,4 +1,4 @@
-package activities
+package examples
 
 import (
 	"context"
@@ -7,9 +7,20 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/once-run/once/activities"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
 )
+
+// Activities holds the dependencies of the example activities. Register a
+// non-nil *Activities with the worker (worker.Options.Activities); workflow
+// code calls its methods through a nil *Activities.
+type Activities struct {
+	// Starter triggers tasks from the activities. Required: the worker's
+	// (worker.Worker.Starter) or one of the same environment.
+	Starter *starter.Client
+}
 
 // TriggerChildInput is the input of TriggerChildTask.
 type TriggerChildInput struct {
@@ -43,17 +54,17 @@ type TriggerChildOutput struct {
 // finds the same run (Cached), so exactly one run is started.
 //
 // Errors: those of TriggerAndWait; ErrTypeExampleFailure on purpose;
-// ErrTypeMisconfigured without Activities.Starter.
+// workflows.ErrTypeMisconfigured without Activities.Starter.
 func (a *Activities) TriggerChildTask(ctx context.Context, in TriggerChildInput) (TriggerChildOutput, error) {
 	if a == nil || a.Starter == nil {
-		return TriggerChildOutput{}, temporal.NewNonRetryableApplicationError("activities: TriggerChildTask needs Activities.Starter", ErrTypeMisconfigured, nil)
+		return TriggerChildOutput{}, temporal.NewNonRetryableApplicationError("examples: TriggerChildTask needs Activities.Starter", workflows.ErrTypeMisconfigured, nil)
 	}
 	key, err := idempotency.Create(ctx, "activity-child")
 	if err != nil {
 		return TriggerChildOutput{}, err
 	}
 	var out TriggerChildOutput
-	run, err := TriggerAndWait(ctx, a.Starter, in.Task, in.Payload, &out.Result, starter.TriggerOptions{Key: key})
+	run, err := activities.TriggerAndWait(ctx, a.Starter, in.Task, in.Payload, &out.Result, starter.TriggerOptions{Key: key})
 	if err != nil {
 		return TriggerChildOutput{}, err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/once-run/once/internal/devserver"
+	"github.com/once-run/once/cmd/internal/devserver"
 )
 
 // The test binary doubles as a child process for tests that must kill a

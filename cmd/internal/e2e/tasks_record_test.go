@@ -11,16 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
-	"github.com/once-run/once/workflows"
 )
 
 // recordEnv turns TestTasksRecordHistories on.
@@ -28,7 +30,7 @@ const recordEnv = "ONCE_RECORD_HISTORIES"
 
 // replayDir is where the workflows package's replay test reads histories,
 // relative to this package.
-var replayDir = filepath.Join("..", "..", "workflows", "testdata", "replay")
+var replayDir = filepath.Join("..", "..", "..", "examples", "testdata", "replay")
 
 // TestTasksRecordHistories records one history per example task on the
 // embedded server into workflows/testdata/replay (<name>.json, and the
@@ -50,17 +52,18 @@ func TestTasksRecordHistories(t *testing.T) {
 	c, err := client.DialContext(ctx0, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	defer c.Close()
-	configs := map[string]starter.TaskConfig{}
-	for _, d := range workflows.Examples() {
+	configs := map[string]once.TaskConfig{}
+	for _, d := range examples.Tasks() {
 		configs[d.ID()] = d.Config()
 	}
 	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: configs, Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	w, err := worker.New(c, worker.Options{
-		Environment: env, Namespace: srv.Namespace(), Tasks: workflows.Examples(), Logger: shared.DiscardLogger(),
+		Environment: env, Namespace: srv.Namespace(), Tasks: examples.Tasks(), Logger: shared.DiscardLogger(),
 		Worker: sdkworker.Options{Identity: identity},
 	})
 	require.NoError(t, err)
+	w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	ctx := testCtx(t, 2*time.Minute)
@@ -88,11 +91,11 @@ func TestTasksRecordHistories(t *testing.T) {
 	}
 	first := func(r *starter.Run) string { return r.RunID }
 	latest := func(*starter.Run) string { return "" }
-	record("hello", workflows.Hello.ID(), workflows.HelloPayload{Name: "Ada"}, latest)
-	record("child-task", workflows.ChildTask.ID(), map[string]any{"hello": "world"}, latest)
-	record("my-task-attempt-1", workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 1}, first)
-	record("my-task", workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 1}, latest)
-	record("activity-trigger-task", workflows.ActivityTriggerTask.ID(), workflows.ActivityTriggerPayload{FailAttempts: 1}, latest)
+	record("hello", examples.Hello.ID(), examples.HelloPayload{Name: "Ada"}, latest)
+	record("child-task", examples.ChildTask.ID(), map[string]any{"hello": "world"}, latest)
+	record("my-task-attempt-1", examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}, first)
+	record("my-task", examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}, latest)
+	record("activity-trigger-task", examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 1}, latest)
 	sort.Strings(ids)
 	idsPath := filepath.Join(replayDir, "workflow-ids.tsv")
 	require.NoError(t, os.WriteFile(idsPath, []byte(strings.Join(ids, "\n")+"\n"), 0o644))

@@ -15,8 +15,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -58,7 +59,7 @@ var chaosParent = workflows.NewTask("chaos-parent", func(ctx workflow.Context, p
 		}
 	}
 	if info := workflow.GetInfo(ctx); info.Attempt <= p.FailAttempts {
-		return 0, temporal.NewApplicationError(fmt.Sprintf("attempt %d fails on purpose", info.Attempt), workflows.ErrTypeExampleFailure)
+		return 0, temporal.NewApplicationError(fmt.Sprintf("attempt %d fails on purpose", info.Attempt), examples.ErrTypeExampleFailure)
 	}
 	return 5, nil
 }, workflows.TaskOptions{
@@ -106,6 +107,7 @@ func runWorkerChild() int {
 		fmt.Fprintln(os.Stderr, "child worker:", err)
 		return 1
 	}
+	w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
 	if err := w.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "child worker: start:", err)
 		return 1

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"github.com/once-run/once/internal/devserver"
-	"github.com/once-run/once/internal/shared"
+	"github.com/once-run/once/cmd/internal/devserver"
+	"github.com/once-run/once/cmd/internal/shared"
 )
 
 // srv is the embedded server shared by the tests of this binary.

@@ -1,4 +1,4 @@
-package workflows_test
+package examples_test
 
 import (
 	"os"
@@ -11,9 +11,12 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"log/slog"
+
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/workflows"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // recorded is one recorded history.
@@ -48,24 +51,24 @@ func replay(r worker.WorkflowReplayer, rec recorded) error {
 	if err != nil {
 		return err
 	}
-	return r.ReplayWorkflowHistoryWithOptions(shared.DiscardLogger(), h, worker.ReplayWorkflowHistoryOptions{
+	return r.ReplayWorkflowHistoryWithOptions(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), h, worker.ReplayWorkflowHistoryOptions{
 		OriginalExecution: workflow.Execution{ID: rec.workflowID},
 	})
 }
 
 // TestReplayExampleHistories replays the committed history of every example
-// task (recorded on the embedded server, see internal/e2e
+// task (recorded on the embedded server, see cmd/internal/e2e
 // TestTasksRecordHistories) against the current code: a change that would
 // break runs in flight fails here.
 func TestReplayExampleHistories(t *testing.T) {
 	files := replayFiles(t)
-	for _, d := range workflows.Examples() {
+	for _, d := range examples.Tasks() {
 		require.Contains(t, files, d.ID(), "a recorded history for task %s", d.ID())
 	}
 	for name, rec := range files {
 		t.Run(name, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			for _, d := range workflows.Examples() {
+			for _, d := range examples.Tasks() {
 				d.Register(r, workflows.Runtime{})
 			}
 			require.NoError(t, replay(r, rec))
@@ -79,17 +82,17 @@ func TestReplayExampleHistories(t *testing.T) {
 func TestReplayDetectsChangedChildKey(t *testing.T) {
 	rec, ok := replayFiles(t)["my-task"]
 	require.True(t, ok)
-	changed := workflows.NewTask("my-task", func(ctx workflow.Context, p workflows.MyTaskPayload) (workflows.MyTaskResult, error) {
+	changed := workflows.NewTask("my-task", func(ctx workflow.Context, p examples.MyTaskPayload) (examples.MyTaskResult, error) {
 		key, err := idempotency.CreateInWorkflow(ctx, "another-key")
 		if err != nil {
-			return workflows.MyTaskResult{}, err
+			return examples.MyTaskResult{}, err
 		}
-		child, err := workflows.ChildTask.TriggerAndWait(ctx, map[string]any{}, workflows.TriggerOptions{Key: key})
-		return workflows.MyTaskResult{Child: child}, err
+		child, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{}, workflows.TriggerOptions{Key: key})
+		return examples.MyTaskResult{Child: child}, err
 	}, workflows.TaskOptions{})
 	r := worker.NewWorkflowReplayer()
 	changed.Register(r, workflows.Runtime{})
-	workflows.ChildTask.Register(r, workflows.Runtime{})
+	examples.ChildTask.Register(r, workflows.Runtime{})
 	err := replay(r, rec)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "nondeterministic")

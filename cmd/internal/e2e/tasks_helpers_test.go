@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -19,8 +21,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -37,7 +40,7 @@ var (
 
 	// fireAndForget triggers child-task with Trigger and returns at once.
 	fireAndForget = workflows.NewTask("fire-and-forget", func(ctx workflow.Context, _ struct{}) (string, error) {
-		h, err := workflows.ChildTask.Trigger(ctx, map[string]any{"fire": "forget"}, workflows.TriggerOptions{})
+		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"fire": "forget"}, workflows.TriggerOptions{})
 		if err != nil {
 			return "", err
 		}
@@ -57,7 +60,7 @@ var (
 
 // e2eTasks are the tasks the workers of these tests register.
 func e2eTasks() []workflows.Definition {
-	return append(workflows.Examples(), fastChild, fireAndForget, chaosParent, failingChild, failingParent)
+	return append(examples.Tasks(), fastChild, fireAndForget, chaosParent, failingChild, failingParent)
 }
 
 // taskEnv is one test's environment: a unique Once environment with a
@@ -73,7 +76,7 @@ type taskEnv struct {
 func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 	tb.Helper()
 	e := &taskEnv{env: unique("t"), c: newClient(tb)}
-	configs := map[string]starter.TaskConfig{}
+	configs := map[string]once.TaskConfig{}
 	for _, t := range e2eTasks() {
 		configs[t.ID()] = t.Config()
 	}
@@ -85,6 +88,7 @@ func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 			Environment: e.env, Namespace: srv.Namespace(), Tasks: e2eTasks(), Logger: shared.DiscardLogger(),
 		})
 		require.NoError(tb, err)
+		w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
 		require.True(tb, w.SearchAttributes(), "the embedded server has Once's search attributes")
 		require.NoError(tb, w.Start())
 		tb.Cleanup(w.Stop)
@@ -119,7 +123,7 @@ func (e *taskEnv) childID(tb testing.TB, task, runID string, attempt int32, scop
 // environment, by visibility.
 func (e *taskEnv) runsOf(tb testing.TB, ctx context.Context, workflowType string) []*workflowpb.WorkflowExecutionInfo {
 	tb.Helper()
-	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflowType, shared.TaskQueue("", e.env))
+	query := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflowType, once.TaskQueue("", e.env))
 	var out []*workflowpb.WorkflowExecutionInfo
 	var token []byte
 	for {

@@ -19,13 +19,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/once-run/once"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/term"
 
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -238,7 +241,7 @@ type commonFlags struct {
 
 func (r *runner) addCommon(fs *flag.FlagSet) *commonFlags {
 	c := &commonFlags{}
-	fs.StringVar(&c.env, "env", r.envOr("ONCE_ENV", starter.DefaultEnvironment), "environment (env ONCE_ENV)")
+	fs.StringVar(&c.env, "env", r.envOr("ONCE_ENV", once.DefaultEnvironment), "environment (env ONCE_ENV)")
 	fs.StringVar(&c.taskQueue, "task-queue", r.getenv("ONCE_TASK_QUEUE"), `task-queue prefix; the queue is "<prefix>-<env>" (env ONCE_TASK_QUEUE, default "once")`)
 	return c
 }
@@ -313,7 +316,7 @@ func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, 
 		Logger:        logger,
 		// The tasks this repository's worker registers: their retry
 		// policies and timeouts apply to starts from the CLI.
-		Tasks: workflows.StarterTasks(workflows.Examples()...),
+		Tasks: workflows.StarterTasks(examples.Tasks()...),
 	})
 	if err != nil {
 		tc.Close()

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/once-run/once"
+
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
@@ -39,7 +41,7 @@ import (
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/once-run/once/internal/shared"
+	"github.com/once-run/once/cmd/internal/shared"
 )
 
 // DefaultRetention is the namespace retention used when Options.Retention is
@@ -79,7 +81,7 @@ type Options struct {
 	LogLevel string
 
 	// SearchAttributes are custom search attributes registered in Namespace
-	// when it is created. Optional: defaults to Once's (shared.SearchAttributes,
+	// when it is created. Optional: defaults to Once's (once.SearchAttributes(),
 	// all Keyword).
 	SearchAttributes map[string]enumspb.IndexedValueType
 
@@ -130,8 +132,8 @@ func Start(opts Options) (*Server, error) {
 		opts.LogLevel = "error"
 	}
 	if opts.SearchAttributes == nil {
-		opts.SearchAttributes = make(map[string]enumspb.IndexedValueType, len(shared.SearchAttributes))
-		for _, name := range shared.SearchAttributes {
+		opts.SearchAttributes = make(map[string]enumspb.IndexedValueType, len(once.SearchAttributes()))
+		for _, name := range once.SearchAttributes() {
 			opts.SearchAttributes[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 		}
 	}

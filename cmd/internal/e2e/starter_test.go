@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -17,10 +19,10 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
-	"github.com/once-run/once/workflows"
 )
 
 // Test tasks for the starter's server semantics.
@@ -59,7 +61,7 @@ func newStarterEnv(t *testing.T, opts starter.Options) *starterEnv {
 	opts.Environment = env
 	s, err := starter.New(c, opts)
 	require.NoError(t, err)
-	w := sdkworker.New(c, shared.TaskQueue("", env), sdkworker.Options{})
+	w := sdkworker.New(c, once.TaskQueue("", env), sdkworker.Options{})
 	for name, fn := range map[string]any{"echo": echoTask, "fail": failTask, "sleepy": sleepyTask, "whoami": envTask(env)} {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
@@ -87,7 +89,7 @@ func countRuns(t *testing.T, c client.Client, query string, want int64) {
 func runsOf(workflowID string) string { return fmt.Sprintf("WorkflowId = '%s'", workflowID) }
 
 func runsInEnv(env string) string {
-	return fmt.Sprintf("%s = '%s'", shared.SearchAttrEnvironment, env)
+	return fmt.Sprintf("%s = '%s'", once.SearchAttrEnvironment, env)
 }
 
 func key(parts ...string) idempotency.Parts { return idempotency.Parts(parts) }
@@ -108,7 +110,7 @@ func TestTriggerNewKeyStartsRun(t *testing.T) {
 	desc, err := e.c.DescribeWorkflowExecution(ctx, run.WorkflowID, "")
 	require.NoError(t, err)
 	require.Equal(t, run.RunID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
-	require.Equal(t, shared.TaskQueue("", e.env), desc.GetWorkflowExecutionInfo().GetTaskQueue())
+	require.Equal(t, once.TaskQueue("", e.env), desc.GetWorkflowExecutionInfo().GetTaskQueue())
 	info, err := e.s.Lookup(ctx, "echo", key("k1"), starter.LookupOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "k1", info.KeyText)
@@ -533,16 +535,16 @@ func TestTriggerCachedHitOnRetriedRun(t *testing.T) {
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, time.Minute)
 	opts := starter.TriggerOptions{Key: key("retried")}
-	var first workflows.MyTaskResult
-	r1, err := e.starter.TriggerAndWait(ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 2}, &first, opts)
+	var first examples.MyTaskResult
+	r1, err := e.starter.TriggerAndWait(ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 2}, &first, opts)
 	require.NoError(t, err)
 	require.Equal(t, int32(3), first.Attempt)
 	desc, err := e.c.DescribeWorkflowExecution(ctx, r1.WorkflowID, "")
 	require.NoError(t, err)
 	require.NotEqual(t, r1.RunID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "the last attempt is another run")
 
-	var again workflows.MyTaskResult
-	r2, err := e.starter.TriggerAndWait(ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 2}, &again, opts)
+	var again examples.MyTaskResult
+	r2, err := e.starter.TriggerAndWait(ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 2}, &again, opts)
 	require.NoError(t, err)
 	require.True(t, r2.Cached)
 	require.Equal(t, r1.RunID, r2.RunID, "the stable run ID is the first run's")

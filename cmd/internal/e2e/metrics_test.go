@@ -14,12 +14,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 
-	"github.com/once-run/once/internal/devserver"
-	"github.com/once-run/once/internal/shared"
-	"github.com/once-run/once/internal/workerapp"
+	"github.com/once-run/once"
+	"github.com/once-run/once/cmd/internal/devserver"
+	"github.com/once-run/once/cmd/internal/workerapp"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
-	"github.com/once-run/once/workflows"
 )
 
 // scrapeCounter reads one once_triggers series from the worker's endpoint.
@@ -64,17 +64,17 @@ func TestWorkerMetricsCountTriggers(t *testing.T) {
 	addr := m.MetricsAddress()
 	require.Zero(t, scrapeCounter(t, addr, env, "child-task", "started"))
 
-	s, err := starter.New(newClient(t), starter.Options{Environment: env, Tasks: map[string]starter.TaskConfig{
-		workflows.MyTask.ID(): workflows.MyTask.Config(),
+	s, err := starter.New(newClient(t), starter.Options{Environment: env, Tasks: map[string]once.TaskConfig{
+		examples.MyTask.ID(): examples.MyTask.Config(),
 	}})
 	require.NoError(t, err)
-	_, err = s.TriggerAndWait(ctx, workflows.ActivityTriggerTask.ID(), workflows.ActivityTriggerPayload{FailAttempts: 2}, nil,
+	_, err = s.TriggerAndWait(ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 2}, nil,
 		starter.TriggerOptions{Key: key("activity")})
 	require.NoError(t, err)
 	require.Equal(t, float64(1), scrapeCounter(t, addr, env, "child-task", "started"), "first activity attempt starts the child")
 	require.Equal(t, float64(2), scrapeCounter(t, addr, env, "child-task", "cached"), "two retries find it")
 
-	_, err = s.TriggerAndWait(ctx, workflows.MyTask.ID(), workflows.MyTaskPayload{FailAttempts: 1}, nil,
+	_, err = s.TriggerAndWait(ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}, nil,
 		starter.TriggerOptions{Key: key("workflow")})
 	require.NoError(t, err)
 	require.Equal(t, float64(2), scrapeCounter(t, addr, env, "child-task", "started"), "workflow attempt 1 starts its child")
@@ -95,12 +95,12 @@ func TestEnsureSearchAttributesRegistersMissing(t *testing.T) {
 		require.NoError(t, err)
 		return resp.GetCustomAttributes()
 	}
-	for _, name := range shared.SearchAttributes {
+	for _, name := range once.SearchAttributes() {
 		require.NotContains(t, list(), name)
 	}
 	require.NoError(t, worker.EnsureSearchAttributes(ctx, c, s.Namespace()))
 	require.NoError(t, worker.EnsureSearchAttributes(ctx, c, s.Namespace()), "idempotent")
-	for _, name := range shared.SearchAttributes {
+	for _, name := range once.SearchAttributes() {
 		require.Equal(t, enumspb.INDEXED_VALUE_TYPE_KEYWORD, list()[name], name)
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/once-run/once"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
@@ -32,9 +34,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once/cmd/internal/devserver"
+	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/devserver"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -242,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// they leave open do not compete with the measurements that follow.
 	st, err := starter.New(c, starter.Options{
 		Environment: startsEnvironment, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(),
-		Tasks: map[string]starter.TaskConfig{noopTask.ID(): noopTask.Config()},
+		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
 	})
 	if err != nil {
 		return nil, err
@@ -358,15 +360,15 @@ func (e *env) cachedHits(ctx context.Context, rep *Report) error {
 			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			WorkflowExecutionErrorWhenAlreadyStarted: true,
 			Memo: map[string]any{
-				shared.MemoTask: noopTask.ID(), shared.MemoEnv: startsEnvironment, shared.MemoKeyText: keys[k][0],
-				shared.MemoKeyScope: string(idempotency.ScopeGlobal), shared.MemoExpiresAt: time.Now().Add(idempotency.DefaultTTL).UTC().Format(time.RFC3339),
+				once.MemoTask: noopTask.ID(), once.MemoEnvironment: startsEnvironment, once.MemoKeyText: keys[k][0],
+				once.MemoKeyScope: string(idempotency.ScopeGlobal), once.MemoExpiresAt: time.Now().Add(idempotency.DefaultTTL).UTC().Format(time.RFC3339),
 			},
 		}
 		if e.hasSA {
 			opts.TypedSearchAttributes = temporal.NewSearchAttributes(
-				temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrTask).ValueSet(noopTask.ID()),
-				temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrEnvironment).ValueSet(startsEnvironment),
-				temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrKey).ValueSet(ids[k][len(ids[k])-64:]),
+				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(noopTask.ID()),
+				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(startsEnvironment),
+				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(ids[k][len(ids[k])-64:]),
 			)
 		}
 		_, err := e.c.ExecuteWorkflow(ctx, opts, noopTask.ID(), 1)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/once-run/once"
+
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -18,8 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/internal/shared"
 	"github.com/once-run/once/starter"
 )
 
@@ -55,7 +57,7 @@ func runsByWorkflowID(tb testing.TB, ctx context.Context, c client.Client, env s
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("TaskQueue = '%s'", shared.TaskQueue("", env)), PageSize: 1000, NextPageToken: token,
+			Query: fmt.Sprintf("TaskQueue = '%s'", once.TaskQueue("", env)), PageSize: 1000, NextPageToken: token,
 		})
 		if err != nil {
 			return nil, err

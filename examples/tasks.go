@@ -1,4 +1,9 @@
-package workflows
+// Package examples holds Once's example tasks, modelled on trigger.dev's seed
+// project, each with the activities beside it: hello, child-task, my-task
+// (retries re-find their child) and activity-trigger-task (an activity that
+// triggers a task through the starter). The worker binary registers them in
+// dev mode; a production worker registers only its own tasks.
+package examples
 
 import (
 	"fmt"
@@ -7,24 +12,23 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/once-run/once/activities"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/workflows"
 )
 
-// The example tasks mirror trigger.dev's seed project. cmd/worker registers
-// them (Examples).
+// The example tasks. cmd/worker registers them (Tasks) with Activities.
 var (
 	// Hello is the task "hello": {"name": "Ada"} → "Hello, Ada".
-	Hello = NewTask("hello", hello, TaskOptions{})
+	Hello = workflows.NewTask("hello", hello, workflows.TaskOptions{})
 
 	// ChildTask is the task "child-task": it returns its payload.
-	ChildTask = NewTask("child-task", childTask, TaskOptions{})
+	ChildTask = workflows.NewTask("child-task", childTask, workflows.TaskOptions{})
 
 	// MyTask is the task "my-task" (up to 4 attempts): it triggers
 	// child-task with the run-scoped key "my-task-key" and waits for it,
 	// then fails while its attempt is at most MyTaskPayload.FailAttempts.
 	// Every attempt gets the same child.
-	MyTask = NewTask("my-task", myTask, TaskOptions{Retry: &RetryOptions{
+	MyTask = workflows.NewTask("my-task", myTask, workflows.TaskOptions{Retry: &workflows.RetryOptions{
 		MaxAttempts:        4,
 		InitialInterval:    500 * time.Millisecond,
 		BackoffCoefficient: 2,
@@ -32,19 +36,19 @@ var (
 	}})
 
 	// ActivityTriggerTask is the task "activity-trigger-task": its activity
-	// (activities.Activities.TriggerChildTask) triggers child-task through
+	// (Activities.TriggerChildTask) triggers child-task through
 	// the starter, then fails its first ActivityTriggerPayload.FailAttempts
 	// attempts. Every activity retry finds the same child.
-	ActivityTriggerTask = NewTask("activity-trigger-task", activityTriggerTask, TaskOptions{})
+	ActivityTriggerTask = workflows.NewTask("activity-trigger-task", activityTriggerTask, workflows.TaskOptions{})
 )
 
 // ErrTypeExampleFailure is the temporal.ApplicationError type of the example
-// tasks' failures on purpose. Retryable.
-const ErrTypeExampleFailure = activities.ErrTypeExampleFailure
+// tasks' and activities' failures on purpose. Retryable.
+const ErrTypeExampleFailure = "OnceExampleFailure"
 
-// Examples returns the example tasks, for registration (worker.Options.Tasks).
-func Examples() []Definition {
-	return []Definition{Hello, ChildTask, MyTask, ActivityTriggerTask}
+// Tasks returns the example tasks, for registration (worker.Options.Tasks).
+func Tasks() []workflows.Definition {
+	return []workflows.Definition{Hello, ChildTask, MyTask, ActivityTriggerTask}
 }
 
 // HelloPayload is the payload of the hello task.
@@ -88,7 +92,7 @@ type MyTaskResult struct {
 }
 
 func myTask(ctx workflow.Context, p MyTaskPayload) (MyTaskResult, error) {
-	opts := TriggerOptions{Scope: p.Scope}
+	opts := workflows.TriggerOptions{Scope: p.Scope}
 	if !p.NoKey {
 		key, err := idempotency.CreateInWorkflowWithScope(ctx, p.Scope, MyTaskKeyText)
 		if err != nil {
@@ -115,8 +119,8 @@ type ActivityTriggerPayload struct {
 	FailAttempts int32 `json:"failAttempts"`
 }
 
-func activityTriggerTask(ctx workflow.Context, p ActivityTriggerPayload) (activities.TriggerChildOutput, error) {
-	var a *activities.Activities
+func activityTriggerTask(ctx workflow.Context, p ActivityTriggerPayload) (TriggerChildOutput, error) {
+	var a *Activities
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -126,12 +130,12 @@ func activityTriggerTask(ctx workflow.Context, p ActivityTriggerPayload) (activi
 			MaximumAttempts:    10,
 		},
 	})
-	in := activities.TriggerChildInput{
+	in := TriggerChildInput{
 		Task:         ChildTask.ID(),
 		Payload:      map[string]any{"parent": workflow.GetInfo(ctx).WorkflowExecution.ID},
 		FailAttempts: p.FailAttempts,
 	}
-	var out activities.TriggerChildOutput
+	var out TriggerChildOutput
 	err := workflow.ExecuteActivity(ctx, a.TriggerChildTask, in).Get(ctx, &out)
 	return out, err
 }

@@ -12,15 +12,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/once-run/once"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/once-run/once/internal/devserver"
-	"github.com/once-run/once/internal/metrics"
+	"github.com/once-run/once/cmd/internal/metrics"
+	"github.com/once-run/once/examples"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
 )
@@ -37,12 +40,13 @@ type Main struct {
 	TaskQueueBase string
 	LogLevel      string
 	MetricsAddr   string // Prometheus /metrics listen address; "" for none
+	Examples      bool   // register the example tasks (package examples)
 
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
 
-	server  *devserver.Server
+	server  interface{ Stop() error } // the embedded server (dev mode)
 	client  client.Client
 	worker  *worker.Worker
 	metrics *http.Server
@@ -55,7 +59,7 @@ func NewMain() *Main {
 		GRPCAddress: "127.0.0.1:7233",
 		UIAddress:   "127.0.0.1:8233",
 		DBFile:      filepath.Join(".once", "dev.db"),
-		Environment: worker.DefaultEnvironment,
+		Environment: once.DefaultEnvironment,
 		LogLevel:    "info",
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
@@ -93,6 +97,7 @@ Flags:
 	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "environment whose tasks this worker runs (env ONCE_ENV)")
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), `task-queue prefix; the queue is "<prefix>-<env>" (env ONCE_TASK_QUEUE, default "once")`)
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
+	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), m.Getenv("TEMPORAL_ADDRESS") == ""), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log level: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,26 +122,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 	var opts client.Options
 	if m.Dev {
-		if dir := filepath.Dir(m.DBFile); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("data folder: %w", err)
-			}
-		}
-		start := time.Now()
-		m.server, err = devserver.Start(devserver.Options{
-			Address:   m.GRPCAddress,
-			UIAddress: m.UIAddress,
-			DBFile:    m.DBFile,
-		})
-		if err != nil {
+		if opts, err = m.startDev(); err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, ready in %s)\n", m.server.Address(), m.server.Namespace(), time.Since(start).Round(time.Millisecond))
-		if m.server.UIAddress() != "" {
-			fmt.Fprintf(m.Stdout, "Web UI           http://%s\n", m.server.UIAddress())
-		}
-		fmt.Fprintf(m.Stdout, "Data             %s\n", m.server.DBFile())
-		opts = client.Options{HostPort: m.server.Address(), Namespace: m.server.Namespace()}
 	} else {
 		opts, err = envconfig.LoadDefaultClientOptions()
 		if err != nil {
@@ -165,16 +153,23 @@ func (m *Main) Run(ctx context.Context) error {
 		logger.Warn("Once's search attributes are not registered; runs are still found by memo and workflow ID", "error", err)
 	}
 	saCancel()
+	var tasks []workflows.Definition
+	if m.Examples {
+		tasks = examples.Tasks()
+	}
 	m.worker, err = worker.New(m.client, worker.Options{
 		Environment:    m.Environment,
 		TaskQueueBase:  m.TaskQueueBase,
 		Namespace:      namespace,
-		Tasks:          workflows.Examples(),
+		Tasks:          tasks,
 		Logger:         opts.Logger,
 		MetricsHandler: opts.MetricsHandler,
 	})
 	if err != nil {
 		return err
+	}
+	if m.Examples {
+		m.worker.RegisterActivity(&examples.Activities{Starter: m.worker.Starter()})
 	}
 	if err := m.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -203,9 +198,6 @@ func (m *Main) MetricsAddress() string { return m.metAddr }
 // Client is the connected client, after Run.
 func (m *Main) Client() client.Client { return m.client }
 
-// Server is the embedded server, after Run in dev mode; nil otherwise.
-func (m *Main) Server() *devserver.Server { return m.server }
-
 // Close stops the worker (letting running work drain), the client and the
 // embedded server, in that order. The data file stays intact.
 func (m *Main) Close() error {
@@ -230,6 +222,14 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// envBool reads a boolean environment value; def when empty or not a bool.
+func envBool(v string, def bool) bool {
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	return def
 }
 
 func orDefault(s, def string) string {

@@ -1,0 +1,16 @@
+// Package shared holds what the binaries, tools and server-backed tests of
+// this module share and no library user needs: a no-op SDK logger. The names
+// that operators and callers share are in the root package once.
+package shared
+
+import (
+	"log/slog"
+
+	sdklog "go.temporal.io/sdk/log"
+)
+
+// DiscardLogger returns an SDK logger that drops everything: for clients
+// whose per-call logs are noise (readiness polls, tests, benchmarks).
+func DiscardLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}

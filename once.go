@@ -1,0 +1,131 @@
+// Package once is Once's vocabulary: the names that its packages, its
+// operators and its callers share — memo keys, search attribute names,
+// metric names and outcome labels, the default environment and the
+// task-queue rule, the per-task start configuration, a typed reference to a
+// task, and the umbrella error of invalid input.
+//
+// It imports no other package of Once, and every other package may import
+// it. It holds no logic beyond naming: keys live in package idempotency,
+// triggering from services in package starter, the task runtime in package
+// workflows, and the wiring of a worker in package worker.
+package once
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// DefaultEnvironment is the environment of a starter or worker whose
+// options name none.
+const DefaultEnvironment = "dev"
+
+// DefaultTaskQueueBase is the prefix of every task queue Once uses.
+const DefaultTaskQueueBase = "once"
+
+// TaskQueue returns the task queue of an environment: "<base>-<env>", with
+// DefaultTaskQueueBase when base is empty. The environment is part of the
+// queue so that a worker of one environment never executes another
+// environment's tasks.
+func TaskQueue(base, env string) string {
+	if base == "" {
+		base = DefaultTaskQueueBase
+	}
+	return base + "-" + env
+}
+
+// Memo keys that Once writes on the runs it starts, visible in the Temporal
+// Web UI and CLI.
+const (
+	MemoKeyText     = "once.key"         // the key text as the caller gave it
+	MemoKeyScope    = "once.scope"       // run | attempt | global
+	MemoExpiresAt   = "once.expiresAt"   // RFC 3339 time after which the key may start a new run
+	MemoPayloadHash = "once.payloadHash" // canonical payload hash (strict mode)
+	MemoTask        = "once.task"        // the task ID (runs of earlier versions)
+	MemoEnvironment = "once.env"         // the environment (runs of earlier versions)
+	MemoReset       = "once.reset"       // true on the marker run that ResetKey puts in place
+)
+
+// Custom search attributes (Keyword) that Once can set on the runs it starts
+// when they are registered in the namespace.
+const (
+	SearchAttrTask        = "OnceTask"
+	SearchAttrEnvironment = "OnceEnvironment"
+	SearchAttrKey         = "OnceKey"
+)
+
+// SearchAttributes lists Once's custom search attributes; all are Keyword.
+func SearchAttributes() []string {
+	return []string{SearchAttrTask, SearchAttrEnvironment, SearchAttrKey}
+}
+
+// MetricTriggers counts triggers, from services and from inside tasks, with
+// the tags TagTask, TagEnvironment and TagOutcome.
+const MetricTriggers = "once_triggers"
+
+// Tags of MetricTriggers.
+const (
+	TagTask        = "task"
+	TagEnvironment = "environment"
+	TagOutcome     = "outcome"
+)
+
+// Outcomes of a trigger, the values of TagOutcome.
+const (
+	OutcomeStarted   = "started"   // a new run
+	OutcomeCached    = "cached"    // an existing run answered for the key
+	OutcomeRestarted = "restarted" // a new run replaced an expired or reset one
+	OutcomeFailed    = "failed"    // the trigger returned an error
+)
+
+// TaskConfig is applied to every start of a task, from a service or from
+// another task: the retry policy (so that retries are attempts of one run)
+// and the timeouts. workflows.NewTask builds it from a task definition.
+type TaskConfig struct {
+	// RetryPolicy of the task's workflow. Optional: defaults to none (one
+	// attempt).
+	RetryPolicy *temporal.RetryPolicy
+	// ExecutionTimeout bounds the whole run, retries included.
+	// Optional: defaults to unlimited.
+	ExecutionTimeout time.Duration
+	// RunTimeout bounds one attempt. Optional: defaults to ExecutionTimeout.
+	RunTimeout time.Duration
+	// TaskTimeout bounds one workflow task. Optional: defaults to 10s.
+	TaskTimeout time.Duration
+}
+
+// Clone returns a copy of c that shares no memory with it.
+func (c TaskConfig) Clone() TaskConfig {
+	if c.RetryPolicy != nil {
+		rp := *c.RetryPolicy
+		rp.NonRetryableErrorTypes = append([]string(nil), rp.NonRetryableErrorTypes...)
+		c.RetryPolicy = &rp
+	}
+	return c
+}
+
+// TaskRef names a task with its payload type P and result type R, and its
+// start configuration, without its code: what a service needs to trigger the
+// task with types checked at compile time (starter.TriggerTask). A
+// workflows.Task returns its own with Ref; a service that should not import
+// the package that implements the task declares one with NewTaskRef.
+type TaskRef[P, R any] struct {
+	id  string
+	cfg TaskConfig
+}
+
+// NewTaskRef returns a reference to the task id with payload type P, result
+// type R and the start configuration cfg (which should match the task's
+// definition, workflows.Task.Config).
+func NewTaskRef[P, R any](id string, cfg TaskConfig) TaskRef[P, R] {
+	return TaskRef[P, R]{id: id, cfg: cfg.Clone()}
+}
+
+// ID is the task ID, also the workflow type name.
+func (r TaskRef[P, R]) ID() string { return r.id }
+
+// Config is the task's start configuration.
+func (r TaskRef[P, R]) Config() TaskConfig { return r.cfg.Clone() }
+
+// Ref returns r, so that a TaskRef and a workflows.Task can be passed alike.
+func (r TaskRef[P, R]) Ref() TaskRef[P, R] { return r }
