@@ -57,7 +57,7 @@ var (
 	ErrServerUnreachable = errors.New("starter: Temporal server unreachable: check TEMPORAL_ADDRESS and that the server is up")
 
 	// ErrNoKey: ResetKey or Lookup was called without a key.
-	ErrNoKey = errors.New("starter: a key is required")
+	ErrNoKey = once.InputError("starter: a key is required")
 )
 
 // Options configures a Client.

@@ -29,10 +29,6 @@ var (
 	// with Task.Register, so there is no counter for its ordinal key.
 	// Register the task with Task.Register (worker.New does), or pass a Key.
 	ErrNoRuntime = errors.New("workflows: no task runtime in the workflow context: register the task with Task.Register (worker.New does) or pass a key")
-
-	// ErrGlobalScopeNeedsKey: scope global without a key, which would make
-	// every run share the same ordinal children. Pass a Key.
-	ErrGlobalScopeNeedsKey = errors.New("workflows: scope global needs a key")
 )
 
 // DefaultAttachHeartbeatTimeout is the heartbeat timeout of the activity
@@ -127,7 +123,7 @@ func (e *RunError) Unwrap() error { return e.Err }
 // the parent has attached to the run that already holds its workflow ID
 // (Handle.Cached). See the package doc for how the key is chosen.
 //
-// Errors: ErrNoEnvironment, ErrNoRuntime, ErrGlobalScopeNeedsKey, invalid
+// Errors: ErrNoEnvironment, ErrNoRuntime, idempotency.ErrGlobalScopeNeedsKey, invalid
 // keys (idempotency errors), a start refused for another reason than an
 // existing run, the workflow's canceled error.
 func (t *Task[P, R]) Trigger(ctx workflow.Context, payload P, opts TriggerOptions) (*Handle[R], error) {
@@ -300,7 +296,7 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 		text = idempotency.Text(opts.Key)
 	} else {
 		if scope == idempotency.ScopeGlobal {
-			return nil, ErrGlobalScopeNeedsKey
+			return nil, idempotency.ErrGlobalScopeNeedsKey
 		}
 		if st == nil {
 			return nil, ErrNoRuntime

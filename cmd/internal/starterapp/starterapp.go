@@ -67,6 +67,9 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// Is makes a usage error an input error like the library's.
+func (e *usageError) Is(target error) bool { return target == once.ErrInvalidInput }
+
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
 // exitError carries an exit code with an already reported failure.
@@ -74,26 +77,10 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// inputErrors are the idempotency package's invalid-input errors.
-var inputErrors = []error{
-	idempotency.ErrEmptyKey, idempotency.ErrKeyTooLong, idempotency.ErrInvalidKey,
-	idempotency.ErrInvalidScope, idempotency.ErrInvalidTaskID, idempotency.ErrInvalidEnvironment,
-	idempotency.ErrInvalidTTL, idempotency.ErrPayloadNotSerializable, idempotency.ErrInvalidJSON,
-	starter.ErrNoKey,
-}
-
-// isInputError reports whether err means the caller's input is invalid.
+// isInputError reports whether err means the caller's input is invalid:
+// a usage error, or any of the library's (once.ErrInvalidInput).
 func isInputError(err error) bool {
-	var ue *usageError
-	if errors.As(err, &ue) {
-		return true
-	}
-	for _, target := range inputErrors {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, once.ErrInvalidInput)
 }
 
 // exitCode maps an error to the exit code.
