@@ -1,4 +1,5 @@
-// Package workflows is Once's task runtime and its example tasks.
+// Package workflows is Once's task runtime (the example tasks are in package
+// examples).
 //
 // A task is a typed Temporal workflow made with NewTask: a task ID, a
 // function of a payload P to a result R, and options (retry policy and
@@ -49,7 +50,7 @@
 // The child runs in the parent's environment (from the parent's workflow ID,
 // else Runtime.Environment) and on the parent's task queue, with the child
 // task's retry policy and timeouts. Its memo holds the key text and scope
-// (internal names once.MemoKeyText, once.MemoKeyScope) and, when the
+// (once.MemoKeyText, once.MemoKeyScope) and, when the
 // namespace has them (Runtime.SearchAttributes), it gets Once's search
 // attributes.
 //

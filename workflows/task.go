@@ -178,6 +178,12 @@ func (t *Task[P, R]) Config() once.TaskConfig {
 	return t.cfg.Clone()
 }
 
+// Ref returns a reference to the task with its types and configuration, for
+// services that trigger it (starter.TriggerTask). A *Task can be passed to
+// starter.TriggerTask itself; a service that should not import the package
+// implementing the task declares its own with once.NewTaskRef.
+func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.id, t.cfg) }
+
 // Register registers the task's workflow on r under the task ID. The
 // registered function puts the task runtime (rt, and the counters of
 // unkeyed triggers) into the workflow context, then calls the task's

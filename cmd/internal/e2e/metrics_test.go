@@ -56,7 +56,7 @@ func TestWorkerMetricsCountTriggers(t *testing.T) {
 	env := unique("metrics")
 	m := workerapp.NewMain()
 	m.Stdout, m.Stderr = io.Discard, io.Discard
-	require.NoError(t, m.ParseFlags([]string{"--env", env, "--metrics-addr", "127.0.0.1:0", "--log-level", "error"}))
+	require.NoError(t, m.ParseFlags([]string{"--env", env, "--examples", "--metrics-addr", "127.0.0.1:0", "--log-level", "error"}))
 	require.False(t, m.Dev)
 	ctx := testCtx(t, 2*time.Minute)
 	require.NoError(t, m.Run(ctx))

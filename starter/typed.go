@@ -1,0 +1,120 @@
+package starter
+
+import (
+	"context"
+
+	"github.com/once-run/once"
+)
+
+// TypedTask is a task with payload type P and result type R: a
+// *workflows.Task, or a once.TaskRef for a service that does not import the
+// package implementing the task. TriggerTask and its variants take one, so
+// the compiler checks the payload and result types.
+type TypedTask[P, R any] interface {
+	Ref() once.TaskRef[P, R]
+}
+
+// TypedRun is a Run whose result has type R.
+type TypedRun[R any] struct {
+	*Run
+}
+
+// Get waits for the run to close and returns its result. A failed run
+// returns its error (a *temporal.WorkflowExecutionError).
+func (r *TypedRun[R]) Get(ctx context.Context) (R, error) {
+	var out R
+	err := r.Run.Get(ctx, &out)
+	return out, err
+}
+
+// TriggerTask is Client.Trigger with types: it triggers task with payload
+// and returns a run whose Get yields the task's result type. The task's
+// retry policy and timeouts apply unless Options.Tasks or opts override
+// them.
+//
+//	run, err := starter.TriggerTask(ctx, s, examples.Hello, examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: idempotency.Parts{"order-42"}})
+//	greeting, err := run.Get(ctx) // string
+//
+// Errors: as Client.Trigger.
+func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
+	ref := task.Ref()
+	run, err := c.Trigger(ctx, ref.ID(), payload, c.withTaskConfig(ref.ID(), ref.Config(), opts))
+	if run == nil {
+		return nil, err
+	}
+	return &TypedRun[R]{Run: run}, err
+}
+
+// TriggerTaskAndWait is TriggerTask, then waits for the run's result.
+//
+// Errors: as Client.TriggerAndWait.
+func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (R, *TypedRun[R], error) {
+	ref := task.Ref()
+	var out R
+	run, err := c.TriggerAndWait(ctx, ref.ID(), payload, &out, c.withTaskConfig(ref.ID(), ref.Config(), opts))
+	if run == nil {
+		return out, nil, err
+	}
+	return out, &TypedRun[R]{Run: run}, err
+}
+
+// TaskBatchItem is one trigger of BatchTriggerTask.
+type TaskBatchItem[P any] struct {
+	// Payload of the run.
+	Payload P
+	// Options of this item's trigger, as in BatchItem.
+	Options TriggerOptions
+}
+
+// TaskBatchResult is the outcome of one item of BatchTriggerTask.
+type TaskBatchResult[R any] struct {
+	// Run is the item's run; nil when the item failed before a run was
+	// found or started.
+	Run *TypedRun[R]
+	// Err is the item's error; the other items are not affected by it.
+	Err error
+}
+
+// BatchTriggerTask is Client.BatchTrigger with types.
+//
+// Errors: as Client.BatchTrigger.
+func BatchTriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], items []TaskBatchItem[P], opts BatchOptions) ([]TaskBatchResult[R], error) {
+	ref := task.Ref()
+	untyped := make([]BatchItem, len(items))
+	for i, it := range items {
+		untyped[i] = BatchItem{Payload: it.Payload, Options: c.withTaskConfig(ref.ID(), ref.Config(), it.Options)}
+	}
+	results, err := c.BatchTrigger(ctx, ref.ID(), untyped, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TaskBatchResult[R], len(results))
+	for i, r := range results {
+		out[i].Err = r.Err
+		if r.Run != nil {
+			out[i].Run = &TypedRun[R]{Run: r.Run}
+		}
+	}
+	return out, nil
+}
+
+// withTaskConfig fills the retry policy and timeouts of opts from cfg where
+// neither opts nor Options.Tasks sets them.
+func (c *Client) withTaskConfig(task string, cfg once.TaskConfig, opts TriggerOptions) TriggerOptions {
+	if _, known := c.opts.Tasks[task]; known {
+		return opts
+	}
+	if opts.RetryPolicy == nil {
+		opts.RetryPolicy = cfg.RetryPolicy
+	}
+	if opts.ExecutionTimeout == 0 {
+		opts.ExecutionTimeout = cfg.ExecutionTimeout
+	}
+	if opts.RunTimeout == 0 {
+		opts.RunTimeout = cfg.RunTimeout
+	}
+	if opts.TaskTimeout == 0 {
+		opts.TaskTimeout = cfg.TaskTimeout
+	}
+	return opts
+}
