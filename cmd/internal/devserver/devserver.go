@@ -116,37 +116,68 @@ var generation atomic.Int64
 // Errors: a bad address or unusable DB file, a server that fails to start, or
 // one that does not answer within Options.ReadyTimeout.
 func Start(opts Options) (*Server, error) {
-	if opts.Address == "" {
-		opts.Address = "127.0.0.1:0"
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if opts.Namespace == "" {
-		opts.Namespace = "default"
-	}
-	if opts.Retention == 0 {
-		opts.Retention = DefaultRetention
-	}
-	if opts.Retention < 0 {
-		return nil, fmt.Errorf("devserver: retention %v is negative", opts.Retention)
-	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "error"
-	}
-	if opts.SearchAttributes == nil {
-		opts.SearchAttributes = make(map[string]enumspb.IndexedValueType, len(once.SearchAttributes()))
-		for _, name := range once.SearchAttributes() {
-			opts.SearchAttributes[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-		}
-	}
-	if opts.ReadyTimeout == 0 {
-		opts.ReadyTimeout = 60 * time.Second
-	}
-
 	host, port, err := resolvePort(opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: address %q: %w", opts.Address, err)
 	}
 	s := &Server{opts: opts, address: net.JoinHostPort(host, strconv.Itoa(port))}
+	if s.server, err = s.newTemporalServer(host, port); err != nil {
+		return nil, err
+	}
+	if err := s.server.Start(); err != nil {
+		return nil, fmt.Errorf("devserver: start: %w", err)
+	}
+	if opts.UIAddress != "" {
+		if err := s.startUI(); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	defer cancel()
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
 
+// withDefaults fills in the optional fields of o.
+func (o Options) withDefaults() (Options, error) {
+	if o.Address == "" {
+		o.Address = "127.0.0.1:0"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Retention < 0 {
+		return o, fmt.Errorf("devserver: retention %v is negative", o.Retention)
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "error"
+	}
+	if o.SearchAttributes == nil {
+		o.SearchAttributes = make(map[string]enumspb.IndexedValueType, len(once.SearchAttributes()))
+		for _, name := range once.SearchAttributes() {
+			o.SearchAttributes[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	return o, nil
+}
+
+// newTemporalServer builds (does not start) the server: all services in this
+// process on host, the frontend on port, SQLite, a static dynamic config.
+func (s *Server) newTemporalServer(host string, port int) (temporal.Server, error) {
 	sqlConf, err := s.sqlConfig()
 	if err != nil {
 		return nil, err
@@ -155,8 +186,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: opts.LogLevel, Format: "console"}))
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: s.opts.LogLevel, Format: "console"}))
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: authorizer: %w", err)
@@ -171,10 +201,9 @@ func Start(opts Options) (*Server, error) {
 		dynamicconfig.FrontendMaxNamespaceRPSPerInstance.Key():           100000,
 		dynamicconfig.FrontendRPS.Key():                                  100000,
 	}
-	for k, v := range opts.DynamicConfig {
+	for k, v := range s.opts.DynamicConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v
 	}
-
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for name, svc := range conf.Services {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(host, strconv.Itoa(svc.RPC.GRPCPort)))
@@ -191,27 +220,9 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devserver: new server: %w", err)
 	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("devserver: start: %w", err)
-	}
-	s.server = srv
-
-	if opts.UIAddress != "" {
-		if err := s.startUI(); err != nil {
-			_ = s.Stop()
-			return nil, err
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
-	defer cancel()
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Stop()
-		return nil, err
-	}
-	return s, nil
+	return srv, nil
 }
 
-// Address is the frontend's gRPC host:port, for client.Options.HostPort.
 func (s *Server) Address() string { return s.address }
 
 // UIAddress is the Web UI's host:port, or "" when the UI is off.
