@@ -59,6 +59,7 @@ func TestDevServerRejectsDuplicateOfClosedWorkflow(t *testing.T) {
 }
 
 func TestDevServerNamespaceRetention(t *testing.T) {
+	needsEmbedded(t)
 	c := newClient(t)
 	resp, err := c.WorkflowService().DescribeNamespace(testCtx(t, 30*time.Second),
 		&workflowservice.DescribeNamespaceRequest{Namespace: srv.Namespace()})
@@ -67,6 +68,7 @@ func TestDevServerNamespaceRetention(t *testing.T) {
 }
 
 func TestDevServerSearchAttributesRegistered(t *testing.T) {
+	needsEmbedded(t)
 	c := newClient(t)
 	resp, err := c.OperatorService().ListSearchAttributes(testCtx(t, 30*time.Second), &operatorservice.ListSearchAttributesRequest{Namespace: srv.Namespace()})
 	require.NoError(t, err)
@@ -76,6 +78,7 @@ func TestDevServerSearchAttributesRegistered(t *testing.T) {
 }
 
 func TestDevServerSurvivesRestartOnSameFile(t *testing.T) {
+	needsEmbedded(t)
 	db := filepath.Join(t.TempDir(), "once.db")
 	s1, err := devserver.Start(devserver.Options{DBFile: db, Retention: 72 * time.Hour})
 	require.NoError(t, err)
@@ -110,6 +113,7 @@ func TestDevServerSurvivesRestartOnSameFile(t *testing.T) {
 // `go run ./cmd/worker` does: embedded server with UI, then the worker; a
 // plain SDK client starts the hello task.
 func TestWorkerAppDevMode(t *testing.T) {
+	needsEmbedded(t)
 	m := workerapp.NewMain()
 	m.Getenv = func(string) string { return "" }
 	m.Stdout, m.Stderr = io.Discard, io.Discard

@@ -82,6 +82,7 @@ func runsByWorkflowID(tb testing.TB, ctx context.Context, c client.Client, env s
 // returned (re-triggering returns it Cached), and visibility holds exactly
 // one run per workflow ID: no key forgotten, no run lost, no duplicate.
 func TestFaultServerSIGKILL(t *testing.T) {
+	needsEmbedded(t)
 	start := time.Now()
 	db := filepath.Join(t.TempDir(), "once.db")
 	srvChild := startServerChild(t, db, "127.0.0.1:0")

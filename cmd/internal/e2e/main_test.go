@@ -2,6 +2,12 @@
 // one embedded server per test binary (started in TestMain on a random port,
 // in-memory SQLite), so that only this one test binary links the server.
 // Tests isolate themselves by unique environment, task and workflow names.
+//
+// With ONCE_TEST_ADDRESS set (and ONCE_TEST_NAMESPACE, default "default")
+// the tests run against that server instead — a Temporal cluster such as the
+// one scripts/cluster brings up. Tests that need the embedded server itself
+// (its restart, its retention option, a server process of their own) skip
+// there and say so.
 package e2e
 
 import (
@@ -20,24 +26,66 @@ import (
 	"github.com/once-run/once/cmd/internal/shared"
 )
 
-// srv is the embedded server shared by the tests of this binary.
-var srv *devserver.Server
+// Environment variables that point the tests at an external server.
+const (
+	externalAddrEnv      = "ONCE_TEST_ADDRESS"
+	externalNamespaceEnv = "ONCE_TEST_NAMESPACE"
+)
+
+// testServer is the server the tests of this binary share.
+type testServer interface {
+	Address() string
+	Namespace() string
+}
+
+// external is a server the tests did not start.
+type external struct{ address, namespace string }
+
+func (e external) Address() string   { return e.address }
+func (e external) Namespace() string { return e.namespace }
+
+var (
+	// srv is the server shared by the tests of this binary.
+	srv testServer
+	// embedded is srv when it is the embedded server; nil against an
+	// external one.
+	embedded *devserver.Server
+)
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childModeEnv); mode != "" {
 		os.Exit(runChild(mode))
 	}
+	if addr := os.Getenv(externalAddrEnv); addr != "" {
+		ns := os.Getenv(externalNamespaceEnv)
+		if ns == "" {
+			ns = "default"
+		}
+		srv = external{address: addr, namespace: ns}
+		fmt.Fprintf(os.Stderr, "e2e: against the external server %s (namespace %s)\n", addr, ns)
+		os.Exit(m.Run())
+	}
 	var err error
-	srv, err = devserver.Start(devserver.Options{})
+	embedded, err = devserver.Start(devserver.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start embedded server:", err)
 		os.Exit(1)
 	}
+	srv = embedded
 	code := m.Run()
-	if err := srv.Stop(); err != nil {
+	if err := embedded.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stop embedded server:", err)
 	}
 	os.Exit(code)
+}
+
+// needsEmbedded skips a test that needs the embedded server itself when the
+// tests run against an external server.
+func needsEmbedded(tb testing.TB) {
+	tb.Helper()
+	if embedded == nil {
+		tb.Skipf("needs the embedded server (a server of its own or its options); %s points at an external server", externalAddrEnv)
+	}
 }
 
 // newClient connects to the shared server and closes the client at the end

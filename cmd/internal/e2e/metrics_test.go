@@ -82,6 +82,7 @@ func TestWorkerMetricsCountTriggers(t *testing.T) {
 }
 
 func TestEnsureSearchAttributesRegistersMissing(t *testing.T) {
+	needsEmbedded(t)
 	s, err := devserver.Start(devserver.Options{
 		DBFile:           filepath.Join(t.TempDir(), "bare.db"),
 		SearchAttributes: map[string]enumspb.IndexedValueType{},
