@@ -70,13 +70,13 @@ func newStarterEnv(t *testing.T, opts starter.Options) *starterEnv {
 	return &starterEnv{env: env, c: c, s: s}
 }
 
-// countRuns counts, through visibility, the executions of workflowID (all
-// runs, marker runs included), waiting until the count is stable at want or
-// the time is up.
+// countRuns counts, through visibility, the executions that match query (all
+// runs, marker runs included), waiting until the count is want or the time
+// (60s: visibility lags behind a cluster that just recovered) is up.
 func countRuns(t *testing.T, c client.Client, query string, want int64) {
 	t.Helper()
 	var got int64
-	eventually(t, 20*time.Second, fmt.Sprintf("count(%s) == %d", query, want), func() (bool, error) {
+	eventually(t, 60*time.Second, fmt.Sprintf("count(%s) == %d", query, want), func() (bool, error) {
 		resp, err := c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 		if err != nil {
 			return false, err
