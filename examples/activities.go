@@ -14,8 +14,11 @@ import (
 )
 
 // Activities holds the dependencies of the example activities. Register a
-// non-nil *Activities with the worker (worker.Options.Activities); workflow
-// code calls its methods through a nil *Activities.
+// non-nil *Activities on the worker once it exists, with its starter:
+//
+//	w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
+//
+// Workflow code calls its methods through a nil *Activities.
 type Activities struct {
 	// Starter triggers tasks from the activities. Required: the worker's
 	// (worker.Worker.Starter) or one of the same environment.
