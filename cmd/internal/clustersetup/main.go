@@ -26,7 +26,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/once-run/once/internal/shared"
+	"github.com/once-run/once"
+	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/worker"
 )
 
@@ -125,9 +126,9 @@ func ensureNamespace(ctx context.Context, c client.Client, namespace string, ret
 func probe(ctx context.Context, c client.Client) error {
 	id := fmt.Sprintf("once-cluster-probe-%d", time.Now().UnixNano())
 	sa := temporal.NewSearchAttributes(
-		temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrTask).ValueSet("cluster-probe"),
-		temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrEnvironment).ValueSet("cluster-probe"),
-		temporal.NewSearchAttributeKeyKeyword(shared.SearchAttrKey).ValueSet(id),
+		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet("cluster-probe"),
+		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet("cluster-probe"),
+		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(id),
 	)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
