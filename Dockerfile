@@ -1,15 +1,19 @@
-# Once's worker (cmd/worker). Build: docker build -t once-worker .
+# Once's worker (cmd/worker) and CLI (cmd/starter). Build: docker build -t once-worker .
 # It connects to TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 # TLS, profiles as the Temporal SDK's envconfig reads them) and runs the tasks
-# of ONCE_ENV (default "dev").
+# of ONCE_ENV (default "dev"). Built with -tags nodev: the image holds no
+# embedded Temporal server, so TEMPORAL_ADDRESS is required.
 
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum ./
+# Both modules (the library at the root, the binaries in cmd/) and the
+# workspace that joins them, first, so that the download layer is cached.
+COPY go.mod go.sum go.work go.work.sum ./
+COPY cmd/go.mod cmd/go.sum ./cmd/
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/worker ./cmd/worker \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/starter ./cmd/starter
+RUN CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/worker ./cmd/worker \
+ && CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/starter ./cmd/starter
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/worker /out/starter /usr/local/bin/
