@@ -7,10 +7,13 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 # Both modules (the library at the root, the binaries in cmd/) and the
-# workspace that joins them, first, so that the download layer is cached.
+# workspace that joins them. The cached download layer holds the library's
+# modules (the SDK and its dependencies): what the worker links. Downloading
+# the cmd module's (or the workspace's) would fetch the whole Temporal server,
+# which a -tags nodev build does not need; go build fetches the few others.
 COPY go.mod go.sum go.work go.work.sum ./
 COPY cmd/go.mod cmd/go.sum ./cmd/
-RUN go mod download
+RUN GOWORK=off go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/worker ./cmd/worker \
  && CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/starter ./cmd/starter
