@@ -17,7 +17,9 @@ type RunContext struct {
 	TaskID string `json:"task,omitempty"`
 	// RunID is the run's stable ID: WorkflowInfo.FirstRunID of the task's
 	// workflow chain, which survives workflow retries, continue-as-new and
-	// reset. "" means no run (outside any task).
+	// reset; the workflow ID where the first run ID is unknown (Temporal's
+	// test suite, see RunContextFromWorkflow). "" means no run (outside any
+	// task).
 	RunID string `json:"run,omitempty"`
 	// Attempt is the workflow attempt, 1-based.
 	Attempt int32 `json:"attempt,omitempty"`
@@ -46,12 +48,15 @@ func WithRunContext(ctx context.Context, rc RunContext) context.Context {
 //     RunContextFrom reports false without looking further);
 //  2. in an activity without that header (the worker has no propagator
 //     registered), a fallback built from activity.GetInfo: Environment and
-//     TaskID from the workflow ID (see RunContextFromWorkflow), RunID
-//     "<workflow ID>/<workflow run ID>" and Attempt 1 (unknown). Keys made
-//     from it are stable across retries of the activity, but on a real server
-//     (where workflow code uses FirstRunID) they differ from the keys workflow
-//     code makes for the same run: register the propagator. In Temporal's
-//     test suite both sides use this same fallback, so they match there.
+//     TaskID from the workflow ID (see RunContextFromWorkflow), RunID the
+//     workflow ID (the rule RunContextFromWorkflow applies where the first
+//     run ID is unknown) and Attempt 1 (unknown). Keys made from it are
+//     stable across retries of the activity and of the workflow, but on a
+//     real server (where workflow code uses FirstRunID) they differ from the
+//     keys workflow code makes for the same run, and a later run of the same
+//     workflow ID (after a reset or an expired key) gets them again: register
+//     the propagator. In Temporal's test suite both sides use the workflow
+//     ID, so they match there.
 //
 // Otherwise it returns a zero RunContext and false: code outside any task.
 func RunContextFrom(ctx context.Context) (RunContext, bool) {
@@ -84,13 +89,15 @@ func RunContextFrom(ctx context.Context) (RunContext, bool) {
 //   - Environment and TaskID come from the workflow ID when it has the shape
 //     "<env>/<task>/<rest>" (see ParseWorkflowID); otherwise Environment is ""
 //     and TaskID is the workflow type name.
-//   - RunID is info.FirstRunID. Where that is empty (Temporal's test suite,
-//     testsuite.TestWorkflowEnvironment, leaves it empty) it falls back to
-//     "<workflow ID>/<run ID>" with the run ID taken from info.OriginalRunID,
-//     else info.WorkflowExecution.RunID, or to the bare workflow ID when both
-//     are empty. The test suite gives every top-level workflow the same run
-//     ID, so the workflow ID is included to keep runs with different
-//     workflow IDs apart.
+//   - RunID is info.FirstRunID. Where that is empty — Temporal's test suite
+//     (testsuite.TestWorkflowEnvironment) leaves it empty; a real server
+//     always sets it — it falls back to the workflow ID. That is what
+//     FirstRunID is on a server: the same for every attempt of the run (the
+//     test suite gives each retry of a child workflow a new run ID, so the
+//     run ID would not do), for continue-as-new, and different for runs with
+//     different workflow IDs. In one test environment a workflow ID holds one
+//     run, so it identifies the run there. Keys, child workflow IDs and
+//     ordinal keys are then the same in every attempt, as on the server.
 //   - Attempt is info.Attempt.
 func RunContextFromWorkflow(ctx workflow.Context) RunContext {
 	info := workflow.GetInfo(ctx)
@@ -98,11 +105,7 @@ func RunContextFromWorkflow(ctx workflow.Context) RunContext {
 	rc.Environment, rc.TaskID = taskFromWorkflowID(info.WorkflowExecution.ID, info.WorkflowType.Name)
 	rc.RunID = info.FirstRunID
 	if rc.RunID == "" {
-		runID := info.OriginalRunID
-		if runID == "" {
-			runID = info.WorkflowExecution.RunID
-		}
-		rc.RunID = fallbackRunID(info.WorkflowExecution.ID, runID)
+		rc.RunID = fallbackRunID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	}
 	return rc
 }
@@ -116,15 +119,13 @@ func taskFromWorkflowID(id, typeName string) (env, task string) {
 	return "", typeName
 }
 
-// fallbackRunID is the run ID used where the first run ID is unknown.
+// fallbackRunID is the run's stable ID where the first run ID is unknown:
+// the workflow ID, or the run ID when there is no workflow ID.
 func fallbackRunID(workflowID, runID string) string {
-	switch {
-	case runID == "":
-		return workflowID
-	case workflowID == "":
+	if workflowID == "" {
 		return runID
 	}
-	return workflowID + "/" + runID
+	return workflowID
 }
 
 // Create makes a key from parts for code that has a context.Context

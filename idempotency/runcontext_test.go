@@ -2,6 +2,7 @@ package idempotency
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 )
@@ -111,7 +113,7 @@ func TestWorkflowAndActivityShareRunKey(t *testing.T) {
 	r := runKeyWorkflow(t, "dev/my-task/run-a", true, true)
 
 	// Run context from workflow info; the test suite has no FirstRunID.
-	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a/default-test-run-id", Attempt: 1}, r.RunContext)
+	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a", Attempt: 1}, r.RunContext)
 	require.Equal(t, r.RunContext, r.ActivityRC, "the activity got the workflow's run context through the header")
 
 	want, err := Derive(r.RunContext, ScopeRun, "order-42")
@@ -153,15 +155,54 @@ func TestAnotherRunGetsAnotherKey(t *testing.T) {
 
 func TestRunContextWithoutTaskShapedWorkflowID(t *testing.T) {
 	r := runKeyWorkflow(t, "", true, false)
-	require.Equal(t, RunContext{TaskID: "keyWorkflow", RunID: "default-test-workflow-id/default-test-run-id", Attempt: 1}, r.RunContext)
+	require.Equal(t, RunContext{TaskID: "keyWorkflow", RunID: "default-test-workflow-id", Attempt: 1}, r.RunContext)
 	require.Equal(t, r.WorkflowKey, r.ActivityKey)
+}
+
+// TestRunIDStableAcrossChildRetries: the test suite retries a child
+// workflow with a new run ID and no FirstRunID; the run context (and so
+// every run-scoped key) stays the same in every attempt, as FirstRunID keeps
+// it on a server.
+func TestRunIDStableAcrossChildRetries(t *testing.T) {
+	s := newSuite()
+	env := s.NewTestWorkflowEnvironment()
+	flaky := func(ctx workflow.Context) error {
+		if workflow.GetInfo(ctx).Attempt == 1 {
+			return errors.New("attempt 1 fails")
+		}
+		return nil
+	}
+	parent := func(ctx workflow.Context) error {
+		ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:  "dev/flaky/k",
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
+		})
+		return workflow.ExecuteChildWorkflow(ctx, "flaky").Get(ctx, nil)
+	}
+	env.RegisterWorkflowWithOptions(flaky, workflow.RegisterOptions{Name: "flaky"})
+	env.RegisterWorkflowWithOptions(parent, workflow.RegisterOptions{Name: "parent"})
+	var rcs []RunContext
+	var runIDs []string
+	env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, ctx workflow.Context, _ converter.EncodedValues) {
+		rcs = append(rcs, RunContextFromWorkflow(ctx))
+		runIDs = append(runIDs, info.WorkflowExecution.RunID)
+	})
+	env.ExecuteWorkflow("parent")
+	require.NoError(t, env.GetWorkflowError())
+	require.Len(t, rcs, 2)
+	require.NotEqual(t, runIDs[0], runIDs[1], "the test suite gives the retry a new run ID")
+	want := RunContext{Environment: "dev", TaskID: "flaky", RunID: "dev/flaky/k"}
+	want.Attempt = 1
+	require.Equal(t, want, rcs[0])
+	want.Attempt = 2
+	require.Equal(t, want, rcs[1])
 }
 
 func TestActivityFallbackWithoutPropagator(t *testing.T) {
 	// Without the header the activity builds its run context from its own
 	// info: the run is the same, the attempt is unknown (1).
 	r := runKeyWorkflow(t, "dev/my-task/run-a", false, false)
-	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a/default-test-run-id", Attempt: 1}, r.ActivityRC)
+	require.Equal(t, RunContext{Environment: "dev", TaskID: "my-task", RunID: "dev/my-task/run-a", Attempt: 1}, r.ActivityRC)
 	require.Equal(t, r.WorkflowKey, r.ActivityKey)
 }
 

@@ -110,11 +110,42 @@ var (
 		return out, nil
 	}, workflows.TaskOptions{})
 
+	// retriedParent triggers child-task with a key and once without one,
+	// waits for both, and fails its first attempt.
+	retriedParent = workflows.NewTask("retried-parent", func(ctx workflow.Context, _ struct{}) (int32, error) {
+		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": true}, workflows.TriggerOptions{Key: idempotency.Parts{"keyed"}}); err != nil {
+			return 0, err
+		}
+		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": false}, workflows.TriggerOptions{}); err != nil {
+			return 0, err
+		}
+		attempt := workflow.GetInfo(ctx).Attempt
+		if attempt == 1 {
+			return 0, errors.New("attempt 1 fails")
+		}
+		return attempt, nil
+	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}})
+
 	globalNoKey = workflows.NewTask("global-no-key", func(ctx workflow.Context, _ struct{}) (string, error) {
 		_, err := examples.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{Scope: idempotency.ScopeGlobal})
 		return "", err
 	}, workflows.TaskOptions{})
 )
+
+// retriedParentID is the workflow ID retryWrapper gives retried-parent.
+const retriedParentID = "dev/retried-parent/2222222222222222222222222222222222222222222222222222222222222222"
+
+// retryWrapper runs retried-parent as a child with its retry policy: the
+// test suite retries child workflows, never a top-level one.
+func retryWrapper(ctx workflow.Context) (int32, error) {
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:  retriedParentID,
+		RetryPolicy: retriedParent.Config().RetryPolicy,
+	})
+	var attempt int32
+	err := workflow.ExecuteChildWorkflow(ctx, retriedParent.ID(), struct{}{}).Get(ctx, &attempt)
+	return attempt, err
+}
 
 // plainParent is a workflow registered without the task runtime.
 func plainParent(ctx workflow.Context) error {
@@ -137,10 +168,11 @@ func (s *tasksSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.children = nil
 	rt := workflows.Runtime{Environment: "dev"}
-	for _, d := range append(examples.Tasks(), ordinals, globalParent, globalAttacher, batch, globalNoKey) {
+	for _, d := range append(examples.Tasks(), ordinals, globalParent, globalAttacher, batch, globalNoKey, retriedParent) {
 		d.Register(s.env, rt)
 	}
 	s.env.RegisterWorkflowWithOptions(plainParent, workflow.RegisterOptions{Name: "plain-parent"})
+	s.env.RegisterWorkflowWithOptions(retryWrapper, workflow.RegisterOptions{Name: "retry-wrapper"})
 	s.env.RegisterActivity(&workflows.RuntimeActivities{})
 	s.env.RegisterActivity(&examples.Activities{})
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: parentID})
@@ -186,9 +218,9 @@ func (s *tasksSuite) TestMyTaskTriggersChildWithRunScopedKey() {
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
 	s.Equal(examples.MyTaskResult{Attempt: 1, Child: map[string]any{"mocked": true}}, got)
 
-	// The test suite has no FirstRunID: the run ID falls back to
-	// "<workflow ID>/<run ID>" (see idempotency.RunContextFromWorkflow).
-	rc := idempotency.RunContext{RunID: parentID + "/default-test-run-id", Attempt: 1}
+	// The test suite has no FirstRunID: the run ID falls back to the
+	// workflow ID (see idempotency.RunContextFromWorkflow).
+	rc := idempotency.RunContext{RunID: parentID, Attempt: 1}
 	key, err := idempotency.Derive(rc, idempotency.ScopeRun, examples.MyTaskKeyText)
 	s.Require().NoError(err)
 	s.Equal([]string{"dev/child-task/" + string(key)}, s.childIDs())
@@ -215,7 +247,7 @@ func (s *tasksSuite) TestMyTaskFailsOnPurpose() {
 // TestMyTaskOrdinalAndAttemptKeys: without a key the child ID is the
 // ordinal key; scope attempt changes it.
 func (s *tasksSuite) TestMyTaskOrdinalAndAttemptKeys() {
-	rc := idempotency.RunContext{RunID: parentID + "/default-test-run-id", Attempt: 1}
+	rc := idempotency.RunContext{RunID: parentID, Attempt: 1}
 	for _, tt := range []struct {
 		name    string
 		payload examples.MyTaskPayload
@@ -312,6 +344,41 @@ func (s *tasksSuite) TestBatchTriggerAndWait() {
 	s.Require().NoError(s.env.GetWorkflowResult(&got))
 	s.Equal([]map[string]any{{"i": float64(0)}, {"i": float64(1)}, {"i": float64(1)}, {"i": float64(3)}}, got)
 	s.Len(s.childIDs(), 3)
+}
+
+// TestParentRetriedAsChild: the second attempt of a parent (retried by the
+// test suite as a child, with a new run ID and no FirstRunID) re-finds both
+// its children, the keyed and the unkeyed one: 2 child starts, as on the
+// server (cmd/internal/e2e TestTestkitRetriedParentCountsAsServer), not 4.
+// The retry's starts were refused (the IDs exist) and it attached through
+// AttachRun (mocked here; package oncetest answers it without a mock).
+func (s *tasksSuite) TestParentRetriedAsChild() {
+	var a *workflows.RuntimeActivities
+	for _, keyed := range []bool{true, false} {
+		payload, err := converter.GetDefaultDataConverter().ToPayload(map[string]any{"keyed": keyed})
+		s.Require().NoError(err)
+		s.env.OnActivity(a.AttachRun, mock.Anything, mock.Anything).Return(converter.NewRawValue(payload), nil).Once()
+	}
+	s.env.ExecuteWorkflow("retry-wrapper")
+	s.Require().NoError(s.env.GetWorkflowError())
+	var attempt int32
+	s.Require().NoError(s.env.GetWorkflowResult(&attempt))
+	s.Equal(int32(2), attempt)
+
+	var childTasks []string
+	for _, c := range s.children {
+		if c.WorkflowType.Name == examples.ChildTask.ID() {
+			childTasks = append(childTasks, c.WorkflowExecution.ID)
+		}
+	}
+	s.Len(childTasks, 2, "one keyed and one unkeyed child for both attempts")
+	rc := idempotency.RunContext{RunID: retriedParentID, Attempt: 1}
+	keyed, err := idempotency.Derive(rc, idempotency.ScopeRun, "keyed")
+	s.Require().NoError(err)
+	ordinal, err := idempotency.Derive(rc, idempotency.ScopeRun, "once-ordinal", "child-task", "1")
+	s.Require().NoError(err)
+	s.Equal([]string{"dev/child-task/" + string(keyed), "dev/child-task/" + string(ordinal)}, childTasks)
+	s.env.AssertExpectations(s.T())
 }
 
 func (s *tasksSuite) TestGlobalScopeNeedsKey() {
