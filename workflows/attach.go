@@ -29,6 +29,10 @@ const (
 	ErrTypeMisconfigured = "OnceMisconfigured"
 )
 
+// AttachRunActivity is the activity type name of RuntimeActivities.AttachRun,
+// as workflows schedule it and histories record it.
+const AttachRunActivity = "AttachRun"
+
 // DefaultNotFoundGrace is how long AttachRun waits for a workflow ID that
 // does not exist yet when Activities.NotFoundGrace is zero.
 const DefaultNotFoundGrace = 30 * time.Second
