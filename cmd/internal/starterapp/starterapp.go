@@ -108,6 +108,7 @@ Commands:
   batch <task>     trigger a task once per line of a JSONL file
   reset <task>     make the next trigger with a key start a new run
   describe <task>  show the run that holds a key
+  history <task>   write every attempt of a key's run as replay files
   key PART...      print the 64-hex idempotency key of some parts
 
 Run "starter <command> --help" for a command's flags.
@@ -150,7 +151,7 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("missing command: want trigger, batch, reset, describe or key (see starter --help)")
+		return usagef("missing command: want trigger, batch, reset, describe, history or key (see starter --help)")
 	}
 	switch cmd := args[0]; cmd {
 	case "-h", "-help", "--help", "help":
@@ -164,10 +165,12 @@ func (r *runner) run(ctx context.Context, args []string) error {
 		return r.reset(ctx, args[1:])
 	case "describe":
 		return r.describe(ctx, args[1:])
+	case "history":
+		return r.history(ctx, args[1:])
 	case "key":
 		return r.key(args[1:])
 	default:
-		return usagef("unknown command %q: want trigger, batch, reset, describe or key (see starter --help)", cmd)
+		return usagef("unknown command %q: want trigger, batch, reset, describe, history or key (see starter --help)", cmd)
 	}
 }
 
