@@ -60,7 +60,7 @@ var (
 
 // e2eTasks are the tasks the workers of these tests register.
 func e2eTasks() []workflows.Definition {
-	return append(examples.Tasks(), fastChild, fireAndForget, chaosParent, failingChild, failingParent)
+	return append(examples.Tasks(), fastChild, fireAndForget, chaosParent, failingChild, failingParent, kitParent, kitChild)
 }
 
 // taskEnv is one test's environment: a unique Once environment with a

@@ -1,103 +1,116 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/once-run/once"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/examples"
+	"github.com/once-run/once/examples/shop"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
+	"github.com/once-run/once/workflows"
 )
 
-// recordEnv turns TestTasksRecordHistories on.
+// recordEnv turns the recording tests on.
 const recordEnv = "ONCE_RECORD_HISTORIES"
 
-// replayDir is where the workflows package's replay test reads histories,
-// relative to this package.
-var replayDir = filepath.Join("..", "..", "..", "examples", "testdata", "replay")
+// Where the replay tests read histories, relative to this package.
+var (
+	replayDir     = filepath.Join("..", "..", "..", "examples", "testdata", "replay")
+	shopReplayDir = filepath.Join("..", "..", "..", "examples", "shop", "testdata", "replay")
+)
 
-// TestTasksRecordHistories records one history per example task on the
-// embedded server into workflows/testdata/replay (<name>.json, and the
-// workflow ID of each in workflow-ids.tsv), for the replay test in package
-// workflows. It runs only with ONCE_RECORD_HISTORIES=1:
-//
-//	ONCE_RECORD_HISTORIES=1 go test -count=1 -run TestTasksRecordHistories ./internal/e2e/
-//
-// my-task is recorded twice: its first attempt (starts the child) and its
-// last (the server refuses the start, the attempt attaches).
-func TestTasksRecordHistories(t *testing.T) {
+// recorded is a run to record: a task triggered with a payload under the
+// key ("replay", name).
+type recorded struct {
+	name    string
+	task    string
+	payload any
+}
+
+// recordHistories replaces the history files in dir with every attempt of
+// each run of runs (oncetest.RecordRun), run by a worker of tasks (and of
+// the activities that register registers) in the environment "record" with
+// fixed identities, which keep this machine's name and PIDs out of the files.
+func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, register func(*worker.Worker), runs []recorded) {
+	t.Helper()
 	if os.Getenv(recordEnv) != "1" {
 		t.Skipf("set %s=1 to record replay histories", recordEnv)
 	}
-	// Fixed identities keep this machine's name and PIDs out of the files.
 	const env, identity = "record", "once-record"
 	ctx0, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx0, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	defer c.Close()
-	configs := map[string]once.TaskConfig{}
-	for _, d := range examples.Tasks() {
-		configs[d.ID()] = d.Config()
-	}
-	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: configs, Logger: shared.DiscardLogger(), Identity: identity})
+	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: workflows.StarterTasks(tasks...), Logger: shared.DiscardLogger(), Identity: identity})
 	require.NoError(t, err)
 	w, err := worker.New(c, worker.Options{
-		Environment: env, Namespace: srv.Namespace(), Tasks: examples.Tasks(), Logger: shared.DiscardLogger(),
+		Environment: env, Namespace: srv.Namespace(), Tasks: tasks, Logger: shared.DiscardLogger(),
 		Worker: sdkworker.Options{Identity: identity},
 	})
 	require.NoError(t, err)
-	w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
+	register(w)
 	require.NoError(t, w.Start())
 	defer w.Stop()
 	ctx := testCtx(t, 2*time.Minute)
-	require.NoError(t, os.MkdirAll(replayDir, 0o755))
 
-	// The replayer needs each history's workflow ID (it is not in the
-	// history): Once's tasks read the environment from it.
-	var ids []string
-	record := func(name string, task string, payload any, runIDOf func(*starter.Run) string) {
-		t.Helper()
-		run, err := st.TriggerAndWait(ctx, task, payload, nil, starter.TriggerOptions{Key: idempotency.Parts{"replay", name}})
-		require.NoError(t, err)
-		h := runHistory(t, ctx, c, run.WorkflowID, runIDOf(run))
-		// protojson varies its whitespace on purpose; json.Indent makes the
-		// files stable, so that re-recording gives small diffs.
-		b, err := protojson.Marshal(h)
-		require.NoError(t, err)
-		var out bytes.Buffer
-		require.NoError(t, json.Indent(&out, b, "", "  "))
-		out.WriteByte('\n')
-		path := filepath.Join(replayDir, name+".json")
-		require.NoError(t, os.WriteFile(path, out.Bytes(), 0o644))
-		t.Logf("wrote %s (%d events)", path, len(h.GetEvents()))
-		ids = append(ids, name+"\t"+run.WorkflowID)
+	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	require.NoError(t, err)
+	for _, p := range old {
+		require.NoError(t, os.Remove(p))
 	}
-	first := func(r *starter.Run) string { return r.RunID }
-	latest := func(*starter.Run) string { return "" }
-	record("hello", examples.Hello.ID(), examples.HelloPayload{Name: "Ada"}, latest)
-	record("child-task", examples.ChildTask.ID(), map[string]any{"hello": "world"}, latest)
-	record("my-task-attempt-1", examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}, first)
-	record("my-task", examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}, latest)
-	record("activity-trigger-task", examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 1}, latest)
-	sort.Strings(ids)
-	idsPath := filepath.Join(replayDir, "workflow-ids.tsv")
-	require.NoError(t, os.WriteFile(idsPath, []byte(strings.Join(ids, "\n")+"\n"), 0o644))
-	t.Logf("wrote %s", idsPath)
+	for _, r := range runs {
+		run, err := st.TriggerAndWait(ctx, r.task, r.payload, nil, starter.TriggerOptions{Key: idempotency.Parts{"replay", r.name}})
+		require.NoError(t, err)
+		paths, err := oncetest.RecordRun(ctx, c, run.WorkflowID, dir)
+		require.NoError(t, err)
+		t.Logf("%s: wrote %v", r.name, paths)
+	}
+}
+
+// TestTasksRecordHistories records every attempt of one run per example
+// task on the embedded server into examples/testdata/replay, for the replay
+// test of package examples. It runs only with ONCE_RECORD_HISTORIES=1:
+//
+//	ONCE_RECORD_HISTORIES=1 go test -count=1 -run TestTasksRecordHistories ./cmd/internal/e2e/
+//
+// my-task fails its first attempt: attempt 1 starts the child, attempt 2
+// has the start refused by the server and attaches.
+func TestTasksRecordHistories(t *testing.T) {
+	register := func(w *worker.Worker) { w.RegisterActivity(&examples.Activities{Starter: w.Starter()}) }
+	recordHistories(t, replayDir, examples.Tasks(), register, []recorded{
+		{"hello", examples.Hello.ID(), examples.HelloPayload{Name: "Ada"}},
+		{"child-task", examples.ChildTask.ID(), map[string]any{"hello": "world"}},
+		{"my-task", examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 1}},
+		{"activity-trigger-task", examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 1}},
+	})
+}
+
+// TestShopRecordHistories records the README's task place-order (package
+// examples/shop) on the embedded server: the card is declined once, so the
+// run has two attempts. It runs only with ONCE_RECORD_HISTORIES=1.
+func TestShopRecordHistories(t *testing.T) {
+	var calls atomic.Int32
+	pay := func(context.Context, string) error {
+		if calls.Add(1) == 1 {
+			return errors.New("card declined")
+		}
+		return nil
+	}
+	register := func(w *worker.Worker) { w.RegisterActivity(&shop.Activities{Pay: pay}) }
+	recordHistories(t, shopReplayDir, []workflows.Definition{shop.PlaceOrder, shop.Ship, shop.Notify},
+		register, []recorded{{"place-order", shop.PlaceOrder.ID(), shop.Order{ID: "42"}}})
 }

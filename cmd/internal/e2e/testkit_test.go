@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once/examples"
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/oncetest"
+	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
+)
+
+// The parent of the issue "testing your own tasks": it triggers kit-child
+// with a run-scoped key and once without a key, waits for both, and fails
+// its first attempt.
+var (
+	kitChild = workflows.NewTask("kit-child", func(_ workflow.Context, s string) (string, error) {
+		return s, nil
+	}, workflows.TaskOptions{})
+
+	kitParent = workflows.NewTask("kit-parent", func(ctx workflow.Context, _ struct{}) (kitResult, error) {
+		return kitParentBody(ctx, false)
+	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: 200 * time.Millisecond}})
+)
+
+type kitResult struct {
+	Keyed, Unkeyed string
+	Attempt        int32
+}
+
+// kitParentBody is kit-parent; unkeyedFirst swaps its two triggers (an
+// incompatible change).
+func kitParentBody(ctx workflow.Context, unkeyedFirst bool) (kitResult, error) {
+	var r kitResult
+	keyed := func() (err error) {
+		r.Keyed, err = kitChild.TriggerAndWait(ctx, "keyed", workflows.TriggerOptions{Key: idempotency.Parts{"keyed"}})
+		return err
+	}
+	unkeyed := func() (err error) {
+		r.Unkeyed, err = kitChild.TriggerAndWait(ctx, "unkeyed", workflows.TriggerOptions{})
+		return err
+	}
+	steps := []func() error{keyed, unkeyed}
+	if unkeyedFirst {
+		steps = []func() error{unkeyed, keyed}
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return r, err
+		}
+	}
+	if r.Attempt = workflow.GetInfo(ctx).Attempt; r.Attempt == 1 {
+		return r, temporal.NewApplicationError("kit-parent: attempt 1 fails on purpose", "KitFirstAttempt")
+	}
+	return r, nil
+}
+
+// TestTestkitRetriedParentCountsAsServer: the same parent on the embedded
+// server and in oncetest's test environment: 2 attempts, the same result,
+// and 2 child runs in both (the retry re-finds the keyed and the unkeyed
+// child instead of starting 2 more).
+func TestTestkitRetriedParentCountsAsServer(t *testing.T) {
+	t.Parallel()
+	e := newTaskEnv(t, true)
+	ctx := testCtx(t, 2*time.Minute)
+	run := e.trigger(t, ctx, kitParent.ID(), struct{}{}, starter.TriggerOptions{})
+	var onServer kitResult
+	require.NoError(t, run.Get(ctx, &onServer))
+	require.Equal(t, kitResult{Keyed: "keyed", Unkeyed: "unkeyed", Attempt: 2}, onServer)
+	serverChildren := []string{
+		e.childID(t, kitChild.ID(), run.RunID, 0, idempotency.ScopeRun, "keyed"),
+		e.childID(t, kitChild.ID(), run.RunID, 0, idempotency.ScopeRun, "once-ordinal", kitChild.ID(), "1"),
+	}
+	e.requireRunIDs(t, ctx, kitChild.ID(), serverChildren)
+	e.requireRunIDs(t, ctx, kitParent.ID(), []string{run.WorkflowID, run.WorkflowID})
+
+	kit := oncetest.NewEnv(t, oncetest.Options{Environment: e.env}, kitParent, kitChild)
+	kit.ExecuteTask(kitParent, struct{}{})
+	require.NoError(t, kit.GetWorkflowError())
+	var inKit kitResult
+	require.NoError(t, kit.GetWorkflowResult(&inKit))
+	require.Equal(t, onServer, inKit)
+	require.Equal(t, 2, kit.TaskAttempts())
+	require.Equal(t, len(serverChildren), kit.ChildStarts(kitChild.ID()), "child runs: server %d, test environment %d", len(serverChildren), kit.ChildStarts(kitChild.ID()))
+}
+
+// TestTestkitRecordAndReplay: RecordRun writes both attempts of a run with
+// a failed attempt from the server, each with its metadata; ReplayDir
+// replays them; a reordered parent does not replay them.
+func TestTestkitRecordAndReplay(t *testing.T) {
+	t.Parallel()
+	e := newTaskEnv(t, true)
+	ctx := testCtx(t, 2*time.Minute)
+	run := e.trigger(t, ctx, kitParent.ID(), struct{}{}, starter.TriggerOptions{})
+	require.NoError(t, run.Get(ctx, nil))
+
+	dir := t.TempDir()
+	paths, err := oncetest.RecordRun(ctx, e.c, run.WorkflowID, dir)
+	require.NoError(t, err)
+	require.Len(t, paths, 2, "one file per attempt")
+	for i, p := range paths {
+		_, meta, err := oncetest.ReadHistoryFile(p)
+		require.NoError(t, err)
+		require.NotEmpty(t, meta.RunID)
+		meta.RunID = ""
+		require.Equal(t, oncetest.Metadata{
+			WorkflowID: run.WorkflowID, FirstRunID: run.RunID, Attempt: int32(i + 1), Task: kitParent.ID(), Environment: e.env,
+		}, meta, p)
+	}
+	oncetest.ReplayDir(t, dir, kitParent)
+
+	swapped := workflows.NewTask(kitParent.ID(), func(ctx workflow.Context, _ struct{}) (kitResult, error) {
+		return kitParentBody(ctx, true)
+	}, kitParent.Options())
+	for _, p := range paths {
+		require.ErrorContains(t, oncetest.ReplayFile(p, swapped), "nondeterministic", p)
+	}
+}
+
+// TestTestkitCLIHistory: `starter history` writes every attempt of the
+// key's run; the files replay with the helper.
+func TestTestkitCLIHistory(t *testing.T) {
+	t.Parallel()
+	e := newTaskEnv(t, true)
+	key := unique("key")
+	requireOK(t, cli(t, e.env, "", "trigger", examples.MyTask.ID(), "--key", key, "--payload", `{"failAttempts":1}`, "--wait", "--json"))
+
+	dir := filepath.Join(t.TempDir(), "replay")
+	r := cli(t, e.env, "", "history", examples.MyTask.ID(), "--key", key, "--out", dir)
+	requireOK(t, r)
+	require.Equal(t, 2, strings.Count(r.stdout, "wrote "), r.stdout)
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	oncetest.ReplayDir(t, dir, examples.Tasks()...)
+
+	requireOneLineError(t, cli(t, e.env, "", "history", examples.MyTask.ID(), "--key", key), 2)
+	requireOneLineError(t, cli(t, e.env, "", "history", examples.MyTask.ID(), "--key", unique("none"), "--out", dir), 1)
+}
