@@ -54,6 +54,20 @@
 // namespace has them (Runtime.SearchAttributes), it gets Once's search
 // attributes.
 //
+// # Testing
+//
+// Package oncetest runs tasks in Temporal's test environment as a worker of
+// an environment runs them (oncetest.NewEnv: tasks registered with a
+// Runtime, AttachRun answered from the test's child runs), retries a task
+// with its retry policy (Env.ExecuteTask), counts child starts, and
+// replays recorded histories (oncetest.ReplayDir). The test environment has
+// no FirstRunID: there a run's stable ID is its workflow ID (see
+// idempotency.RunContextFromWorkflow), so a retried attempt re-finds its
+// children as on a server. To use testsuite.TestWorkflowEnvironment or
+// worker.WorkflowReplayer directly, register tasks with
+// Register(env, Runtime{Environment: "dev"}) and, in the test environment,
+// mock AttachRun (it returns the child's result as a converter.RawValue).
+//
 // # What not to do
 //
 //   - Do not start children of Once tasks with workflow.ExecuteChildWorkflow:

@@ -22,8 +22,9 @@ import (
 var (
 	// ErrNoEnvironment: the parent's workflow ID names no environment (it was
 	// not started by Once) and the worker set no Runtime.Environment. Start
-	// the parent with the starter, or register tasks with the worker package.
-	ErrNoEnvironment = errors.New("workflows: the parent's environment is unknown: start it with Once, or register the task with an environment (worker.New)")
+	// the parent with the starter, or register tasks with the worker package
+	// (in tests: oncetest.NewEnv; in a replayer: Runtime{Environment: …}).
+	ErrNoEnvironment = errors.New("workflows: the parent's environment is unknown: start it with Once, or register the task with an environment (worker.New; in tests oncetest.NewEnv)")
 
 	// ErrNoRuntime: an unkeyed trigger in a workflow that was not registered
 	// with Task.Register, so there is no counter for its ordinal key.

@@ -32,12 +32,12 @@ var (
 	Notify = workflows.NewTask("notify", func(_ workflow.Context, o Order) (string, error) {
 		return "notified " + o.ID, nil
 	}, workflows.TaskOptions{})
-
-	// PlaceOrder ships, notifies and charges, in up to 3 attempts.
-	PlaceOrder = workflows.NewTask("place-order", placeOrder, workflows.TaskOptions{
-		Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: time.Second},
-	})
 )
+
+// PlaceOrder ships, notifies and charges, in up to 3 attempts.
+var PlaceOrder = workflows.NewTask("place-order", placeOrder, workflows.TaskOptions{
+	Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: time.Second},
+})
 
 func placeOrder(ctx workflow.Context, o Order) (string, error) {
 	// Keyed: one shipment per order in this run, whatever the attempt.
