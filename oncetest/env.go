@@ -73,7 +73,10 @@ type childRun struct {
 // propagator (activities see the run context, as on a worker), and the
 // runtime's activity AttachRun answered from the child runs of the test: it
 // waits for the run that holds the workflow ID and returns its result, or
-// its failure as the worker's AttachRun does (ErrTypeRunFailed).
+// its failure as the worker's AttachRun does (ErrTypeRunFailed). While it
+// waits for a run still open, the test environment's clock moves at
+// wall-clock pace (as while any activity runs), so a child that sleeps long
+// makes the test wait.
 //
 // Register the tasks' activities (or mock them) on the returned Env. Do not
 // replace its child-workflow listeners with those of the embedded
