@@ -1,5 +1,7 @@
 // Command starter triggers Once tasks from the command line: trigger, batch,
-// reset, describe and key. See internal/starterapp for the subcommands.
+// reset, describe and key, with the temporal CLI's connection flags. See
+// internal/starterapp for the commands; cmd/temporal-once is the same program
+// as an extension of the temporal CLI.
 package main
 
 import (

@@ -3,12 +3,13 @@ package starterapp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+
+	"github.com/spf13/cobra"
 
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
@@ -20,7 +21,7 @@ type batchLine struct {
 	Key     json.RawMessage `json:"key"` // a string or an array of strings
 }
 
-// batchOutput is one output line of batch.
+// batchOutput is the result of one input line of batch.
 type batchOutput struct {
 	Line       int    `json:"line"`
 	WorkflowID string `json:"workflowId,omitempty"`
@@ -36,39 +37,57 @@ type batchItem struct {
 	err  error // invalid line
 }
 
-func (r *runner) batch(ctx context.Context, args []string) error {
-	fs := r.newFlagSet("batch", "batch <task> --file items.jsonl [--batch-key K] [--parallel N] [--json]")
-	common := r.addCommon(fs)
-	file := fs.String("file", "", `JSONL input, one {"payload": …, "key": "k" | ["k1", "k2"]} per line ("-" for stdin)`)
-	batchKey := fs.String("batch-key", "", `key of the batch: an item without "key" gets hash(batch key, index), so repeating the batch returns the same runs`)
+func (r *runner) batchCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "batch <task>",
+		Short: "Trigger a task once per line of a JSONL file",
+		Long: `Trigger a task once per line of a JSONL file, each line
+{"payload": …, "key": "k" | ["k1", "k2"]}. Results come back in input order, one
+per line; a bad line is reported and the others proceed. An item without a key
+gets hash(batch key, index), so repeating the batch returns the same runs.
+
+On a terminal a progress bar with the rate and the time left goes to stderr;
+elsewhere nothing but the results is printed.`,
+		Example: example(r.m.DisplayName,
+			`batch hello --file items.jsonl`,
+			`batch hello --file items.jsonl --batch-key import-7 --parallel 32 --output jsonl`,
+			`batch hello --file - < items.jsonl`),
+		Args:              taskArgs,
+		ValidArgsFunction: completeTask,
+	}
+	fs := c.Flags()
+	fs.SortFlags = false
+	file := fs.String("file", "", "JSONL input `FILE`, one {\"payload\": …, \"key\": \"k\" | [\"k1\", \"k2\"]} per line (\"-\" for stdin)")
+	batchKey := fs.String("batch-key", "", "`KEY` of the batch: an item without \"key\" gets hash(batch key, index), so repeating the batch returns the same runs")
 	parallel := fs.Int("parallel", starter.DefaultBatchParallelism, "starts in flight at most")
-	asJSON := fs.Bool("json", false, "print one JSON object per input line")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	r.addConnectFlags(c)
+	_ = c.MarkFlagFilename("file", "jsonl", "json")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		return r.batch(c, args[0], *file, *batchKey, *parallel)
 	}
-	task, err := taskArg("batch", pos)
-	if err != nil {
-		return err
-	}
-	if *file == "" {
+	return c
+}
+
+func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel int) error {
+	if file == "" {
 		return usagef("batch: --file is required")
 	}
-	if *parallel < 1 {
-		return usagef("--parallel %d: want at least 1", *parallel)
+	if parallel < 1 {
+		return usagef("--parallel %d: want at least 1", parallel)
 	}
 	var bkey idempotency.Key
-	if *batchKey != "" {
-		if bkey, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, *batchKey); err != nil {
+	if batchKey != "" {
+		var err error
+		if bkey, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, batchKey); err != nil {
 			return fmt.Errorf("--batch-key: %w", err)
 		}
 	}
-	if err := idempotency.ValidateEnvironment(common.env); err != nil {
-		return fmt.Errorf("--env %q: %w", common.env, err)
+	if err := r.checkEnv(); err != nil {
+		return err
 	}
 	var in io.Reader = r.stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
+	if file != "-" {
+		f, err := os.Open(file)
 		if err != nil {
 			return usagef("--file: %v", err)
 		}
@@ -80,46 +99,44 @@ func (r *runner) batch(ctx context.Context, args []string) error {
 		return err
 	}
 
-	s, closeClient, err := r.connect(ctx, common)
+	s, closeClient, err := r.connect(c)
 	if err != nil {
 		return err
 	}
 	defer closeClient()
+	ctx := c.Context()
 
-	progress := r.m.IsTerminal(r.stderr)
 	var valid []int // indexes into items of the lines to trigger
 	for i, it := range items {
 		if it.err == nil {
 			valid = append(valid, i)
 		}
 	}
+	progress := r.newProgress(len(valid))
 	results := make(map[int]starter.BatchResult, len(valid))
 	// Trigger in chunks so that progress can be shown; keys were resolved
 	// per line beforehand, so chunking does not change them.
-	chunk := 4 * *parallel
+	chunk := 4 * parallel
 	for start := 0; start < len(valid); start += chunk {
 		end := min(start+chunk, len(valid))
 		batch := make([]starter.BatchItem, 0, end-start)
 		for _, i := range valid[start:end] {
 			batch = append(batch, items[i].item)
 		}
-		res, err := s.BatchTrigger(ctx, task, batch, starter.BatchOptions{Parallelism: *parallel})
+		res, err := s.BatchTrigger(ctx, task, batch, starter.BatchOptions{Parallelism: parallel})
 		if err != nil {
+			progress.stop()
 			return err
 		}
 		for j, i := range valid[start:end] {
 			results[i] = res[j]
 		}
-		if progress {
-			fmt.Fprintf(r.stderr, "\rtriggered %d/%d", end, len(valid))
-		}
+		progress.add(res)
 	}
-	if progress && len(valid) > 0 {
-		fmt.Fprintln(r.stderr)
-	}
+	progress.done()
 
 	code := 0
-	enc := json.NewEncoder(r.stdout)
+	outs := make([]batchOutput, 0, len(items))
 	for i, it := range items {
 		out := batchOutput{Line: it.line}
 		err := it.err
@@ -141,20 +158,19 @@ func (r *runner) batch(ctx context.Context, args []string) error {
 				code = 1
 			}
 		}
-		if *asJSON {
-			if err := enc.Encode(out); err != nil {
-				return err
-			}
-			continue
-		}
+		outs = append(outs, out)
+	}
+	if err := printList(r, outs, func(w io.Writer, out batchOutput) {
 		switch {
 		case out.Error != "":
-			fmt.Fprintf(r.stdout, "line %d: error: %s\n", out.Line, out.Error)
+			fmt.Fprintf(w, "line %d: error: %s\n", out.Line, out.Error)
 		case *out.Cached:
-			fmt.Fprintf(r.stdout, "line %d: cached   workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
+			fmt.Fprintf(w, "line %d: cached   workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
 		default:
-			fmt.Fprintf(r.stdout, "line %d: started  workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
+			fmt.Fprintf(w, "line %d: started  workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
 		}
+	}); err != nil {
+		return err
 	}
 	if code != 0 {
 		return &exitError{code}

@@ -1,23 +1,21 @@
 package starterapp
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
 
-// triggerOutput is trigger's --json output.
+// triggerOutput is trigger's JSON output.
 type triggerOutput struct {
 	WorkflowID string          `json:"workflowId"`
 	RunID      string          `json:"runId"`
@@ -26,90 +24,97 @@ type triggerOutput struct {
 	Error      string          `json:"error,omitempty"`
 }
 
-func (r *runner) trigger(ctx context.Context, args []string) error {
-	fs := r.newFlagSet("trigger", "trigger <task> [flags]")
-	common := r.addCommon(fs)
-	var keys stringsFlag
-	payloadArg := fs.String("payload", "", "payload: JSON text, or @file to read it from a file (@- for stdin)")
-	fs.Var(&keys, "key", "idempotency key part (repeatable; parts are joined with \"-\" and hashed)")
-	scopeArg := fs.String("scope", "", "key scope: run, attempt or global (outside a task all three give the global key)")
-	ttlArg := fs.String("ttl", "", `key TTL, e.g. "30d", "12h", "90m" or "1h30m" (default 30d)`)
+func (r *runner) triggerCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "trigger <task>",
+		Short: "Trigger a task (optionally wait for its result)",
+		Long: `Trigger a task with an idempotency key: the same task and key return the
+run that exists (cached) instead of starting a second one.`,
+		Example: example(r.m.DisplayName,
+			`trigger hello --key order-42 --payload '{"name":"Ada"}'`,
+			`trigger hello --key order-42 --payload @payload.json --wait --output json`,
+			`trigger my-task --key customer-7 --key invoice-9 --ttl 12h --retry-failed`,
+			`trigger hello --payload @- --namespace staging --env prod < payload.json`),
+		Args:              taskArgs,
+		ValidArgsFunction: completeTask,
+	}
+	fs := c.Flags()
+	fs.SortFlags = false
+	payloadArg := fs.String("payload", "", "payload: `JSON` text, or @file to read it from a file (@- for stdin)")
+	var keys []string
+	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times (parts are joined with \"-\" and hashed)")
+	scopeArg := fs.String("scope", "", "key `SCOPE`: run, attempt or global (outside a task all three give the global key)")
+	ttlArg := fs.String("ttl", "", "key time to live `TTL`, e.g. \"30d\", \"12h\", \"90m\" or \"1h30m\" (default 30d)")
 	retryFailed := fs.Bool("retry-failed", false, "start a new run when the key's run failed, timed out, was canceled or terminated")
 	strict := fs.Bool("strict", false, "fail when the key's run was triggered with a different payload")
 	wait := fs.Bool("wait", false, "wait for the run and print its result")
-	asJSON := fs.Bool("json", false, `print one JSON object {"workflowId", "runId", "cached"[, "result"]}`)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	task, err := taskArg("trigger", pos)
-	if err != nil {
-		return err
-	}
-	opts := starter.TriggerOptions{RetryFailed: *retryFailed, Strict: *strict}
-	if opts.Scope, err = idempotency.ParseScope(*scopeArg); err != nil {
-		return fmt.Errorf("--scope: %w", err)
-	}
-	if *ttlArg != "" {
-		if opts.TTL, err = idempotency.ParseTTL(*ttlArg); err != nil {
-			return fmt.Errorf("--ttl: %w", err)
-		}
-	}
-	if len(keys) > 0 {
-		if opts.Key, err = keyParts(keys); err != nil {
-			return fmt.Errorf("--key: %w", err)
-		}
-	} else if *strict {
-		return usagef("--strict needs --key")
-	}
-	payload, err := r.readPayload(*payloadArg)
-	if err != nil {
-		return err
-	}
-	if err := idempotency.ValidateEnvironment(common.env); err != nil {
-		return fmt.Errorf("--env %q: %w", common.env, err)
-	}
+	r.addConnectFlags(c)
+	_ = c.RegisterFlagCompletionFunc("scope", fixedCompletion("run", "attempt", "global"))
 
-	s, closeClient, err := r.connect(ctx, common)
-	if err != nil {
+	c.RunE = func(c *cobra.Command, args []string) error {
+		task := args[0]
+		opts := starter.TriggerOptions{RetryFailed: *retryFailed, Strict: *strict}
+		var err error
+		if opts.Scope, err = idempotency.ParseScope(*scopeArg); err != nil {
+			return fmt.Errorf("--scope: %w", err)
+		}
+		if *ttlArg != "" {
+			if opts.TTL, err = idempotency.ParseTTL(*ttlArg); err != nil {
+				return fmt.Errorf("--ttl: %w", err)
+			}
+		}
+		if len(keys) > 0 {
+			if opts.Key, err = keyParts(keys); err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+		} else if *strict {
+			return usagef("--strict needs --key")
+		}
+		payload, err := r.readPayload(*payloadArg)
+		if err != nil {
+			return err
+		}
+		s, closeClient, err := r.connect(c)
+		if err != nil {
+			return err
+		}
+		defer closeClient()
+		ctx := c.Context()
+		var result json.RawMessage
+		var run *starter.Run
+		if *wait {
+			run, err = s.TriggerAndWait(ctx, task, payload, &result, opts)
+		} else {
+			run, err = s.Trigger(ctx, task, payload, opts)
+		}
+		if run == nil || run.RunID == "" {
+			return err // nothing to report but the error
+		}
+		out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached}
+		if *wait && err == nil {
+			out.Result = result
+			if len(out.Result) == 0 {
+				out.Result = json.RawMessage("null")
+			}
+		}
+		if err != nil {
+			out.Error = oneLine(err.Error())
+		}
+		if printErr := r.printValue(out, func(w io.Writer) {
+			what := "started"
+			if out.Cached {
+				what = "cached "
+			}
+			fmt.Fprintf(w, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
+			if out.Result != nil {
+				fmt.Fprintf(w, "result   %s\n", out.Result)
+			}
+		}); printErr != nil {
+			return printErr
+		}
 		return err
 	}
-	defer closeClient()
-	var result json.RawMessage
-	var run *starter.Run
-	if *wait {
-		run, err = s.TriggerAndWait(ctx, task, payload, &result, opts)
-	} else {
-		run, err = s.Trigger(ctx, task, payload, opts)
-	}
-	if run == nil || run.RunID == "" {
-		return err // nothing to report but the error
-	}
-	out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached}
-	if *wait && err == nil {
-		out.Result = result
-		if len(out.Result) == 0 {
-			out.Result = json.RawMessage("null")
-		}
-	}
-	if err != nil {
-		out.Error = oneLine(err.Error())
-	}
-	if *asJSON {
-		if encErr := json.NewEncoder(r.stdout).Encode(out); encErr != nil {
-			return encErr
-		}
-	} else {
-		what := "started"
-		if out.Cached {
-			what = "cached "
-		}
-		fmt.Fprintf(r.stdout, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
-		if out.Result != nil {
-			fmt.Fprintf(r.stdout, "result   %s\n", out.Result)
-		}
-	}
-	return err
+	return c
 }
 
 // readPayload reads --payload: JSON text or @file; nil when empty.
@@ -135,41 +140,56 @@ func (r *runner) readPayload(arg string) (any, error) {
 	return json.RawMessage(data), nil
 }
 
-func (r *runner) reset(ctx context.Context, args []string) error {
-	fs := r.newFlagSet("reset", "reset <task> --key PART... [--terminate]")
-	common := r.addCommon(fs)
-	var keys stringsFlag
-	fs.Var(&keys, "key", "idempotency key part (repeatable)")
-	terminate := fs.Bool("terminate", false, "terminate the key's run when it is still running")
-	s, task, key, closeClient, err := r.keyedCommand(ctx, fs, common, &keys, args)
-	if err != nil {
-		return err
-	}
-	defer closeClient()
-	if err := s.ResetKey(ctx, task, key, starter.ResetOptions{Terminate: *terminate}); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.stdout, "reset    task %s key %s: the next trigger starts a new run\n", task, idempotency.Text(key))
-	return nil
+// resetOutput is reset's JSON output.
+type resetOutput struct {
+	Task    string `json:"task"`
+	Key     string `json:"key"`
+	KeyText string `json:"keyText"`
 }
 
-// keyedCommand parses the arguments of a command on one task and key (reset,
-// describe), checks them, then connects. Call closeClient when done.
-func (r *runner) keyedCommand(ctx context.Context, fs *flag.FlagSet, common *commonFlags, keys *stringsFlag, args []string) (
-	s *starter.Client, task string, key idempotency.Parts, closeClient func(), err error,
-) {
-	pos, err := parse(fs, args)
-	if err != nil {
-		return nil, "", nil, nil, err
+func (r *runner) resetCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "reset <task>",
+		Short: "Make the next trigger with a key start a new run",
+		Long: `Reset a key: the next trigger of the task with that key starts a new run. The
+old run's history stays readable. A run that is still running is left alone
+unless --terminate is given.`,
+		Example: example(r.m.DisplayName,
+			`reset hello --key order-42`,
+			`reset my-task --key customer-7 --key invoice-9 --terminate`),
+		Args:              taskArgs,
+		ValidArgsFunction: completeTask,
 	}
-	if task, err = taskArg(fs.Name(), pos); err != nil {
-		return nil, "", nil, nil, err
+	fs := c.Flags()
+	fs.SortFlags = false
+	var keys []string
+	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	terminate := fs.Bool("terminate", false, "terminate the key's run when it is still running")
+	r.addConnectFlags(c)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		task := args[0]
+		key, err := requireKey(keys)
+		if err != nil {
+			return err
+		}
+		s, closeClient, err := r.connect(c)
+		if err != nil {
+			return err
+		}
+		defer closeClient()
+		if err := s.ResetKey(c.Context(), task, key, starter.ResetOptions{Terminate: *terminate}); err != nil {
+			return err
+		}
+		hex, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, key...)
+		if err != nil {
+			return err
+		}
+		out := resetOutput{Task: task, Key: string(hex), KeyText: idempotency.Text(key)}
+		return r.printValue(out, func(w io.Writer) {
+			fmt.Fprintf(w, "reset    task %s key %s: the next trigger starts a new run\n", out.Task, out.KeyText)
+		})
 	}
-	if key, err = requireKey(*keys); err != nil {
-		return nil, "", nil, nil, err
-	}
-	s, closeClient, err = r.connect(ctx, common)
-	return s, task, key, closeClient, err
+	return c
 }
 
 func requireKey(keys []string) (idempotency.Parts, error) {
@@ -183,7 +203,7 @@ func requireKey(keys []string) (idempotency.Parts, error) {
 	return k, nil
 }
 
-// describeOutput is describe's --json output.
+// describeOutput is describe's JSON output.
 type describeOutput struct {
 	Task       string          `json:"task"`
 	WorkflowID string          `json:"workflowId"`
@@ -208,49 +228,69 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 	return strings.ReplaceAll(name, "_", "-")
 }
 
-func (r *runner) describe(ctx context.Context, args []string) error {
-	fs := r.newFlagSet("describe", "describe <task> --key PART... [--json]")
-	common := r.addCommon(fs)
-	var keys stringsFlag
-	fs.Var(&keys, "key", "idempotency key part (repeatable)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	s, task, key, closeClient, err := r.keyedCommand(ctx, fs, common, &keys, args)
-	if err != nil {
-		return err
+func (r *runner) describeCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "describe <task>",
+		Short: "Show the run that holds a key",
+		Long: `Describe the run that holds a key: its status, key text, scope, expiry,
+workflow and run IDs, and its result when it completed.`,
+		Example: example(r.m.DisplayName,
+			`describe hello --key order-42`,
+			`describe hello --key order-42 --output json`),
+		Args:              taskArgs,
+		ValidArgsFunction: completeTask,
 	}
-	defer closeClient()
-	info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
-	if err != nil {
-		return err
-	}
-	out := describeOutput{
-		Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
-		Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
-		Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
-	}
-	if info.Reset {
-		out.Status = "reset"
-	}
-	if !info.ExpiresAt.IsZero() {
-		out.ExpiresAt = &info.ExpiresAt
-	}
-	if !info.CloseTime.IsZero() {
-		out.CloseTime = &info.CloseTime
-	}
-	if info.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && !info.Reset {
-		var result json.RawMessage
-		if err := info.Run().Get(ctx, &result); err != nil {
-			return fmt.Errorf("result of %s: %w", info.WorkflowID, err)
+	fs := c.Flags()
+	fs.SortFlags = false
+	var keys []string
+	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	r.addConnectFlags(c)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		task := args[0]
+		key, err := requireKey(keys)
+		if err != nil {
+			return err
 		}
-		out.Result = result
-		if len(out.Result) == 0 {
-			out.Result = json.RawMessage("null")
+		s, closeClient, err := r.connect(c)
+		if err != nil {
+			return err
 		}
+		defer closeClient()
+		ctx := c.Context()
+		info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
+		if err != nil {
+			return err
+		}
+		out := describeOutput{
+			Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
+			Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
+			Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
+		}
+		if info.Reset {
+			out.Status = "reset"
+		}
+		if !info.ExpiresAt.IsZero() {
+			out.ExpiresAt = &info.ExpiresAt
+		}
+		if !info.CloseTime.IsZero() {
+			out.CloseTime = &info.CloseTime
+		}
+		if info.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && !info.Reset {
+			var result json.RawMessage
+			if err := info.Run().Get(ctx, &result); err != nil {
+				return fmt.Errorf("result of %s: %w", info.WorkflowID, err)
+			}
+			out.Result = result
+			if len(out.Result) == 0 {
+				out.Result = json.RawMessage("null")
+			}
+		}
+		return r.printValue(out, func(w io.Writer) { printDescribe(w, out) })
 	}
-	if *asJSON {
-		return json.NewEncoder(r.stdout).Encode(out)
-	}
-	w := r.stdout
+	return c
+}
+
+func printDescribe(w io.Writer, out describeOutput) {
 	fmt.Fprintf(w, "Task       %s\n", out.Task)
 	fmt.Fprintf(w, "Status     %s\n", out.Status)
 	fmt.Fprintf(w, "Key text   %s\n", out.KeyText)
@@ -272,35 +312,54 @@ func (r *runner) describe(ctx context.Context, args []string) error {
 	if out.Result != nil {
 		fmt.Fprintf(w, "Result     %s\n", out.Result)
 	}
-	return nil
 }
 
-func (r *runner) key(args []string) error {
-	fs := r.newFlagSet("key", "key PART... [--scope run|attempt|global --run-id R --attempt N]")
-	scopeArg := fs.String("scope", "", "key scope: run, attempt or global (needs --run-id for run and attempt)")
+// keyOutput is key's JSON output.
+type keyOutput struct {
+	Key string `json:"key"`
+}
+
+func (r *runner) keyCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "key <part>...",
+		Short: "Print the 64-hex idempotency key of some parts",
+		Long: `Print the idempotency key that trigger derives from key parts: the
+lowercase hex SHA-256 of the parts (and the scope's run ID and attempt) joined
+with "-". It needs no server.`,
+		Example: example(r.m.DisplayName,
+			`key order-42`,
+			`key customer-7 invoice-9 --output json`,
+			`key order-42 --scope attempt --run-id YourFirstRunId --attempt 2`),
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("key: want at least one PART (see %s --help)", c.CommandPath())
+			}
+			return nil
+		},
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
+	fs := c.Flags()
+	fs.SortFlags = false
+	scopeArg := fs.String("scope", "", "key `SCOPE`: run, attempt or global (needs --run-id for run and attempt)")
 	runID := fs.String("run-id", "", "the run's stable ID (first run ID) for run and attempt scopes")
 	attempt := fs.Int("attempt", 1, "the workflow attempt for the attempt scope")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	_ = c.RegisterFlagCompletionFunc("scope", fixedCompletion("run", "attempt", "global"))
+	c.RunE = func(c *cobra.Command, args []string) error {
+		scope, err := idempotency.ParseScope(*scopeArg)
+		if err != nil {
+			return fmt.Errorf("--scope: %w", err)
+		}
+		if *attempt < 1 || *attempt > 1<<31-1 {
+			return usagef("--attempt %d: want a whole number from 1", *attempt)
+		}
+		if (scope == idempotency.ScopeRun || scope == idempotency.ScopeAttempt) && *runID == "" {
+			return usagef("--scope %s needs --run-id (outside a run every scope gives the global key)", scope)
+		}
+		k, err := idempotency.Derive(idempotency.RunContext{RunID: *runID, Attempt: int32(*attempt)}, scope, args...)
+		if err != nil {
+			return err
+		}
+		return r.printValue(keyOutput{Key: string(k)}, func(w io.Writer) { fmt.Fprintln(w, k) })
 	}
-	if len(pos) == 0 {
-		return usagef("key: want at least one PART (see starter key --help)")
-	}
-	scope, err := idempotency.ParseScope(*scopeArg)
-	if err != nil {
-		return fmt.Errorf("--scope: %w", err)
-	}
-	if *attempt < 1 || *attempt > 1<<31-1 {
-		return usagef("--attempt %s: want a whole number from 1", strconv.Itoa(*attempt))
-	}
-	if (scope == idempotency.ScopeRun || scope == idempotency.ScopeAttempt) && *runID == "" {
-		return usagef("--scope %s needs --run-id (outside a run every scope gives the global key)", scope)
-	}
-	k, err := idempotency.Derive(idempotency.RunContext{RunID: *runID, Attempt: int32(*attempt)}, scope, pos...)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(r.stdout, k)
-	return nil
+	return c
 }

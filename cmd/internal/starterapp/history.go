@@ -5,62 +5,90 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/starter"
 )
 
-func (r *runner) history(ctx context.Context, args []string) error {
-	fs := r.newFlagSet("history", "history <task> --key PART... --out DIR")
-	common := r.addCommon(fs)
-	var keys stringsFlag
-	fs.Var(&keys, "key", "idempotency key part (repeatable)")
-	out := fs.String("out", "", "folder for the history files, one per attempt (created when missing); replay them with oncetest.ReplayDir")
-	pos, err := parse(fs, args)
-	if err != nil {
+func (r *runner) historyCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "history <task>",
+		Short: "Write every attempt of a key's run as replay files",
+		Long: `Record the run that holds a key: one history file per attempt, with the
+workflow ID, attempt and environment stored beside the history, for replay
+tests (oncetest.ReplayDir). The folder is created when missing.`,
+		Example: example(r.m.DisplayName,
+			`history hello --key order-42 --out testdata/replay`,
+			`history place-order --key order-42 --out testdata/replay --output json`),
+		Args:              taskArgs,
+		ValidArgsFunction: completeTask,
+	}
+	fs := c.Flags()
+	fs.SortFlags = false
+	var keys []string
+	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	out := fs.String("out", "", "`FOLDER` for the history files, one per attempt (created when missing); replay them with oncetest.ReplayDir")
+	r.addConnectFlags(c)
+	_ = c.MarkFlagDirname("out")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		task := args[0]
+		key, err := requireKey(keys)
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			return usagef("--out is required")
+		}
+		s, closeClient, err := r.connect(c)
+		if err != nil {
+			return err
+		}
+		defer closeClient()
+		paths, err := recordHistory(c.Context(), s, task, key, *out)
+		if printErr := printList(r, historyOutputs(paths), func(w io.Writer, f historyFile) {
+			fmt.Fprintf(w, "wrote    %s\n", f.File)
+		}); printErr != nil {
+			return printErr
+		}
 		return err
 	}
-	task, err := taskArg("history", pos)
-	if err != nil {
-		return err
+	return c
+}
+
+// historyFile is one output line of history.
+type historyFile struct {
+	File string `json:"file"`
+}
+
+func historyOutputs(paths []string) []historyFile {
+	out := make([]historyFile, len(paths))
+	for i, p := range paths {
+		out[i] = historyFile{File: p}
 	}
-	key, err := requireKey(keys)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		return usagef("--out is required")
-	}
-	s, closeClient, err := r.connect(ctx, common)
-	if err != nil {
-		return err
-	}
-	defer closeClient()
-	return recordHistory(ctx, s, task, key, *out, r.stdout)
+	return out
 }
 
 // recordHistory writes every attempt of the run that holds task and key
 // into dir (oncetest.RecordRun: one history file per attempt, with the
-// workflow ID, attempt and environment stored in it) and lists the files
-// on w.
+// workflow ID, attempt and environment stored in it) and returns the files
+// written, also when it fails part way.
 //
 // Errors: those of starter.Client.Lookup (starter.ErrNotFound when no run
 // holds the key), a reset key (no run to record), the client's and the file
 // system's.
-func recordHistory(ctx context.Context, s *starter.Client, task string, key idempotency.Input, dir string, w io.Writer) error {
+func recordHistory(ctx context.Context, s *starter.Client, task string, key idempotency.Input, dir string) ([]string, error) {
 	info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if info.Reset {
-		return fmt.Errorf("task %s key %s was reset: there is no run to record", task, idempotency.Text(key))
+		return nil, fmt.Errorf("task %s key %s was reset: there is no run to record", task, idempotency.Text(key))
 	}
 	paths, err := oncetest.RecordRun(ctx, s.Temporal(), info.WorkflowID, dir)
-	for _, p := range paths {
-		fmt.Fprintf(w, "wrote    %s\n", p)
-	}
 	if err != nil {
-		return fmt.Errorf("record %s: %w", info.WorkflowID, err)
+		return paths, fmt.Errorf("record %s: %w", info.WorkflowID, err)
 	}
-	return nil
+	return paths, nil
 }

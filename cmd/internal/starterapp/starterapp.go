@@ -1,31 +1,36 @@
-// Package starterapp is the starter CLI (cmd/starter) as a library, so that
-// end-to-end tests can drive it in-process: NewMain, then Run with the
-// arguments and the standard streams; Run returns the exit code.
+// Package starterapp is the starter CLI (cmd/starter, cmd/temporal-once) as
+// a library, so that end-to-end tests can drive it in-process: NewMain, then
+// Run with the arguments and the standard streams; Run returns the exit code.
+//
+// It speaks the temporal CLI's dialect (cobra and pflag, as the official CLI
+// uses): GNU-style flags, the temporal CLI's connection flags with its
+// precedence (flag > environment variable > profile of the config file),
+// -o text|json|jsonl, --command-timeout, --version and shell completion.
 //
 // Exit codes: 0 success; 1 runtime failure (server unreachable, no run for
-// the key, a run that failed with --wait, …); 2 invalid input or usage (bad
-// flags, payload that is not JSON, bad TTL, scope, task, environment or
-// key). Errors are one line "starter: <reason>" on stderr.
+// the key, a run that failed with --wait, a command timeout, …); 2 invalid
+// input or usage (bad flags, payload that is not JSON, bad TTL, scope, task,
+// environment or key: every error that matches once.ErrInvalidInput). Errors
+// are one line "starter: <reason>" on stderr.
 package starterapp
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/once-run/once"
-
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/term"
 
+	"github.com/once-run/once"
+	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
@@ -36,12 +41,22 @@ import (
 // DefaultDialTimeout bounds connecting to the Temporal server.
 const DefaultDialTimeout = 10 * time.Second
 
-// DefaultAddress is the Temporal frontend used when TEMPORAL_ADDRESS (or
-// the profile) names none: the local dev server.
+// DefaultAddress is the Temporal frontend used when no flag, environment
+// variable or profile names one: the local dev server.
 const DefaultAddress = "127.0.0.1:7233"
 
 // Main is the starter program.
 type Main struct {
+	// Name is the program's name: the root command's, and the one shell
+	// completion scripts complete. Optional: defaults to "starter".
+	Name string
+	// DisplayName is how help and error messages name the program, e.g.
+	// "temporal once" when the temporal CLI runs it as an extension.
+	// Optional: defaults to Name.
+	DisplayName string
+	// Version is what --version prints. Optional: defaults to the build's
+	// module version, commit and SDK version (shared.Version).
+	Version string
 	// Getenv reads the environment (ONCE_ENV, ONCE_TASK_QUEUE and the
 	// TEMPORAL_* variables of the SDK's envconfig). Optional: defaults to
 	// os.Getenv.
@@ -50,10 +65,11 @@ type Main struct {
 	// TEMPORAL_GRPC_META_* from it). Optional: defaults to os.Environ when
 	// Getenv is nil, else to none.
 	Environ func() []string
-	// DialTimeout bounds connecting. Optional: defaults to DefaultDialTimeout.
+	// DialTimeout bounds connecting unless --client-connect-timeout is given.
+	// Optional: defaults to DefaultDialTimeout.
 	DialTimeout time.Duration
-	// IsTerminal reports whether w is a terminal (batch progress goes to
-	// stderr only then). Optional: defaults to a check of the file's mode.
+	// IsTerminal reports whether w is a terminal (batch shows a progress bar
+	// on stderr only then). Optional: defaults to a check of the file's mode.
 	IsTerminal func(w io.Writer) bool
 }
 
@@ -77,48 +93,19 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// isInputError reports whether err means the caller's input is invalid:
-// a usage error, or any of the library's (once.ErrInvalidInput).
-func isInputError(err error) bool {
-	return errors.Is(err, once.ErrInvalidInput)
-}
-
 // exitCode maps an error to the exit code.
 func exitCode(err error) int {
 	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case isInputError(err):
+	case errors.Is(err, once.ErrInvalidInput):
 		return 2
 	}
 	return 1
 }
-
-const usage = `Usage: starter <command> [arguments]
-
-Triggers Once tasks idempotently: the same task and key never create a second run.
-
-Commands:
-  trigger <task>   trigger a task (optionally wait for its result)
-  batch <task>     trigger a task once per line of a JSONL file
-  reset <task>     make the next trigger with a key start a new run
-  describe <task>  show the run that holds a key
-  history <task>   write every attempt of a key's run as replay files
-  key PART...      print the 64-hex idempotency key of some parts
-
-Run "starter <command> --help" for a command's flags.
-
-Connection: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE,
-TEMPORAL_API_KEY, TLS settings and profiles, as the Temporal SDK's envconfig
-reads them. Environment: --env, else ONCE_ENV, else "dev".
-
-Exit codes: 0 ok, 1 runtime failure, 2 invalid input or usage.
-`
 
 // Run runs the program with args (without the program name) and returns the
 // exit code.
@@ -130,48 +117,233 @@ func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if cfg.IsTerminal == nil {
 		cfg.IsTerminal = isTerminal
 	}
+	if cfg.Name == "" {
+		cfg.Name = "starter"
+	}
+	if cfg.DisplayName == "" {
+		cfg.DisplayName = cfg.Name
+	}
+	if cfg.Version == "" {
+		cfg.Version = shared.Version()
+	}
 	r := &runner{m: &cfg, stdin: stdin, stdout: stdout, stderr: stderr}
-	err := r.run(ctx, args)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		var ee *exitError
-		if !errors.As(err, &ee) {
-			fmt.Fprintln(stderr, "starter:", oneLine(err.Error()))
-		}
+	root := r.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if err != nil && r.commandTimeout > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("--command-timeout %s passed: %w", r.commandTimeout, err)
+	}
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "%s: %s\n", cfg.DisplayName, oneLine(err.Error()))
 	}
 	return exitCode(err)
 }
 
-// runner is one invocation.
+// runner is one invocation: the streams and the values of the flags every
+// command shares.
 type runner struct {
 	m      *Main
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	output         string
+	jsonAlias      bool
+	commandTimeout time.Duration
+	connectTimeout time.Duration
+	logLevel       string
+	logFormat      string
+	env            string
+	taskQueue      string
+	conn           connection.Flags
+
+	cancel context.CancelFunc // of --command-timeout
 }
 
-func (r *runner) run(ctx context.Context, args []string) error {
+// outputFormats are the values of -o.
+var outputFormats = []string{"text", "json", "jsonl"}
+
+const rootLong = `Triggers Once tasks idempotently: the same task and key never create a second run.
+
+Connection: the temporal CLI's flags and precedence. Each setting comes from
+its flag, else its environment variable (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY, TEMPORAL_TLS*, …), else the profile of the config file
+(--profile / TEMPORAL_PROFILE of --config-file / TEMPORAL_CONFIG_FILE, as
+"temporal config set" writes it); without any address, 127.0.0.1:7233.
+
+Environment (of Once, not Temporal's): --env, else ONCE_ENV, else "dev".
+
+Output: -o text (default), json (indented) or jsonl (one compact JSON value per
+line; --json is the same). Errors are one line on stderr.
+
+Exit codes: 0 ok, 1 runtime failure, 2 invalid input or usage.`
+
+// usageTemplate is cobra's default with the usage on one line.
+const usageTemplate = `Usage: {{if .HasAvailableSubCommands}}{{.CommandPath}} <command> [flags]{{else}}{{.UseLine}}{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} <command> --help" for more information about a command.{{end}}
+`
+
+// rootCommand builds the command tree of one invocation.
+func (r *runner) rootCommand() *cobra.Command {
+	name := r.m.DisplayName
+	root := &cobra.Command{
+		Use:         r.m.Name,
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: name},
+		Short:       "Trigger Once tasks idempotently",
+		Long:        rootLong,
+		Example: example(name, `trigger hello --key order-42 --payload '{"name":"Ada"}' --wait`,
+			`describe hello --key order-42 --output json`,
+			`batch hello --file items.jsonl --batch-key import-7 --address temporal.example:7233`,
+			`completion bash > /etc/bash_completion.d/`+r.m.Name),
+		Version:           r.m.Version,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              r.noCommand,
+		RunE:              func(*cobra.Command, []string) error { return nil }, // Args always fails
+		PersistentPreRunE: r.prepare,
+	}
+	root.SetIn(r.stdin)
+	root.SetOut(r.stdout)
+	root.SetErr(r.stderr)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetVersionTemplate(`{{.DisplayName}} version {{.Version}}` + "\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%s: %v (see %s --help)", c.Name(), err, c.CommandPath())
+	})
+
+	pf := root.PersistentFlags()
+	pf.SortFlags = false
+	pf.StringVarP(&r.output, "output", "o", "text", "output `FORMAT`: text, json or jsonl")
+	pf.BoolVar(&r.jsonAlias, "json", false, "same as --output jsonl")
+	pf.StringVar(&r.env, "env", r.envOr("ONCE_ENV", once.DefaultEnvironment), "Once `ENVIRONMENT` of the tasks (env ONCE_ENV)")
+	pf.DurationVar(&r.commandTimeout, "command-timeout", 0, "bound the whole command, e.g. 30s (default none)")
+	pf.DurationVar(&r.connectTimeout, "client-connect-timeout", 0, fmt.Sprintf("bound connecting to the server (default %s)", DefaultDialTimeout))
+	r.conn.AddConfigFlags(pf)
+	pf.StringVar(&r.logLevel, "log-level", "warn", "level of the client's log on stderr: debug, info, warn, error or never")
+	pf.StringVar(&r.logFormat, "log-format", "text", "format of the client's log: text or json")
+	// Flags the temporal CLI passes to an extension; they change nothing here.
+	for _, name := range []string{"color", "time-format"} {
+		pf.String(name, "", "accepted for the temporal CLI; not used")
+		_ = pf.MarkHidden(name)
+	}
+	pf.Bool("no-json-shorthand-payloads", false, "accepted for the temporal CLI; not used")
+	_ = pf.MarkHidden("no-json-shorthand-payloads")
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
+	_ = root.RegisterFlagCompletionFunc("log-level", fixedCompletion("debug", "info", "warn", "error", "never"))
+	_ = root.RegisterFlagCompletionFunc("log-format", fixedCompletion(shared.LogFormats...))
+
+	root.AddCommand(r.triggerCommand(), r.batchCommand(), r.resetCommand(), r.describeCommand(), r.historyCommand(), r.keyCommand())
+	r.initDefaultCommands(root)
+	return root
+}
+
+// initDefaultCommands adds cobra's help and completion commands now, to give
+// them examples.
+func (r *runner) initDefaultCommands(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	name := root.DisplayName()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = example(name, "help trigger")
+		case "completion":
+			c.Example = example(name, "completion bash > ~/.local/share/bash-completion/completions/"+r.m.Name,
+				"completion zsh > \"${fpath[1]}/_"+r.m.Name+"\"")
+			for _, sh := range c.Commands() {
+				sh.Example = example(name, "completion "+sh.Name())
+			}
+			// Runnable, so that a missing or unknown shell is a usage error
+			// rather than help.
+			c.Args = r.noCommand
+			c.RunE = func(*cobra.Command, []string) error { return nil }
+		}
+	}
+}
+
+// example formats invocations of the program as an Examples section.
+func example(name string, lines ...string) string {
+	var b strings.Builder
+	for i, l := range lines {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString("  " + name + " " + l)
+	}
+	return b.String()
+}
+
+// noCommand is the argument check of a command that only groups others:
+// a subcommand is required.
+func (r *runner) noCommand(c *cobra.Command, args []string) error {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	want := strings.Join(names, ", ")
+	what := "command"
+	if c.HasParent() {
+		what = c.Name() + " command"
+	}
 	if len(args) == 0 {
-		return usagef("missing command: want trigger, batch, reset, describe, history or key (see starter --help)")
+		return usagef("missing %s: want one of %s (see %s --help)", what, want, c.CommandPath())
 	}
-	switch cmd := args[0]; cmd {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(r.stdout, usage)
-		return nil
-	case "trigger":
-		return r.trigger(ctx, args[1:])
-	case "batch":
-		return r.batch(ctx, args[1:])
-	case "reset":
-		return r.reset(ctx, args[1:])
-	case "describe":
-		return r.describe(ctx, args[1:])
-	case "history":
-		return r.history(ctx, args[1:])
-	case "key":
-		return r.key(args[1:])
-	default:
-		return usagef("unknown command %q: want trigger, batch, reset, describe, history or key (see starter --help)", cmd)
+	return usagef("unknown %s %q: want one of %s (see %s --help)", what, args[0], want, c.CommandPath())
+}
+
+// prepare checks the shared flags and applies --command-timeout.
+func (r *runner) prepare(c *cobra.Command, _ []string) error {
+	if r.jsonAlias {
+		if c.Flags().Changed("output") && r.output != "jsonl" {
+			return usagef("--json is --output jsonl; it contradicts --output %s", r.output)
+		}
+		r.output = "jsonl"
 	}
+	if !slices.Contains(outputFormats, r.output) {
+		return usagef("--output %q: want text, json or jsonl", r.output)
+	}
+	if r.commandTimeout < 0 || r.connectTimeout < 0 {
+		return usagef("--command-timeout and --client-connect-timeout must not be negative")
+	}
+	if _, err := shared.NewLogger(io.Discard, r.logLevel, r.logFormat); err != nil {
+		return usagef("%v", err)
+	}
+	if r.commandTimeout > 0 {
+		ctx, cancel := context.WithTimeout(c.Context(), r.commandTimeout)
+		r.cancel = cancel
+		c.SetContext(ctx)
+	}
+	return nil
+}
+
+// addConnectFlags adds the flags of the commands that talk to the server.
+func (r *runner) addConnectFlags(c *cobra.Command) {
+	fs := c.Flags()
+	fs.SortFlags = false
+	fs.StringVar(&r.taskQueue, "task-queue", r.getenv("ONCE_TASK_QUEUE"), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
+	r.conn.AddClientFlags(fs)
 }
 
 func (r *runner) getenv(name string) string { return r.m.Getenv(name) }
@@ -184,67 +356,35 @@ func (r *runner) envOr(name, def string) string {
 	return def
 }
 
-// newFlagSet returns a flag set that reports errors without printing them
-// (Run prints one line) and prints usage on --help.
-func (r *runner) newFlagSet(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fs.SetOutput(r.stdout)
-		fmt.Fprintf(r.stdout, "Usage: starter %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parse parses flags and positional arguments in any order.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// fixedCompletion completes a flag or argument from a fixed list.
+func fixedCompletion(values ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
-// stringsFlag is a repeatable string flag.
-type stringsFlag []string
-
-func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
-func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
-
-// commonFlags are the flags of the commands that talk to the server.
-type commonFlags struct {
-	env       string
-	taskQueue string
+// completeTask completes the first argument with the tasks this repository
+// registers (the examples).
+func completeTask(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var ids []string
+	for _, d := range examples.Tasks() {
+		ids = append(ids, d.ID())
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
 }
 
-func (r *runner) addCommon(fs *flag.FlagSet) *commonFlags {
-	c := &commonFlags{}
-	fs.StringVar(&c.env, "env", r.envOr("ONCE_ENV", once.DefaultEnvironment), "environment (env ONCE_ENV)")
-	fs.StringVar(&c.taskQueue, "task-queue", r.getenv("ONCE_TASK_QUEUE"), `task-queue prefix; the queue is "<prefix>-<env>" (env ONCE_TASK_QUEUE, default "once")`)
-	return c
-}
-
-// taskArg returns the one positional task argument, validated.
-func taskArg(cmd string, pos []string) (string, error) {
-	if len(pos) != 1 {
-		return "", usagef("%s: want exactly one task argument, got %d (see starter %s --help)", cmd, len(pos), cmd)
+// taskArgs is the argument check of a command on one task.
+func taskArgs(c *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usagef("%s: want exactly one task argument, got %d (see %s --help)", c.Name(), len(args), c.CommandPath())
 	}
-	if err := idempotency.ValidateTaskID(pos[0]); err != nil {
-		return "", fmt.Errorf("task %q: %w", pos[0], err)
+	if err := idempotency.ValidateTaskID(args[0]); err != nil {
+		return fmt.Errorf("task %q: %w", args[0], err)
 	}
-	return pos[0], nil
+	return nil
 }
 
 // keyParts validates key parts as a global key would be derived.
@@ -255,38 +395,39 @@ func keyParts(parts []string) (idempotency.Parts, error) {
 	return idempotency.Parts(parts), nil
 }
 
-// envLookup adapts Main's environment functions to envconfig.
-type envLookup struct{ m *Main }
-
-func (e envLookup) Environ() []string {
-	if e.m.Environ == nil {
-		return nil
+// checkEnv validates --env (or ONCE_ENV).
+func (r *runner) checkEnv() error {
+	if err := idempotency.ValidateEnvironment(r.env); err != nil {
+		return fmt.Errorf("--env %q: %w", r.env, err)
 	}
-	return e.m.Environ()
+	return nil
 }
 
-func (e envLookup) LookupEnv(name string) (string, bool) {
-	v := e.m.Getenv(name)
-	return v, v != ""
-}
-
-// connect dials the server and returns a starter client; close it with
-// the returned function.
-func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, func(), error) {
-	if err := idempotency.ValidateEnvironment(c.env); err != nil {
-		return nil, nil, fmt.Errorf("--env %q: %w", c.env, err)
+// connect resolves the connection from c's flags, the environment and the
+// profile, dials and returns a starter client; close it with the returned
+// function.
+func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
+	ctx := c.Context()
+	if err := r.checkEnv(); err != nil {
+		return nil, nil, err
 	}
-	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: envLookup{r.m}})
+	cfg, err := r.conn.Resolve(c.Flags(), connection.EnvLookup(r.m.Getenv, r.m.Environ))
 	if err != nil {
 		return nil, nil, usagef("client configuration: %v", err)
 	}
-	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(r.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	opts.Logger = shared.DiscardLogger()
-	if opts.HostPort == "" {
-		opts.HostPort = DefaultAddress
+	opts, err := cfg.ClientOptions(DefaultAddress)
+	if err != nil {
+		return nil, nil, usagef("client configuration: %v", err)
 	}
-	address := opts.HostPort
-	timeout := r.m.DialTimeout
+	logger, err := shared.NewLogger(r.stderr, r.logLevel, r.logFormat)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	opts.Logger = shared.DiscardLogger()
+	timeout := r.connectTimeout
+	if timeout <= 0 {
+		timeout = r.m.DialTimeout
+	}
 	if timeout <= 0 {
 		timeout = DefaultDialTimeout
 	}
@@ -297,13 +438,13 @@ func (r *runner) connect(ctx context.Context, c *commonFlags) (*starter.Client, 
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, fmt.Errorf("connect to %s: %w (%v)", address, starter.ErrServerUnreachable, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w (%v)", opts.HostPort, starter.ErrServerUnreachable, err)
 	}
 	s, err := starter.New(tc, starter.Options{
-		Environment:   c.env,
-		TaskQueueBase: c.taskQueue,
+		Environment:   r.env,
+		TaskQueueBase: r.taskQueue,
 		Namespace:     opts.Namespace,
-		Logger:        logger,
+		Logger:        sdklog.NewStructuredLogger(logger),
 		// The tasks this repository's worker registers: their retry
 		// policies and timeouts apply to starts from the CLI.
 		Tasks: workflows.StarterTasks(examples.Tasks()...),

@@ -1,0 +1,181 @@
+package starterapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+
+	"github.com/once-run/once/idempotency"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the CLI in-process with an empty environment.
+func run(t *testing.T, m *Main, args ...string) result {
+	t.Helper()
+	if m == nil {
+		m = NewMain()
+	}
+	m.Getenv = func(string) string { return "" }
+	m.Environ = func() []string { return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := m.Run(ctx, args, strings.NewReader(""), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func TestVersion(t *testing.T) {
+	r := run(t, &Main{Version: "v1.2.3 (commit abc)"}, "--version")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "starter version v1.2.3 (commit abc)\n", r.stdout)
+
+	r = run(t, nil, "--version")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `^starter version \S.*Temporal Go SDK \d+\.\d+\.\d+`, r.stdout)
+
+	r = run(t, &Main{Name: "temporal-once", DisplayName: "temporal once", Version: "v9"}, "--version")
+	require.Equal(t, "temporal once version v9\n", r.stdout)
+}
+
+// completion writes each shell's script, naming the program.
+func TestCompletionScripts(t *testing.T) {
+	for shell, marker := range map[string]string{
+		"bash":       "__start_starter",
+		"zsh":        "#compdef starter",
+		"fish":       "complete -c starter",
+		"powershell": "Register-ArgumentCompleter",
+	} {
+		t.Run(shell, func(t *testing.T) {
+			r := run(t, nil, "completion", shell)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Contains(t, r.stdout, marker)
+			require.Empty(t, r.stderr)
+		})
+	}
+	r := run(t, nil, "completion", "tcsh")
+	require.Equal(t, 2, r.code, "unknown shell: %+v", r)
+}
+
+// The completion the scripts call (__complete) offers the tasks, the -o
+// formats and the key scopes.
+func TestCompletionCandidates(t *testing.T) {
+	r := run(t, nil, cobra.ShellCompRequestCmd, "trigger", "")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "hello\n")
+	require.Contains(t, r.stdout, "my-task\n")
+
+	r = run(t, nil, cobra.ShellCompRequestCmd, "describe", "hello", "--output", "")
+	require.Equal(t, "text\njson\njsonl\n:4\n", r.stdout[:strings.Index(r.stdout, ":4\n")+3])
+
+	r = run(t, nil, cobra.ShellCompRequestCmd, "trigger", "hello", "--sc")
+	require.Contains(t, r.stdout, "--scope")
+}
+
+// Every command's --help has examples and GNU-style flags; help goes to
+// stdout with exit 0.
+func TestHelpHasExamples(t *testing.T) {
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		if c.Hidden {
+			return
+		}
+		paths = append(paths, path)
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	r := &runner{m: &Main{Name: "starter", DisplayName: "starter", Getenv: func(string) string { return "" }}}
+	walk(r.rootCommand(), nil)
+	require.GreaterOrEqual(t, len(paths), 12, "root, 5 commands, help, completion and its 4 shells")
+	for _, path := range paths {
+		t.Run(strings.Join(append([]string{"starter"}, path...), " "), func(t *testing.T) {
+			res := run(t, nil, append(path, "--help")...)
+			require.Equal(t, 0, res.code, res.stderr)
+			require.Contains(t, res.stdout, "Usage: starter")
+			require.Contains(t, res.stdout, "\nExamples:\n  starter ")
+			require.Contains(t, res.stdout, "--help")
+			require.NotRegexp(t, `(?m)^\s+-[a-z]{2,}`, res.stdout, "no single-dash long flags")
+		})
+	}
+}
+
+// key prints the hex key, or {"key": …} for -o json and jsonl (the latter
+// also as --json).
+func TestKeyOutput(t *testing.T) {
+	want, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, "a", "b")
+	require.NoError(t, err)
+	r := run(t, nil, "key", "a", "b")
+	require.Equal(t, string(want)+"\n", r.stdout)
+
+	r = run(t, nil, "key", "a", "b", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "{\n  \"key\": \""+string(want)+"\"\n}\n", r.stdout)
+
+	for _, args := range [][]string{{"-o", "jsonl"}, {"--output=jsonl"}, {"--json"}, {"--json", "-o", "jsonl"}} {
+		r = run(t, nil, append([]string{"key", "a", "b"}, args...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, `{"key":"`+string(want)+`"}`+"\n", r.stdout, args)
+	}
+}
+
+// Bad shared flags are input errors: exit 2, one line on stderr.
+func TestBadSharedFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"key", "a", "-o", "yaml"},
+		{"key", "a", "--json", "-o", "json"},
+		{"key", "a", "--command-timeout", "soon"},
+		{"key", "a", "--command-timeout", "-1s"},
+		{"key", "a", "--log-level", "loud"},
+		{"key", "a", "--log-format", "xml"},
+		{"trigger", "hello", "--grpc-meta", "novalue"},
+		{"trigger", "hello", "--config-file", dir}, // a folder, not a file
+		{"trigger", "hello", "--profile", "nope"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := run(t, nil, args...)
+			require.Equal(t, 2, r.code, "%+v", r)
+			require.True(t, strings.HasPrefix(r.stderr, "starter: "), r.stderr)
+			require.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
+		})
+	}
+}
+
+// The temporal CLI runs an extension with its own root flags first
+// ("temporal once trigger x -o json" runs "temporal-once -o json trigger x"),
+// including some that change nothing here; they are accepted.
+func TestTemporalExtensionArgs(t *testing.T) {
+	m := &Main{Name: "temporal-once", DisplayName: "temporal once"}
+	r := run(t, m, "--output", "jsonl", "--color", "never", "--time-format", "iso", "--no-json-shorthand-payloads",
+		"--log-level", "never", "--command-timeout", "5s", "--env", "prod", "key", "a")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, `{"key":"`)
+
+	r = run(t, m, "trigger", "--help")
+	require.Contains(t, r.stdout, "Usage: temporal once trigger <task> [flags]")
+	require.Contains(t, r.stdout, "  temporal once trigger hello")
+
+	r = run(t, m, "launch")
+	require.Equal(t, 2, r.code)
+	require.True(t, strings.HasPrefix(r.stderr, "temporal once: unknown command"), r.stderr)
+}
+
+// describe's JSON output keeps its field names (a contract for scripts).
+func TestDescribeOutputFields(t *testing.T) {
+	b, err := json.Marshal(describeOutput{})
+	require.NoError(t, err)
+	for _, f := range []string{"task", "workflowId", "runId", "firstRunId", "key", "keyText", "scope", "status", "expired", "reset", "startTime"} {
+		require.Contains(t, string(b), `"`+f+`"`)
+	}
+}
