@@ -1,11 +1,11 @@
 // Command worker runs Once's worker, with an embedded Temporal server when
-// TEMPORAL_ADDRESS is unset. See internal/workerapp for the flags.
+// neither a flag, the environment nor a Temporal profile names an address.
+// See internal/workerapp for the flags.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,7 +17,7 @@ import (
 func main() {
 	m := workerapp.NewMain()
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, workerapp.ErrHelp) {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "worker:", err)

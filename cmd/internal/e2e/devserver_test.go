@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/devserver"
-	"github.com/once-run/once/cmd/internal/workerapp"
 )
 
 // echoWorkflow is a plain SDK workflow for tests of raw server semantics.
@@ -114,14 +112,12 @@ func TestDevServerSurvivesRestartOnSameFile(t *testing.T) {
 // plain SDK client starts the hello task.
 func TestWorkerAppDevMode(t *testing.T) {
 	needsEmbedded(t)
-	m := workerapp.NewMain()
-	m.Getenv = func(string) string { return "" }
-	m.Stdout, m.Stderr = io.Discard, io.Discard
+	m := workerMain(t, nil)
 	require.NoError(t, m.ParseFlags([]string{
 		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "127.0.0.1:0",
 		"--dev-db", filepath.Join(t.TempDir(), "dev.db"), "--log-level", "error",
 	}))
-	require.True(t, m.Dev, "no TEMPORAL_ADDRESS means dev mode")
+	require.True(t, m.Dev, "no address in flags, environment or profile means dev mode")
 	ctx := testCtx(t, 2*time.Minute)
 	require.NoError(t, m.Run(ctx))
 	defer func() { require.NoError(t, m.Close()) }()

@@ -1,13 +1,15 @@
 // Package workerapp is the worker binary (cmd/worker) as a library, so that
-// end-to-end tests can drive it in-process: ParseFlags, Run, Close.
+// end-to-end tests can drive it in-process: ParseFlags, Run, Close. It takes
+// the temporal CLI's connection flags (internal/connection, shared with the
+// starter CLI) and runs in dev mode, with an embedded Temporal server, only
+// when nothing names an address or --dev is given.
 package workerapp
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,11 +20,13 @@ import (
 
 	"github.com/once-run/once"
 
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/metrics"
+	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -39,12 +43,21 @@ type Main struct {
 	Environment   string
 	TaskQueueBase string
 	LogLevel      string
+	LogFormat     string // text or json
 	MetricsAddr   string // Prometheus /metrics listen address; "" for none
 	Examples      bool   // register the example tasks (package examples)
 
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads the environment (ONCE_* and the TEMPORAL_* variables of
+	// the SDK's envconfig). Optional: defaults to os.Getenv.
 	Getenv func(string) string
+	// Environ lists the environment as os.Environ does (envconfig reads
+	// TEMPORAL_GRPC_META_* from it). Optional: defaults to none.
+	Environ func() []string
+
+	connFlags connection.Flags
+	conn      *connection.Config // resolved by ParseFlags; nil: from the environment at Run
 
 	server  interface{ Stop() error } // the embedded server (dev mode)
 	client  client.Client
@@ -52,6 +65,14 @@ type Main struct {
 	metrics *http.Server
 	metAddr string
 }
+
+// DefaultAddress is the Temporal frontend the worker connects to with
+// --dev=false when nothing names an address.
+const DefaultAddress = "127.0.0.1:7233"
+
+// ErrHelp is what ParseFlags returns after printing the help or the version
+// that were asked for: exit 0.
+var ErrHelp = pflag.ErrHelp
 
 // NewMain returns a Main with the binary's defaults.
 func NewMain() *Main {
@@ -61,52 +82,101 @@ func NewMain() *Main {
 		DBFile:      filepath.Join(".once", "dev.db"),
 		Environment: once.DefaultEnvironment,
 		LogLevel:    "info",
+		LogFormat:   "text",
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		Getenv:      os.Getenv,
+		Environ:     os.Environ,
 	}
 }
 
-// ParseFlags reads flags and environment variables. Without TEMPORAL_ADDRESS
-// (or with --dev) the worker starts the embedded server.
-func (m *Main) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: worker [flags]
+const usage = `Runs Once's worker for one environment.
 
-Runs Once's worker. Without TEMPORAL_ADDRESS (or with --dev) it first starts an
-embedded Temporal server backed by a SQLite file. With TEMPORAL_ADDRESS set it
-connects there, reading TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and
-profiles as the Temporal SDK's envconfig does.
+Where it connects: the temporal CLI's connection flags and precedence. Each
+setting comes from its flag, else its environment variable (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, …), else the profile of the
+config file (--profile / TEMPORAL_PROFILE of --config-file /
+TEMPORAL_CONFIG_FILE, as "temporal config set" writes it). When none of them
+names an address, or with --dev, the worker first starts an embedded Temporal
+server backed by a SQLite file (dev mode) and registers the example tasks.
+
+Usage: worker [flags]
+
+Examples:
+  worker                                   # dev mode: embedded server and Web UI
+  worker --env prod --address temporal.example:7233 --namespace orders
+  worker --profile staging --log-format json --metrics-addr 127.0.0.1:9090
+  TEMPORAL_ADDRESS=temporal:7233 worker --env prod --task-queue billing
 
 Flags:
-`)
-		fs.PrintDefaults()
+`
+
+// ParseFlags reads flags and environment variables, and resolves the
+// connection: dev mode (the embedded server) when neither a flag, the
+// environment nor a profile names an address, or with --dev.
+//
+// Errors: ErrHelp after --help or --version; a bad flag, log level or
+// format; a config file or profile that cannot be read; --dev with
+// --address.
+func (m *Main) ParseFlags(args []string) error {
+	if m.Getenv == nil {
+		m.Getenv, m.Environ = os.Getenv, os.Environ
 	}
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard) // errors are returned; help goes to Stdout below
+	fs.Usage = func() {}
 	envDefault := func(name, def string) string {
 		if v := m.Getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	fs.BoolVar(&m.Dev, "dev", m.Getenv("TEMPORAL_ADDRESS") == "", "start the embedded Temporal server (default when TEMPORAL_ADDRESS is unset)")
-	fs.StringVar(&m.GRPCAddress, "dev-grpc-addr", m.GRPCAddress, "embedded server: gRPC frontend address")
-	fs.StringVar(&m.UIAddress, "dev-ui-addr", m.UIAddress, "embedded server: Web UI address (empty: no UI)")
-	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data file (env ONCE_DEV_DB)")
-	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "environment whose tasks this worker runs (env ONCE_ENV)")
-	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), `task-queue prefix; the queue is "<prefix>-<env>" (env ONCE_TASK_QUEUE, default "once")`)
-	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
-	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), m.Getenv("TEMPORAL_ADDRESS") == ""), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
-	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log level: debug, info, warn, error (env ONCE_LOG_LEVEL)")
+	fs.BoolVar(&m.Dev, "dev", false, "start the embedded Temporal server (default: when nothing names an address)")
+	fs.StringVar(&m.GRPCAddress, "dev-grpc-addr", m.GRPCAddress, "embedded server: gRPC frontend `ADDRESS`")
+	fs.StringVar(&m.UIAddress, "dev-ui-addr", m.UIAddress, "embedded server: Web UI `ADDRESS` (empty: no UI)")
+	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data `FILE` (env ONCE_DEV_DB)")
+	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "`ENVIRONMENT` whose tasks this worker runs (env ONCE_ENV)")
+	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
+	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
+	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
+	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
+	m.connFlags.AddClientFlags(fs)
+	m.connFlags.AddConfigFlags(fs)
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(m.Stdout, usage)
+			fs.SetOutput(m.Stdout)
+			fs.PrintDefaults()
+			return ErrHelp
+		}
+		return fmt.Errorf("%w (see worker --help)", err)
+	}
+	if *version {
+		fmt.Fprintln(m.Stdout, "worker version", shared.Version())
+		return ErrHelp
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if _, err := parseLevel(m.LogLevel); err != nil {
+	if _, err := shared.NewLogger(io.Discard, m.LogLevel, m.LogFormat); err != nil {
 		return err
+	}
+	cfg, err := m.connFlags.Resolve(fs, connection.EnvLookup(m.Getenv, m.Environ))
+	if err != nil {
+		return fmt.Errorf("client configuration: %w", err)
+	}
+	m.conn = cfg
+	switch {
+	case !fs.Changed("dev"):
+		m.Dev = cfg.AddressFrom == connection.SourceNone
+	case m.Dev && fs.Changed("address"):
+		return errors.New("--dev starts an embedded server: drop --address, or --dev to connect there")
+	}
+	if !fs.Changed("examples") && m.Getenv("ONCE_EXAMPLES") == "" {
+		m.Examples = m.Dev
 	}
 	return nil
 }
@@ -114,11 +184,10 @@ Flags:
 // Run starts the server (in dev mode), connects and starts the worker. It
 // returns once the worker polls; Close stops everything.
 func (m *Main) Run(ctx context.Context) error {
-	level, err := parseLevel(m.LogLevel)
+	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, orDefault(m.LogFormat, "text"))
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 
 	var opts client.Options
 	if m.Dev {
@@ -126,11 +195,23 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		opts, err = envconfig.LoadDefaultClientOptions()
-		if err != nil {
+		if m.conn == nil {
+			getenv := m.Getenv
+			if getenv == nil {
+				getenv = os.Getenv
+			}
+			if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(getenv, m.Environ)); err != nil {
+				return fmt.Errorf("client configuration: %w", err)
+			}
+		}
+		if opts, err = m.conn.ClientOptions(DefaultAddress); err != nil {
 			return fmt.Errorf("client configuration: %w", err)
 		}
-		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s)\n", orDefault(opts.HostPort, client.DefaultHostPort), orDefault(opts.Namespace, client.DefaultNamespace))
+		origin := "default address: --dev=false and nothing names one"
+		if o := m.conn.Origin(); o != "" {
+			origin = "from " + o
+		}
+		fmt.Fprintf(m.Stdout, "Temporal server  %s, namespace %s (%s)\n", opts.HostPort, opts.Namespace, origin)
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	if m.MetricsAddr != "" {
@@ -145,7 +226,7 @@ func (m *Main) Run(ctx context.Context) error {
 	defer cancel()
 	m.client, err = client.DialContext(dialCtx, opts)
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", orDefault(opts.HostPort, client.DefaultHostPort), err)
+		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 	}
 	namespace := orDefault(opts.Namespace, client.DefaultNamespace)
 	saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
@@ -214,14 +295,6 @@ func (m *Main) Close() error {
 		return m.server.Stop()
 	}
 	return nil
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
 }
 
 // envBool reads a boolean environment value; def when empty or not a bool.
