@@ -133,7 +133,9 @@ func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if r.cancel != nil {
 		r.cancel()
 	}
-	if err != nil && r.commandTimeout > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+	// The SDK does not always wrap the context's error (a wait ends with
+	// the server's DeadlineExceeded), so ask the command's context.
+	if err != nil && r.cmdCtx != nil && errors.Is(r.cmdCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("--command-timeout %s passed: %w", r.commandTimeout, err)
 	}
 	var ee *exitError
@@ -161,7 +163,8 @@ type runner struct {
 	taskQueue      string
 	conn           connection.Flags
 
-	cancel context.CancelFunc // of --command-timeout
+	cmdCtx context.Context    // bounded by --command-timeout; nil without
+	cancel context.CancelFunc // of cmdCtx
 }
 
 // outputFormats are the values of -o.
@@ -331,9 +334,8 @@ func (r *runner) prepare(c *cobra.Command, _ []string) error {
 		return usagef("%v", err)
 	}
 	if r.commandTimeout > 0 {
-		ctx, cancel := context.WithTimeout(c.Context(), r.commandTimeout)
-		r.cancel = cancel
-		c.SetContext(ctx)
+		r.cmdCtx, r.cancel = context.WithTimeout(c.Context(), r.commandTimeout)
+		c.SetContext(r.cmdCtx)
 	}
 	return nil
 }
