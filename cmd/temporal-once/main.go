@@ -3,7 +3,7 @@
 // CLI runs any temporal-<name> executable for `temporal <name>`), with the
 // same commands and flags as cmd/starter.
 //
-//	go install github.com/once-run/once/cmd/temporal-once@latest
+//	go install ./cmd/temporal-once     # from a checkout of this repository
 //	temporal once trigger hello --key order-42 --wait
 package main
 

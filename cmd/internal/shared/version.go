@@ -8,10 +8,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// Version describes this build for --version: the module version ("v1.2.3"
-// when installed with go install …@v1.2.3, else "(devel)"), the commit and
-// whether the tree was modified when the build recorded them, the Temporal
-// Go SDK's version and Go's.
+// Version describes this build for --version: the main module's version
+// when the build knows one, else "(devel)"; the commit and whether the tree
+// was modified, when the build recorded them (go build -buildvcs); the
+// Temporal Go SDK's version and Go's.
 func Version() string {
 	v, rev, dirty := "(devel)", "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
