@@ -39,9 +39,3 @@ func (m *Main) startDev() (client.Options, error) {
 	fmt.Fprintf(m.Stdout, "Data             %s\n", srv.DBFile())
 	return client.Options{HostPort: srv.Address(), Namespace: srv.Namespace()}, nil
 }
-
-// Server is the embedded server, after Run in dev mode; nil otherwise.
-func (m *Main) Server() *devserver.Server {
-	srv, _ := m.server.(*devserver.Server)
-	return srv
-}

@@ -59,11 +59,30 @@ type Main struct {
 	connFlags connection.Flags
 	conn      *connection.Config // resolved by ParseFlags; nil: from the environment at Run
 
-	server  interface{ Stop() error } // the embedded server (dev mode)
+	server  DevServer // the embedded server (dev mode)
 	client  client.Client
 	worker  *worker.Worker
 	metrics *http.Server
 	metAddr string
+}
+
+// DevServer is the embedded Temporal server of dev mode (internal/devserver;
+// an interface so that a -tags nodev build, which has none, compiles the same
+// callers).
+type DevServer interface {
+	Address() string
+	Namespace() string
+	UIAddress() string
+	DBFile() string
+	Stop() error
+}
+
+// Server is the embedded server, after Run in dev mode; nil otherwise.
+func (m *Main) Server() DevServer {
+	if m.server == nil {
+		return nil
+	}
+	return m.server
 }
 
 // DefaultAddress is the Temporal frontend the worker connects to with
