@@ -51,7 +51,7 @@ namespace = "no-such-namespace"
 		args []string
 		code int
 	}{
-		{"--address over TEMPORAL_ADDRESS", map[string]string{"TEMPORAL_ADDRESS": closed}, []string{"--address", srv.Address()}, 0},
+		{"--address over TEMPORAL_ADDRESS", map[string]string{"TEMPORAL_ADDRESS": closed, "TEMPORAL_NAMESPACE": srv.Namespace()}, []string{"--address", srv.Address()}, 0},
 		{"--address over TEMPORAL_ADDRESS, failing", good, []string{"--address", closed}, 1},
 		{"-n over TEMPORAL_NAMESPACE", map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": "no-such-namespace"}, []string{"-n", srv.Namespace()}, 0},
 		{"--namespace over TEMPORAL_NAMESPACE, failing", good, []string{"--namespace", "no-such-namespace"}, 1},
@@ -61,8 +61,8 @@ namespace = "no-such-namespace"
 		{"--profile", map[string]string{"TEMPORAL_CONFIG_FILE": profile}, []string{"--profile", "broken"}, 1},
 		{"flags over the --profile", map[string]string{"TEMPORAL_CONFIG_FILE": profile, "TEMPORAL_PROFILE": "broken"},
 			[]string{"--address", srv.Address(), "--namespace", srv.Namespace()}, 0},
-		{"--tls=false over the TLS an API key implies", map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_API_KEY": "k"}, []string{"--tls=false"}, 0},
-		{"TLS an API key implies, failing on a plain server", map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_API_KEY": "k"}, nil, 1},
+		{"--tls=false over the TLS an API key implies", map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace(), "TEMPORAL_API_KEY": "k"}, []string{"--tls=false"}, 0},
+		{"TLS an API key implies, failing on a plain server", map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace(), "TEMPORAL_API_KEY": "k"}, nil, 1},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,7 +205,7 @@ func TestCLIBatchProgressBar(t *testing.T) {
 	for i := range 40 {
 		fmt.Fprintf(&items, `{"key":"p%d"}`+"\n", i)
 	}
-	r := cliMain(t, m, cliEnv(t, e.env, map[string]string{"TEMPORAL_ADDRESS": srv.Address()}), items.String(),
+	r := cliMain(t, m, cliEnv(t, e.env, map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace()}), items.String(),
 		"batch", "echo", "--file", "-", "--parallel", "2", "--json")
 	requireOK(t, r)
 	require.Contains(t, r.stderr, "triggering")

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/term"
@@ -130,19 +131,28 @@ func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	root := r.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && r.cmdCtx != nil && ctx.Err() == nil && r.timedOut(err) {
+		err = fmt.Errorf("--command-timeout %s passed: %w", r.commandTimeout, err)
+	}
 	if r.cancel != nil {
 		r.cancel()
-	}
-	// The SDK does not always wrap the context's error (a wait ends with
-	// the server's DeadlineExceeded), so ask the command's context.
-	if err != nil && r.cmdCtx != nil && errors.Is(r.cmdCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		err = fmt.Errorf("--command-timeout %s passed: %w", r.commandTimeout, err)
 	}
 	var ee *exitError
 	if err != nil && !errors.As(err, &ee) {
 		fmt.Fprintf(stderr, "%s: %s\n", cfg.DisplayName, oneLine(err.Error()))
 	}
 	return exitCode(err)
+}
+
+// timedOut reports whether err ended the command because of
+// --command-timeout: its context's deadline passed, or err is a deadline
+// error (the SDK ends a wait on a deadline of its own derived from the
+// command's, and then returns the server's DeadlineExceeded rather than the
+// context's error).
+func (r *runner) timedOut(err error) bool {
+	var server *serviceerror.DeadlineExceeded
+	return errors.Is(r.cmdCtx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &server)
 }
 
 // runner is one invocation: the streams and the values of the flags every
