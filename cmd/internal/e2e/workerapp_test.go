@@ -142,7 +142,7 @@ func TestWorkerConnectsToProfile(t *testing.T) {
 	defer func() { require.NoError(t, m.Close()) }()
 	require.Nil(t, m.Server(), "no embedded server")
 	require.Contains(t, stdout.String(),
-		fmt.Sprintf("Temporal server  %s, namespace %s (from profile \"default\" of %s)", srv.Address(), srv.Namespace(), file))
+		fmt.Sprintf("Temporal server  %s (namespace %s, from profile \"default\" of %s)", srv.Address(), srv.Namespace(), file))
 
 	run, err := newClient(t).ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: unique("hello"), TaskQueue: once.TaskQueue("", env),
@@ -171,7 +171,7 @@ func TestWorkerConnectionFlagsOverrideEnv(t *testing.T) {
 	require.NoError(t, m.ParseFlags([]string{"--env", env, "--address", srv.Address(), "-n", srv.Namespace(), "--log-level", "error"}))
 	require.NoError(t, m.Run(testCtx(t, time.Minute)))
 	defer func() { require.NoError(t, m.Close()) }()
-	require.Contains(t, stdout.String(), fmt.Sprintf("Temporal server  %s, namespace %s (from --address)", srv.Address(), srv.Namespace()))
+	require.Contains(t, stdout.String(), fmt.Sprintf("Temporal server  %s (namespace %s, from --address)", srv.Address(), srv.Namespace()))
 }
 
 // closedAddress is a loopback address where nothing listens.

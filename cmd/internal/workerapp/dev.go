@@ -32,7 +32,7 @@ func (m *Main) startDev() (client.Options, error) {
 		return client.Options{}, err
 	}
 	m.server = srv
-	fmt.Fprintf(m.Stdout, "Temporal server  %s, namespace %s (dev mode: embedded server, ready in %s)\n", srv.Address(), srv.Namespace(), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, dev mode: embedded server ready in %s)\n", srv.Address(), srv.Namespace(), time.Since(start).Round(time.Millisecond))
 	if srv.UIAddress() != "" {
 		fmt.Fprintf(m.Stdout, "Web UI           http://%s\n", srv.UIAddress())
 	}

@@ -226,11 +226,11 @@ func (m *Main) Run(ctx context.Context) error {
 		if opts, err = m.conn.ClientOptions(DefaultAddress); err != nil {
 			return fmt.Errorf("client configuration: %w", err)
 		}
-		origin := "default address: --dev=false and nothing names one"
+		origin := "the default address: --dev=false and nothing names one"
 		if o := m.conn.Origin(); o != "" {
 			origin = "from " + o
 		}
-		fmt.Fprintf(m.Stdout, "Temporal server  %s, namespace %s (%s)\n", opts.HostPort, opts.Namespace, origin)
+		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	if m.MetricsAddr != "" {
