@@ -20,7 +20,8 @@ const HeaderName = "once-run"
 //
 //   - InjectFromWorkflow writes RunContextFromWorkflow of the workflow.
 //   - Extract (activity side) reads it into the context.Context with
-//     WithRunContext.
+//     WithRunContext, and starts the count of the attempt's calls
+//     (NextCallOrdinal), header or not.
 //   - Inject writes RunContextFrom(ctx), when there is one, so a run context
 //     travels on from an activity to what it calls.
 //   - ExtractToWorkflow does nothing: a workflow, child or not, is a run of
@@ -38,6 +39,7 @@ func (propagator) Inject(ctx context.Context, w workflow.HeaderWriter) error {
 }
 
 func (propagator) Extract(ctx context.Context, r workflow.HeaderReader) (context.Context, error) {
+	ctx = withCallCounter(ctx)
 	p, ok := r.Get(HeaderName)
 	if !ok {
 		return ctx, nil

@@ -36,12 +36,15 @@ type activityInbound struct {
 	interceptor.ActivityInboundInterceptorBase
 }
 
-// ExecuteActivity puts the run context of the header into ctx.
+// ExecuteActivity puts the run context of the header into ctx, with a fresh
+// count of the attempt's calls (idempotency.NextCallOrdinal).
 func (i *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
-	if h := interceptor.Header(ctx); h != nil {
-		if pctx, err := propagator.Extract(ctx, header(h)); err == nil {
-			ctx = pctx
-		}
+	h := interceptor.Header(ctx)
+	if h == nil {
+		h = map[string]*commonpb.Payload{}
+	}
+	if pctx, err := propagator.Extract(ctx, header(h)); err == nil {
+		ctx = pctx
 	}
 	return i.Next.ExecuteActivity(ctx, in)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -242,21 +241,18 @@ func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []BatchItem
 func (t *Task[P, R]) startBatch(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]*Handle[R], []error, error) {
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
-		scope := opts.Scope
-		if scope == "" {
-			scope = idempotency.ScopeRun
-		}
-		var err error
-		if batchKey, err = idempotency.Resolve(opts.BatchKey, scope, idempotency.RunContextFromWorkflow(ctx)); err != nil {
+		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, idempotency.RunContextFromWorkflow(ctx), nil)
+		if err != nil {
 			return nil, nil, fmt.Errorf("batch trigger %s: batch key: %w", t.id, err)
 		}
+		batchKey = bk.Key
 	}
 	handles := make([]*Handle[R], len(items))
 	errs := make([]error, len(items))
 	for i, item := range items {
 		o := item.Options
 		if o.Key == nil && batchKey != "" {
-			k, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, string(batchKey), strconv.Itoa(i))
+			k, err := idempotency.BatchItemKey(batchKey, i)
 			if err != nil {
 				errs[i] = err
 				continue
@@ -281,34 +277,17 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 	if env == "" {
 		return nil, ErrNoEnvironment
 	}
-	scope, err := idempotency.ParseScope(string(opts.Scope))
-	if err != nil {
-		return nil, err
-	}
-	if scope == "" {
-		scope = idempotency.ScopeRun
-	}
-	var key idempotency.Key
-	var text string
-	if opts.Key != nil {
-		if key, err = idempotency.Resolve(opts.Key, scope, rc); err != nil {
-			return nil, err
-		}
-		text = idempotency.Text(opts.Key)
-	} else {
-		if scope == idempotency.ScopeGlobal {
-			return nil, idempotency.ErrGlobalScopeNeedsKey
-		}
+	tk, err := idempotency.ResolveTrigger(opts.Key, opts.Scope, rc, func() ([]string, error) {
 		if st == nil {
 			return nil, ErrNoRuntime
 		}
 		st.ordinals[t.id]++
-		parts := []string{ordinalKeyPrefix, t.id, strconv.Itoa(st.ordinals[t.id])}
-		if key, err = idempotency.Derive(rc, scope, parts...); err != nil {
-			return nil, err
-		}
-		text = strings.Join(parts, "-")
+		return []string{ordinalKeyPrefix, t.id, strconv.Itoa(st.ordinals[t.id])}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	key, text, scope := tk.Key, tk.Text, tk.Scope
 	id, err := idempotency.WorkflowID(env, t.id, key)
 	if err != nil {
 		return nil, err

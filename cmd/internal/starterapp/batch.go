@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -192,7 +191,7 @@ func readBatch(in io.Reader, batchKey idempotency.Key) ([]batchItem, error) {
 		}
 		item, err := parseBatchLine(text)
 		if err == nil && item.Options.Key == nil && batchKey != "" {
-			item.Options.Key, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, string(batchKey), strconv.Itoa(len(items)))
+			item.Options.Key, err = idempotency.BatchItemKey(batchKey, len(items))
 		}
 		if err != nil {
 			err = fmt.Errorf("line %d: %w", n, err)
