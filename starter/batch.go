@@ -3,9 +3,9 @@ package starter
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 )
 
@@ -66,16 +66,30 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
 		rc, _ := idempotency.RunContextFrom(ctx)
-		var err error
-		if batchKey, err = idempotency.Resolve(opts.BatchKey, opts.Scope, rc); err != nil {
+		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, rc, nil)
+		if err != nil {
 			return nil, fmt.Errorf("batch trigger %s: batch key: %w", task, err)
 		}
+		batchKey = bk.Key
+	}
+	// Resolve the keys in item order before the items run in parallel: from
+	// an activity, unkeyed items take the ordinals of their calls in that
+	// order, so that a retried attempt gives each item the same run.
+	results := make([]BatchResult, len(items))
+	keys := make([]*idempotency.TriggerKey, len(items))
+	for i, item := range items {
+		k, err := c.itemKey(ctx, task, i, item.Options, batchKey)
+		if err != nil {
+			c.count(task, once.OutcomeFailed)
+			results[i].Err = fmt.Errorf("item %d: trigger %s: %w", i, task, err)
+			continue
+		}
+		keys[i] = &k
 	}
 	parallel := opts.Parallelism
 	if parallel <= 0 {
 		parallel = c.opts.BatchParallelism
 	}
-	results := make([]BatchResult, len(items))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(parallel, len(items)); w++ {
@@ -83,30 +97,39 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = c.batchItem(ctx, task, i, items[i], batchKey, wait)
+				results[i] = c.batchItem(ctx, task, i, items[i], keys[i], wait)
 			}
 		}()
 	}
 	for i := range items {
-		next <- i
+		if keys[i] != nil {
+			next <- i
+		}
 	}
 	close(next)
 	wg.Wait()
 	return results, nil
 }
 
-func (c *Client) batchItem(ctx context.Context, task string, i int, item BatchItem, batchKey idempotency.Key, wait bool) BatchResult {
-	opts := item.Options
+// itemKey resolves the key of item i: its own, else hash(batch key, i)
+// when there is a batch key, else as for a trigger without a key.
+func (c *Client) itemKey(ctx context.Context, task string, i int, opts TriggerOptions, batchKey idempotency.Key) (idempotency.TriggerKey, error) {
 	if opts.Key == nil && batchKey != "" {
-		k, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, string(batchKey), strconv.Itoa(i))
+		k, err := idempotency.BatchItemKey(batchKey, i)
 		if err != nil {
-			return BatchResult{Err: fmt.Errorf("item %d: %w", i, err)}
+			return idempotency.TriggerKey{}, err
 		}
 		opts.Key = k
 	}
-	run, err := c.Trigger(ctx, task, item.Payload, opts)
+	return c.resolveKey(ctx, task, opts.Key, opts.Scope)
+}
+
+func (c *Client) batchItem(ctx context.Context, task string, i int, item BatchItem, key *idempotency.TriggerKey, wait bool) BatchResult {
+	run, err := c.triggerOne(ctx, task, item.Payload, item.Options, key)
 	if err == nil && wait {
-		err = run.Get(ctx, nil)
+		if err = run.Get(ctx, nil); err != nil {
+			err = fmt.Errorf("task %s run %s: %w", task, run.WorkflowID, err)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("item %d: %w", i, err)

@@ -9,42 +9,95 @@
 // has expired (TTL), has been reset (ResetKey), or the caller asked to retry
 // failed runs (TriggerOptions.RetryFailed).
 //
+// # Triggering from an activity
+//
+// In an activity of a task the context carries the task's run (see package
+// activities), so keys default to scope run. An unkeyed trigger there is
+// keyed by its call: the run, the activity ID, the task, and the ordinal of
+// this unkeyed trigger of that task in the activity attempt (1, 2, …;
+// counted per task, as workflow code counts its children). Each call is its
+// own run — N calls start N runs, each with its own payload — and a retried
+// attempt that makes the same calls in the same order finds the same N runs
+// (Cached) instead of starting N more. BatchTrigger numbers its unkeyed items
+// in item order. Scope global without a key is refused
+// (idempotency.ErrGlobalScopeNeedsKey): it would let unrelated runs share one
+// run.
+//
+// Calls made from several goroutines of one attempt each still get their own
+// run, but which call gets which ordinal depends on scheduling, so a retry
+// may pair a payload with the run another payload started. Pass a key to
+// calls made concurrently (idempotency.Create(ctx, item.ID), or
+// idempotency.KeyFromPayload), or use BatchTrigger.
+//
+// # Replacing a run: exactly one new run
+//
+// A run is replaced when its key has expired (and the run has closed), when
+// its key has been reset, or, with RetryFailed, when it failed, timed out, was
+// canceled or terminated. Whatever TTL, payload or strictness each caller
+// passes, all callers that replace the same run at the same moment get one new
+// run: the replacement is a start whose request ID is derived from the
+// replaced run alone ("once1.r.-.-.<replaced run ID>"), and the server answers
+// every start that carries the request ID of its current run with that run,
+// before it applies any reuse policy, even once that run has closed. (A
+// workflow retry or continue-as-new makes a run with a request ID of its own:
+// a caller so slow that the new run's whole chain closed before its
+// replacement arrived would replace that chain in turn.) The
+// reuse policy makes the server refuse atomically what a caller could not
+// check without a race: ALLOW_DUPLICATE (with conflict policy FAIL) keeps a
+// run that is still running, ALLOW_DUPLICATE_FAILED_ONLY (RetryFailed) also
+// keeps one that completed. A caller that arrives after the new run has
+// failed too finds that run and, with RetryFailed, replaces it in turn: one
+// new run per failed run replaced.
+//
+// The new run has the payload, TTL and memo of the caller whose start the
+// server took first; the request ID cannot carry them, so they are in the
+// run's memo (its expiry, and its payload hash, written whether the caller is
+// strict or not). Every caller that replaced the run gets it with
+// Cached=false: the server answers the first start and the deduplicated ones
+// alike. In strict mode a caller whose payload differs from the new run's
+// gets the run and ErrKeyReusedWithDifferentPayload, as for any cached hit.
+//
+// ResetKey does not delete anything: it starts a short-lived marker run
+// (immediately terminated, never executed by a worker) as the current run of
+// the workflow ID, so the old run's history stays readable and the next
+// trigger replaces the marker. Concurrent resets of one run make one marker.
+//
 // # Cost
 //
 // The hot path is one StartWorkflowExecution RPC, whether the key is new or
 // cached: the reply to a duplicate start names the existing run and the
-// request ID that created it, and Once encodes in that request ID what it
-// needs to decide (the TTL, and the payload hash in strict mode); the run's
-// creation time comes from its run ID (UUIDv7 on current servers).
-// Extra calls happen only on these paths:
-//   - expired key: one DescribeWorkflowExecution (is the run still running?),
-//     then one more start that replaces it;
-//   - reset key: one start that replaces the reset marker (plus one
-//     TerminateWorkflowExecution if the marker is still open);
-//   - a run Once did not start itself, a retried or continued-as-new run, or a
-//     server whose run IDs carry no time: one DescribeWorkflowExecution to read
-//     the memo;
+// request ID that created it, and a run started for a new key carries in its
+// request ID what Once needs to decide (the TTL, and the payload hash in
+// strict mode); the run's creation time comes from its run ID (UUIDv7 on
+// current servers). Extra calls happen only on these paths:
+//   - replacing a run (expired, reset, RetryFailed on a failed run): one more
+//     start; in strict mode one DescribeWorkflowExecution to compare with the
+//     new run's payload; one TerminateWorkflowExecution for a reset marker
+//     left open;
+//   - RetryFailed on a key whose run did not fail: one more start (the server
+//     refuses it and names the run);
+//   - a run that replaced another, a run Once did not start, a retried or
+//     continued-as-new run, or a server whose run IDs carry no time: one
+//     DescribeWorkflowExecution to read the memo, the first time a Client
+//     meets that run (a run's memo does not change, so the Client keeps what
+//     it read for the next triggers);
 //   - strict mode against a run started without strict mode: one
 //     GetWorkflowExecutionHistory to hash the original payload;
 //   - once per Client: DescribeNamespace and ListSearchAttributes (retention
 //     warning; whether Once's search attributes exist).
 //
-// # Race-free expiry and reset
+// # Errors
 //
-// Replacing an expired or reset run is a start with the reuse policy
-// ALLOW_DUPLICATE whose request ID is derived from the run being replaced.
-// The server checks the request ID against the current run before it applies
-// any policy, so of many callers that replace the same run at the same moment
-// exactly one creates the new run and all others get that same run back.
-// (Concurrent callers that replace with different TTLs or, in strict mode,
-// different payloads derive different request IDs; the running new run still
-// makes them cached hits, but a new run that already finished could be
-// replaced again.)
-//
-// ResetKey does not delete anything: it starts a short-lived marker run
-// (immediately terminated, never executed by a worker) as the current run of
-// the workflow ID, so the old run's history stays readable and the next
-// trigger replaces the marker.
+// Every input error matches once.ErrInvalidInput and is returned before any
+// RPC, with nothing started: invalid task ID, key, scope or TTL, a payload
+// that cannot be encoded or is larger than Options.MaxPayloadBytes
+// (ErrPayloadTooLarge, default the server's default blob size limit), a
+// negative duration in TriggerOptions (ErrNegativeDuration). When the
+// caller's context is done — its deadline passed or it canceled — every call
+// (Trigger, TriggerAndWait, Run.Get, BatchTrigger's items, ResetKey, Lookup)
+// returns an error that matches context.DeadlineExceeded or
+// context.Canceled; a deadline that passed while the server did not answer
+// also matches ErrServerUnreachable.
 //
 // # Semantics worth knowing
 //
@@ -53,8 +106,6 @@
 //   - A key also lives no longer than the namespace's retention: a closed
 //     workflow ID is forgotten when its history is deleted. New warns through
 //     the logger when the TTL asked for is longer.
-//   - When several callers replace the same run at once, the server cannot
-//     tell them apart: each may see Cached=false for the one new run.
 //
 // Do not use this package inside workflow code: use the workflows package,
 // which starts child workflows deterministically.

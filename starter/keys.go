@@ -36,7 +36,8 @@ type ResetOptions struct {
 //
 // Errors: ErrNoKey; invalid input; ErrNotFound when no run holds the key;
 // ErrResetRunning when the run is running and Terminate is false;
-// ErrServerUnreachable.
+// ErrServerUnreachable; ctx's error (errors.Is(err, context.DeadlineExceeded)
+// or context.Canceled).
 func (c *Client) ResetKey(ctx context.Context, task string, key idempotency.Input, opts ResetOptions) error {
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
@@ -47,6 +48,9 @@ func (c *Client) ResetKey(ctx context.Context, task string, key idempotency.Inpu
 }
 
 func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Input, opts ResetOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	workflowID, _, err := c.workflowIDFor(ctx, task, key, opts.Scope)
 	if err != nil {
 		return err
@@ -136,8 +140,12 @@ type LookupOptions struct {
 
 // Lookup finds the run for task and key: status, key text, scope, expiry.
 //
-// Errors: ErrNoKey; invalid input; ErrNotFound; ErrServerUnreachable.
+// Errors: ErrNoKey; invalid input; ErrNotFound; ErrServerUnreachable; ctx's
+// error (errors.Is(err, context.DeadlineExceeded) or context.Canceled).
 func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input, opts LookupOptions) (*RunInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("lookup %s: %w", task, err)
+	}
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	workflowID, k, err := c.workflowIDFor(ctx, task, key, opts.Scope)
@@ -181,12 +189,12 @@ func (c *Client) workflowIDFor(ctx context.Context, task string, key idempotency
 		return "", "", ErrNoKey
 	}
 	rc, _ := idempotency.RunContextFrom(ctx)
-	k, err := idempotency.Resolve(key, scope, rc)
+	tk, err := idempotency.ResolveTrigger(key, scope, rc, nil)
 	if err != nil {
 		return "", "", err
 	}
-	id, err := idempotency.WorkflowID(c.opts.Environment, task, k)
-	return id, k, err
+	id, err := idempotency.WorkflowID(c.opts.Environment, task, tk.Key)
+	return id, tk.Key, err
 }
 
 func (c *Client) describe(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -221,29 +229,6 @@ func (c *Client) terminate(ctx context.Context, workflowID, runID, reason string
 		return rpcError(ctx, err)
 	}
 	return nil
-}
-
-type memoInfo struct {
-	keyText   string
-	scope     string
-	expiresAt time.Time
-	reset     bool
-}
-
-func (c *Client) decodeMemo(m *commonpb.Memo) memoInfo {
-	var mi memoInfo
-	get := func(k string, v any) bool {
-		p, ok := m.GetFields()[k]
-		return ok && c.opts.DataConverter.FromPayload(p, v) == nil
-	}
-	get(once.MemoKeyText, &mi.keyText)
-	get(once.MemoKeyScope, &mi.scope)
-	var exp string
-	if get(once.MemoExpiresAt, &exp) {
-		mi.expiresAt, _ = time.Parse(time.RFC3339, exp)
-	}
-	get(once.MemoReset, &mi.reset)
-	return mi
 }
 
 // originalPayloadHash hashes the input of a run's first event.

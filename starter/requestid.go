@@ -9,15 +9,25 @@ import (
 )
 
 // Once writes what it needs to judge a cached hit into the request ID of the
-// start that creates a run, because the server returns that request ID with
-// every duplicate-start error: one RPC then suffices on the hot path.
+// start that creates a run for a new key, because the server returns that
+// request ID with every duplicate-start error: one RPC then suffices on the
+// hot path.
 //
-//	once1.<kind>.<ttl ms>.<payload hash or ->.<suffix>
+//	once1.<kind>.<ttl ms or ->.<payload hash or ->.<suffix>
 //
-// kind n: a new key, suffix random; kind r: a run that replaces an expired or
-// reset run, suffix the replaced run ID (deterministic, so concurrent
-// replacements dedupe on the server); kind x: a reset marker, suffix the
-// reset run ID.
+// kind n: a new key; TTL and, in strict mode, payload hash of the run;
+// suffix random.
+//
+// kind r: a run that replaces another (expired, reset, or failed with
+// RetryFailed); suffix the replaced run ID, and no TTL or hash ("-"), so
+// that the request ID is the same for every caller that replaces that run
+// and the server answers all of them with the one run the first created. The
+// new run's TTL and payload hash are in its memo. (Versions before this
+// wrote the caller's TTL and hash here too; such request IDs are still
+// read.)
+//
+// kind x: a reset marker; suffix the reset run ID, so that concurrent resets
+// of a run make one marker.
 const requestIDVersion = "once1"
 
 type requestKind byte
@@ -30,8 +40,8 @@ const (
 
 type requestID struct {
 	kind   requestKind
-	ttl    time.Duration
-	hash   string // payload hash in strict mode, else ""
+	ttl    time.Duration // 0: not recorded ("-")
+	hash   string        // payload hash in strict mode, else ""
 	suffix string
 }
 
@@ -46,7 +56,11 @@ func (r requestID) String() string {
 	b.WriteByte('.')
 	b.WriteByte(byte(r.kind))
 	b.WriteByte('.')
-	b.WriteString(strconv.FormatInt(r.ttl.Milliseconds(), 10))
+	if r.ttl > 0 {
+		b.WriteString(strconv.FormatInt(r.ttl.Milliseconds(), 10))
+	} else {
+		b.WriteByte('-')
+	}
 	b.WriteByte('.')
 	b.WriteString(hash)
 	b.WriteByte('.')
@@ -67,11 +81,13 @@ func parseRequestID(s string) (r requestID, ok bool) {
 	default:
 		return requestID{}, false
 	}
-	ms, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || ms < 0 {
-		return requestID{}, false
+	if parts[2] != "-" {
+		ms, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || ms < 0 {
+			return requestID{}, false
+		}
+		r.ttl = time.Duration(ms) * time.Millisecond
 	}
-	r.ttl = time.Duration(ms) * time.Millisecond
 	if parts[3] != "-" {
 		r.hash = parts[3]
 	}

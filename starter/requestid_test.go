@@ -15,7 +15,8 @@ func TestRequestIDRoundTrip(t *testing.T) {
 	}{
 		{"new without hash", requestID{kind: kindNew, ttl: 30 * 24 * time.Hour, suffix: uuid.NewString()}},
 		{"new with hash", requestID{kind: kindNew, ttl: 1500 * time.Millisecond, hash: "ab12", suffix: "x"}},
-		{"replace", requestID{kind: kindReplace, ttl: time.Hour, suffix: "0192e7a4-0000-7000-8000-000000000000"}},
+		{"replace", requestID{kind: kindReplace, suffix: "0192e7a4-0000-7000-8000-000000000000"}},
+		{"replace of earlier versions", requestID{kind: kindReplace, ttl: time.Hour, hash: "ab12", suffix: "0192e7a4-0000-7000-8000-000000000000"}},
 		{"marker", requestID{kind: kindMarker, suffix: "r.with.dots"}},
 	}
 	for _, tt := range tests {
@@ -25,6 +26,18 @@ func TestRequestIDRoundTrip(t *testing.T) {
 			require.Equal(t, tt.id, got)
 		})
 	}
+}
+
+// TestReplaceRequestIDDependsOnlyOnTheReplacedRun: callers that replace
+// one run with different TTLs and payloads send the same request ID, so the
+// server dedupes them onto one run.
+func TestReplaceRequestIDDependsOnlyOnTheReplacedRun(t *testing.T) {
+	const replaced = "0192e7a4-0000-7000-8000-000000000000"
+	require.Equal(t, "once1.r.-.-."+replaced, requestID{kind: kindReplace, suffix: replaced}.String())
+	got, ok := parseRequestID("once1.r.-.-." + replaced)
+	require.True(t, ok)
+	require.Zero(t, got.ttl, "no TTL: judged from the memo")
+	require.Empty(t, got.hash)
 }
 
 func TestParseRequestIDRejectsOthers(t *testing.T) {

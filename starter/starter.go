@@ -34,11 +34,17 @@ const DefaultBatchParallelism = 16
 // Options.RequestTimeout is zero.
 const DefaultRequestTimeout = 30 * time.Second
 
+// DefaultMaxPayloadBytes is the largest encoded payload a trigger sends when
+// Options.MaxPayloadBytes is zero: 2 MiB, the Temporal server's default
+// limit for a workflow's input (dynamic config limit.blobSize.error).
+const DefaultMaxPayloadBytes = 2 * 1024 * 1024
+
 // Errors returned by this package, tested with errors.Is. Errors of invalid
 // input from the idempotency package (idempotency.ErrEmptyKey,
 // ErrKeyTooLong, ErrInvalidTaskID, ErrInvalidEnvironment, ErrInvalidTTL,
-// ErrPayloadNotSerializable, ErrInvalidScope, ErrInvalidKey) pass through
-// wrapped.
+// ErrPayloadNotSerializable, ErrInvalidScope, ErrInvalidKey,
+// ErrGlobalScopeNeedsKey) pass through wrapped. Every input error, this
+// package's included, matches once.ErrInvalidInput.
 var (
 	// ErrKeyReusedWithDifferentPayload: strict mode found a run for the key
 	// whose payload differs from this trigger's. Use another key, or drop
@@ -58,7 +64,34 @@ var (
 
 	// ErrNoKey: ResetKey or Lookup was called without a key.
 	ErrNoKey = once.InputError("starter: a key is required")
+
+	// ErrPayloadTooLarge: the encoded payload is larger than
+	// Options.MaxPayloadBytes (the error is a *PayloadTooLargeError with
+	// both sizes). Pass a reference to the data (a URL, an object key)
+	// instead of the data.
+	ErrPayloadTooLarge = once.InputError("starter: payload too large")
+
+	// ErrNegativeDuration: StartDelay, ExecutionTimeout, RunTimeout or
+	// TaskTimeout of TriggerOptions is negative. Use 0 for the default.
+	ErrNegativeDuration = once.InputError("starter: negative duration in TriggerOptions: use 0 for the default or a positive duration")
 )
+
+// PayloadTooLargeError is the error of a trigger whose encoded payload is
+// larger than the limit; nothing was sent. It matches ErrPayloadTooLarge and
+// once.ErrInvalidInput.
+type PayloadTooLargeError struct {
+	// Size of the encoded payload and Limit (Options.MaxPayloadBytes), in
+	// bytes.
+	Size, Limit int
+}
+
+// Error says both sizes and what to do.
+func (e *PayloadTooLargeError) Error() string {
+	return fmt.Sprintf("starter: payload too large: %d bytes encoded, the limit is %d (Options.MaxPayloadBytes; the server's limit.blobSize.error): pass a reference to the data instead", e.Size, e.Limit)
+}
+
+// Unwrap returns ErrPayloadTooLarge.
+func (e *PayloadTooLargeError) Unwrap() error { return ErrPayloadTooLarge }
 
 // Options configures a Client.
 type Options struct {
@@ -104,6 +137,12 @@ type Options struct {
 	// their RPCs. Optional: defaults to DefaultRequestTimeout.
 	RequestTimeout time.Duration
 
+	// MaxPayloadBytes bounds the encoded payload of a trigger, checked
+	// before any RPC (ErrPayloadTooLarge). Set it to the server's
+	// limit.blobSize.error when that differs. Optional: defaults to
+	// DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+
 	// Identity recorded on starts. Optional: defaults to "once-starter@<host>".
 	Identity string
 
@@ -125,6 +164,8 @@ type Client struct {
 	hasSA     bool
 	warned    sync.Map // ttl → struct{}: warn once per TTL
 	counters  sync.Map // task + "\x00" + outcome → client.MetricsCounter
+
+	factsCache factsCache // facts of runs judged from their memo
 }
 
 // New returns a Client on c.
@@ -161,6 +202,9 @@ func New(c client.Client, opts Options) (*Client, error) {
 	}
 	if opts.DataConverter == nil {
 		opts.DataConverter = converter.GetDefaultDataConverter()
+	}
+	if opts.MaxPayloadBytes <= 0 {
+		opts.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
@@ -245,24 +289,59 @@ func (c *Client) rpcContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// rpcError maps transport failures to ErrServerUnreachable.
+// rpcError maps the error of an RPC made with ctx: when ctx is done, the
+// error matches ctx.Err() (context.DeadlineExceeded or context.Canceled),
+// whatever the transport made of it ("RST_STREAM … CANCEL", a gRPC status);
+// a server that did not answer (Unavailable, or the deadline passed while
+// waiting for it) also matches ErrServerUnreachable.
 func rpcError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	unreachable := isUnreachable(err)
+	cerr := ctx.Err()
+	switch {
+	case cerr != nil && unreachable && errors.Is(cerr, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrServerUnreachable, ctxError(ctx, err))
+	case cerr != nil:
+		return ctxError(ctx, err)
+	case unreachable:
+		return fmt.Errorf("%w: %w", ErrServerUnreachable, err)
+	}
+	return err
+}
+
+// ctxError makes err match ctx.Err() when ctx is done.
+func ctxError(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
 		return err
 	}
+	return &contextError{ctx: cerr, err: err}
+}
+
+// contextError is an error that the caller's giving up caused: it matches
+// both the context's error and the error the SDK or server made of it.
+type contextError struct{ ctx, err error }
+
+func (e *contextError) Error() string {
+	if msg := e.err.Error(); msg != e.ctx.Error() {
+		return e.ctx.Error() + ": " + msg
+	}
+	return e.ctx.Error()
+}
+
+func (e *contextError) Unwrap() []error { return []error{e.ctx, e.err} }
+
+// isUnreachable reports a server that did not answer.
+func isUnreachable(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
-		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+		return true
 	}
 	var unavailable *serviceerror.Unavailable
 	var deadline *serviceerror.DeadlineExceeded
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) {
-		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
-	}
-	return err
+	return errors.As(err, &unavailable) || errors.As(err, &deadline)
 }
 
 // count increments the trigger counter of task and outcome.

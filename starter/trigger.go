@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/once-run/once"
@@ -24,26 +26,29 @@ import (
 // key: a new run every time (outside a task).
 type TriggerOptions struct {
 	// Key makes the trigger idempotent: idempotency.Parts (hashed with
-	// Scope) or an idempotency.Key (used as is). Optional: without a key,
-	// a trigger from outside a task always starts a new run; from inside an
-	// activity the key defaults to (activity ID, task), run-scoped, so an
-	// activity retry finds the run its earlier attempt started.
+	// Scope) or an idempotency.Key (used as is). Optional: without a key, a
+	// trigger from outside a task always starts a new run; from an activity
+	// of a task, each call is its own run, keyed by the run, the activity
+	// and the ordinal of the call (see the package doc), so that a retried
+	// attempt finds the runs its earlier attempt started.
 	Key idempotency.Input
 
 	// Scope of Parts keys: run, attempt or global. Optional: defaults to
 	// run inside a task (an activity whose context carries the run), which
-	// is global outside any task.
+	// is global outside any task. Global without a Key from an activity is
+	// an error (idempotency.ErrGlobalScopeNeedsKey).
 	Scope idempotency.Scope
 
 	// TTL of the key, counted from the run's start; after it a closed run no
 	// longer answers for the key. Optional: defaults to Options.DefaultTTL.
-	// Negative is an error (idempotency.ErrInvalidTTL).
+	// Negative is an error (idempotency.ErrInvalidTTL). When several callers
+	// replace an expired run at once, the new run has the TTL of the one
+	// whose start the server took first.
 	TTL time.Duration
 
 	// RetryFailed starts a new run when the key's run closed failed, timed
-	// out, was canceled or terminated (reuse policy
-	// ALLOW_DUPLICATE_FAILED_ONLY). Optional: defaults to false (such a run
-	// is returned as a cached hit).
+	// out, was canceled or terminated. Optional: defaults to false (such a
+	// run is returned as a cached hit).
 	RetryFailed bool
 
 	// Strict makes a cached hit whose payload differs from the original
@@ -55,9 +60,11 @@ type TriggerOptions struct {
 	// RetryPolicy overrides the task's (Options.Tasks). Optional.
 	RetryPolicy *temporal.RetryPolicy
 	// ExecutionTimeout, RunTimeout and TaskTimeout override the task's.
-	// Optional.
+	// Optional: 0 keeps the task's; negative is an error
+	// (ErrNegativeDuration).
 	ExecutionTimeout, RunTimeout, TaskTimeout time.Duration
-	// StartDelay delays the first workflow task. Optional: defaults to none.
+	// StartDelay delays the first workflow task. Optional: defaults to none;
+	// negative is an error (ErrNegativeDuration).
 	StartDelay time.Duration
 	// Memo adds entries to the run's memo (Once's own "once.*" entries win).
 	// Optional.
@@ -81,23 +88,34 @@ type Run struct {
 }
 
 // Get waits for the run to close and decodes its result into valuePtr (nil
-// to discard it). A failed run returns its error (a *temporal.WorkflowExecutionError).
+// to discard it).
+//
+// Errors: the run's failure (a *temporal.WorkflowExecutionError); ctx's
+// error (errors.Is(err, context.DeadlineExceeded) or context.Canceled) when
+// the caller gave up first.
 func (r *Run) Get(ctx context.Context, valuePtr any) error {
-	return r.c.client.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, valuePtr)
+	return ctxError(ctx, r.c.client.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, valuePtr))
 }
 
 // Trigger starts a run of task with payload, or returns the run that already
 // holds the key (Cached). See the package doc for the rules.
 //
-// Errors: invalid input (idempotency.ErrInvalidTaskID, ErrEmptyKey,
-// ErrKeyTooLong, ErrInvalidKey, ErrInvalidScope, ErrInvalidTTL,
-// ErrPayloadNotSerializable) with nothing started;
-// ErrKeyReusedWithDifferentPayload in strict mode; ErrServerUnreachable; or
-// the server's error.
+// Errors: invalid input, all matching once.ErrInvalidInput
+// (idempotency.ErrInvalidTaskID, ErrEmptyKey, ErrKeyTooLong, ErrInvalidKey,
+// ErrInvalidScope, ErrInvalidTTL, ErrGlobalScopeNeedsKey,
+// ErrPayloadNotSerializable; ErrPayloadTooLarge, ErrNegativeDuration) with
+// nothing started; ErrKeyReusedWithDifferentPayload in strict mode (with the
+// run); ErrServerUnreachable; ctx's error (errors.Is(err,
+// context.DeadlineExceeded) or context.Canceled); or the server's error.
 func (c *Client) Trigger(ctx context.Context, task string, payload any, opts TriggerOptions) (*Run, error) {
+	return c.triggerOne(ctx, task, payload, opts, nil)
+}
+
+// triggerOne is Trigger, with the key already resolved when tk is not nil.
+func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, error) {
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
-	run, outcome, err := c.trigger(ctx, task, payload, opts)
+	run, outcome, err := c.trigger(ctx, task, payload, opts, tk)
 	c.count(task, outcome)
 	if err != nil {
 		return run, fmt.Errorf("trigger %s: %w", task, err)
@@ -108,7 +126,7 @@ func (c *Client) Trigger(ctx context.Context, task string, payload any, opts Tri
 // TriggerAndWait triggers task and waits for the run's result, decoded into
 // resultPtr (nil to discard it). A cached run's result is returned as is.
 //
-// Errors: those of Trigger, and the run's failure.
+// Errors: those of Trigger and Run.Get.
 func (c *Client) TriggerAndWait(ctx context.Context, task string, payload any, resultPtr any, opts TriggerOptions) (*Run, error) {
 	run, err := c.Trigger(ctx, task, payload, opts)
 	if err != nil {
@@ -122,156 +140,166 @@ func (c *Client) TriggerAndWait(ctx context.Context, task string, payload any, r
 
 // prepared is a validated trigger, ready to start.
 type prepared struct {
-	task     string
-	key      idempotency.Key
-	keyText  string
-	scope    idempotency.Scope
-	ttl      time.Duration
-	hash     string // strict mode payload hash
-	strict   bool
-	req      *workflowservice.StartWorkflowExecutionRequest
-	newReqID requestID
+	task        string
+	key         idempotency.TriggerKey
+	ttl         time.Duration
+	strict      bool
+	retryFailed bool
+	payload     any
+	hash        string // payload hash in strict mode, else ""
+	extraMemo   map[string]any
+	req         *workflowservice.StartWorkflowExecutionRequest
 }
 
-// prepare validates input and builds the start request; it makes no RPC.
-func (c *Client) prepare(ctx context.Context, task string, payload any, opts TriggerOptions) (*prepared, error) {
+// prepare validates the input and builds the start request of a new key; it
+// makes no RPC. tk is the resolved key, or nil to resolve it here.
+func (c *Client) prepare(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*prepared, error) {
 	if err := idempotency.ValidateTaskID(task); err != nil {
 		return nil, err
 	}
-	p := &prepared{task: task, strict: opts.Strict, ttl: opts.TTL}
+	if err := validateDurations(opts); err != nil {
+		return nil, err
+	}
+	p := &prepared{task: task, ttl: opts.TTL, strict: opts.Strict, retryFailed: opts.RetryFailed, payload: payload, extraMemo: opts.Memo}
 	if p.ttl == 0 {
 		p.ttl = c.opts.DefaultTTL
 	}
 	if p.ttl < 0 {
 		return nil, fmt.Errorf("TTL %v: %w", opts.TTL, idempotency.ErrInvalidTTL)
 	}
-	rc, inTask := idempotency.RunContextFrom(ctx)
-	scope, err := idempotency.ParseScope(string(opts.Scope))
+	input, err := c.encodeInput(payload)
 	if err != nil {
 		return nil, err
 	}
-	if scope == "" {
-		scope = idempotency.ScopeRun
-	}
-	if !inTask {
-		scope = idempotency.ScopeGlobal // no run context: every scope adds nothing
-	}
-	p.scope = scope
-	var workflowID string
-	switch {
-	case opts.Key != nil:
-		if p.key, err = idempotency.Resolve(opts.Key, scope, rc); err != nil {
-			return nil, err
-		}
-		p.keyText = idempotency.Text(opts.Key)
-	case inTask && activity.IsActivity(ctx):
-		// An activity retry must find the run its earlier attempt started.
-		id := activity.GetInfo(ctx).ActivityID
-		if p.key, err = idempotency.Derive(rc, scope, "once-activity", id, task); err != nil {
-			return nil, err
-		}
-		p.keyText = "once-activity-" + id + "-" + task
-	}
-	if p.key != "" {
-		if workflowID, err = idempotency.WorkflowID(c.opts.Environment, task, p.key); err != nil {
-			return nil, err
-		}
-	} else {
-		workflowID = c.opts.Environment + "/" + task + "/" + uuid.NewString()
-	}
-
-	var input *commonpb.Payloads
-	if payload != nil {
-		if input, err = c.payloads(payload); err != nil {
-			return nil, fmt.Errorf("encode payload: %v: %w", err, idempotency.ErrPayloadNotSerializable)
-		}
-	}
-	if p.strict && p.key != "" {
-		h, err := idempotency.PayloadHash(payload)
+	if tk == nil {
+		k, err := c.resolveKey(ctx, task, opts.Key, opts.Scope)
 		if err != nil {
 			return nil, err
 		}
-		p.hash = string(h)
+		tk = &k
 	}
-
-	cfg := c.opts.Tasks[task]
-	retry := cfg.RetryPolicy
-	if opts.RetryPolicy != nil {
-		retry = opts.RetryPolicy
+	p.key = *tk
+	workflowID := c.opts.Environment + "/" + task + "/" + uuid.NewString()
+	if p.key.Key != "" {
+		if workflowID, err = idempotency.WorkflowID(c.opts.Environment, task, p.key.Key); err != nil {
+			return nil, err
+		}
+		if p.strict {
+			h, err := idempotency.PayloadHash(payload)
+			if err != nil {
+				return nil, err
+			}
+			p.hash = string(h)
+		}
 	}
-	memo, err := c.memo(p, opts.Memo)
+	memo, err := c.memo(p, c.opts.Now(), p.hash)
 	if err != nil {
 		return nil, err
 	}
-	p.newReqID = requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}
-	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
-	if opts.RetryFailed {
-		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+	p.req = c.startRequest(workflowID, task, input, c.startConfig(task, opts), opts.StartDelay, memo)
+	p.req.RequestId = requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}.String()
+	return p, nil
+}
+
+// validateDurations refuses negative durations in opts.
+func validateDurations(opts TriggerOptions) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StartDelay", opts.StartDelay},
+		{"ExecutionTimeout", opts.ExecutionTimeout},
+		{"RunTimeout", opts.RunTimeout},
+		{"TaskTimeout", opts.TaskTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%s %v: %w", d.name, d.v, ErrNegativeDuration)
+		}
 	}
-	p.req = &workflowservice.StartWorkflowExecutionRequest{
+	return nil
+}
+
+// activityKeyPrefix starts the key text of unkeyed triggers from activities.
+const activityKeyPrefix = "once-activity"
+
+// resolveKey resolves the key of a trigger (idempotency.ResolveTrigger).
+// From an activity of a task, an unkeyed trigger is keyed by its call: the
+// activity ID, the task and the ordinal of this unkeyed trigger of the task
+// in the activity attempt (idempotency.NextCallOrdinal), scoped to the run.
+func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (idempotency.TriggerKey, error) {
+	rc, _ := idempotency.RunContextFrom(ctx)
+	var call func() ([]string, error)
+	if !rc.IsZero() && activity.IsActivity(ctx) {
+		call = func() ([]string, error) {
+			parts := []string{activityKeyPrefix, activity.GetInfo(ctx).ActivityID, task}
+			// The first call keeps the key earlier versions gave every call
+			// (no ordinal), so that an attempt retried across an upgrade
+			// finds the run its predecessor started.
+			if n, _ := idempotency.NextCallOrdinal(ctx, task); n > 1 {
+				parts = append(parts, strconv.Itoa(n))
+			}
+			return parts, nil
+		}
+	}
+	return idempotency.ResolveTrigger(key, scope, rc, call)
+}
+
+// encodeInput encodes the payload (nil: no input) and checks its size
+// against Options.MaxPayloadBytes.
+func (c *Client) encodeInput(payload any) (*commonpb.Payloads, error) {
+	if payload == nil {
+		return nil, nil
+	}
+	input, err := c.payloads(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %v: %w", err, idempotency.ErrPayloadNotSerializable)
+	}
+	if size := proto.Size(input); size > c.opts.MaxPayloadBytes {
+		return nil, &PayloadTooLargeError{Size: size, Limit: c.opts.MaxPayloadBytes}
+	}
+	return input, nil
+}
+
+// startConfig is the task's configuration (Options.Tasks) with the
+// trigger's overrides.
+func (c *Client) startConfig(task string, opts TriggerOptions) once.TaskConfig {
+	cfg := c.opts.Tasks[task]
+	if opts.RetryPolicy != nil {
+		cfg.RetryPolicy = opts.RetryPolicy
+	}
+	cfg.ExecutionTimeout = firstNonZero(opts.ExecutionTimeout, cfg.ExecutionTimeout)
+	cfg.RunTimeout = firstNonZero(opts.RunTimeout, cfg.RunTimeout)
+	cfg.TaskTimeout = firstNonZero(opts.TaskTimeout, cfg.TaskTimeout)
+	return cfg
+}
+
+// startRequest is the start of a new key: REJECT_DUPLICATE, so that the
+// server answers for an existing run with its ID and start request ID.
+func (c *Client) startRequest(workflowID, task string, input *commonpb.Payloads, cfg once.TaskConfig, delay time.Duration, memo *commonpb.Memo) *workflowservice.StartWorkflowExecutionRequest {
+	return &workflowservice.StartWorkflowExecutionRequest{
 		Namespace:                c.opts.Namespace,
 		WorkflowId:               workflowID,
 		WorkflowType:             &commonpb.WorkflowType{Name: task},
 		TaskQueue:                &taskqueuepb.TaskQueue{Name: c.taskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
 		Input:                    input,
-		WorkflowExecutionTimeout: durationOrNil(firstNonZero(opts.ExecutionTimeout, cfg.ExecutionTimeout)),
-		WorkflowRunTimeout:       durationOrNil(firstNonZero(opts.RunTimeout, cfg.RunTimeout)),
-		WorkflowTaskTimeout:      durationOrNil(firstNonZero(opts.TaskTimeout, cfg.TaskTimeout)),
-		WorkflowStartDelay:       durationOrNil(opts.StartDelay),
+		WorkflowExecutionTimeout: durationOrNil(cfg.ExecutionTimeout),
+		WorkflowRunTimeout:       durationOrNil(cfg.RunTimeout),
+		WorkflowTaskTimeout:      durationOrNil(cfg.TaskTimeout),
+		WorkflowStartDelay:       durationOrNil(delay),
 		Identity:                 c.opts.Identity,
-		RequestId:                p.newReqID.String(),
-		WorkflowIdReusePolicy:    reuse,
+		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		RetryPolicy:              retryPolicyToProto(retry),
+		RetryPolicy:              retryPolicyToProto(cfg.RetryPolicy),
 		Memo:                     memo,
 	}
-	return p, nil
-}
-
-// memo builds the run's memo: the caller's entries, then Once's.
-func (c *Client) memo(p *prepared, extra map[string]any) (*commonpb.Memo, error) {
-	fields := make(map[string]*commonpb.Payload, len(extra)+6)
-	put := func(k string, v any) error {
-		pl, err := c.opts.DataConverter.ToPayload(v)
-		if err != nil {
-			return fmt.Errorf("encode memo %q: %w", k, err)
-		}
-		fields[k] = pl
-		return nil
-	}
-	for k, v := range extra {
-		if err := put(k, v); err != nil {
-			return nil, err
-		}
-	}
-	type entry struct {
-		k string
-		v any
-	}
-	entries := []entry{{once.MemoTask, p.task}, {once.MemoEnvironment, c.opts.Environment}}
-	if p.key != "" {
-		entries = append(entries,
-			entry{once.MemoKeyText, p.keyText},
-			entry{once.MemoKeyScope, string(p.scope)},
-			entry{once.MemoExpiresAt, c.opts.Now().Add(p.ttl).UTC().Format(time.RFC3339)})
-		if p.hash != "" {
-			entries = append(entries, entry{once.MemoPayloadHash, p.hash})
-		}
-	}
-	for _, e := range entries {
-		if err := put(e.k, e.v); err != nil {
-			return nil, err
-		}
-	}
-	return &commonpb.Memo{Fields: fields}, nil
 }
 
 // searchAttributes are Once's, for a namespace that has them.
 func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, error) {
 	fields := map[string]*commonpb.Payload{}
 	values := map[string]string{once.SearchAttrTask: p.task, once.SearchAttrEnvironment: c.opts.Environment}
-	if p.key != "" {
-		values[once.SearchAttrKey] = string(p.key)
+	if p.key.Key != "" {
+		values[once.SearchAttrKey] = string(p.key.Key)
 	}
 	for k, v := range values {
 		pl, err := c.opts.DataConverter.ToPayload(v)
@@ -284,13 +312,13 @@ func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, erro
 	return &commonpb.SearchAttributes{IndexedFields: fields}, nil
 }
 
-// maxReplaceRounds bounds the start attempts of one trigger: a key whose run
-// keeps being replaced by others under our feet is an error, not a loop.
-const maxReplaceRounds = 8
-
-// trigger runs the decision loop; outcome is for metrics.
-func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions) (*Run, string, error) {
-	p, err := c.prepare(ctx, task, payload, opts)
+// trigger starts the run of a new key, or converges on the run that answers
+// for an existing one; outcome is for metrics.
+func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, once.OutcomeFailed, err // the caller gave up: start nothing
+	}
+	p, err := c.prepare(ctx, task, payload, opts, tk)
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
@@ -298,7 +326,7 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
-	if p.key != "" {
+	if p.key.Key != "" {
 		c.warnTTL(p.ttl, retention)
 	}
 	if hasSA {
@@ -306,128 +334,33 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 			return nil, once.OutcomeFailed, err
 		}
 	}
-	outcome := once.OutcomeStarted
-	for round := 0; round < maxReplaceRounds; round++ {
-		rctx, cancel := c.rpcContext(ctx)
-		resp, err := c.svc.StartWorkflowExecution(rctx, p.req)
-		cancel()
-		if err == nil {
-			first := resp.GetFirstExecutionRunId()
-			if first == "" {
-				first = resp.GetRunId()
-			}
-			return c.run(p, first, false), outcome, nil
-		}
-		var already *serviceerror.WorkflowExecutionAlreadyStarted
-		if p.key == "" || !errors.As(err, &already) {
-			return nil, once.OutcomeFailed, rpcError(ctx, err)
-		}
-		current, err := c.judge(ctx, p, already)
-		if err != nil {
-			return nil, once.OutcomeFailed, err
-		}
-		if current.cached {
-			if p.strict {
-				if err := c.checkPayload(ctx, p, current); err != nil {
-					return c.run(p, current.firstRunID, true), once.OutcomeFailed, err
-				}
-			}
-			return c.run(p, current.firstRunID, true), once.OutcomeCached, nil
-		}
-		// Replace the current run: expired or a reset marker.
-		if current.openMarker {
-			if err := c.terminate(ctx, p.req.WorkflowId, current.runID, "once: key reset"); err != nil {
-				return nil, once.OutcomeFailed, err
-			}
-		}
-		p.req.WorkflowIdReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
-		p.req.RequestId = requestID{kind: kindReplace, ttl: p.ttl, hash: p.hash, suffix: current.runID}.String()
-		outcome = once.OutcomeRestarted
+	resp, err := c.start(ctx, p.req)
+	if err == nil {
+		return c.run(p, firstRunID(resp), false), once.OutcomeStarted, nil
 	}
-	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.req.WorkflowId, maxReplaceRounds)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if p.key.Key == "" || !errors.As(err, &already) {
+		return nil, once.OutcomeFailed, rpcError(ctx, err)
+	}
+	return c.converge(ctx, p, already)
+}
+
+// start sends one StartWorkflowExecution.
+func (c *Client) start(ctx context.Context, req *workflowservice.StartWorkflowExecutionRequest) (*workflowservice.StartWorkflowExecutionResponse, error) {
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	return c.svc.StartWorkflowExecution(rctx, req)
+}
+
+func firstRunID(resp *workflowservice.StartWorkflowExecutionResponse) string {
+	if first := resp.GetFirstExecutionRunId(); first != "" {
+		return first
+	}
+	return resp.GetRunId()
 }
 
 func (c *Client) run(p *prepared, runID string, cached bool) *Run {
-	return &Run{Task: p.task, WorkflowID: p.req.WorkflowId, RunID: runID, Key: p.key, Cached: cached, c: c}
-}
-
-// current is the judgement of the run that holds a workflow ID.
-type current struct {
-	runID      string // the current run
-	firstRunID string // its chain's first run
-	cached     bool   // answer with it
-	openMarker bool   // a reset marker that may still be open
-	reqID      requestID
-	parsed     bool
-}
-
-// judge decides whether the run named by a duplicate-start error answers for
-// the key (cached) or must be replaced (expired or reset).
-func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted) (current, error) {
-	cur := current{runID: already.RunId, firstRunID: already.FirstExecutionRunId}
-	if cur.firstRunID == "" {
-		cur.firstRunID = cur.runID
-	}
-	cur.reqID, cur.parsed = parseRequestID(already.StartRequestId)
-	if cur.parsed && cur.reqID.kind == kindMarker {
-		cur.openMarker = true
-		return cur, nil
-	}
-	if cur.parsed && cur.firstRunID == cur.runID {
-		if created, ok := runIDTime(cur.firstRunID); ok {
-			if c.opts.Now().Before(created.Add(cur.reqID.ttl)) {
-				cur.cached = true
-				return cur, nil
-			}
-			// Expired by age: replace it only once it has closed.
-			desc, err := c.describe(ctx, p.req.WorkflowId, cur.runID)
-			if err != nil {
-				return cur, err
-			}
-			cur.cached = desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-			return cur, nil
-		}
-	}
-	// A run whose request ID or run ID does not tell us enough (started by
-	// someone else, a retry or continue-as-new run, an older server): read
-	// its memo.
-	desc, err := c.describe(ctx, p.req.WorkflowId, cur.runID)
-	if err != nil {
-		return cur, err
-	}
-	info := desc.GetWorkflowExecutionInfo()
-	if first := info.GetFirstRunId(); first != "" {
-		cur.firstRunID = first
-	}
-	m := c.decodeMemo(info.GetMemo())
-	if m.reset {
-		cur.openMarker = info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-		return cur, nil
-	}
-	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || m.expiresAt.IsZero() {
-		cur.cached = true
-		return cur, nil
-	}
-	cur.cached = c.opts.Now().Before(m.expiresAt)
-	return cur, nil
-}
-
-// checkPayload compares this trigger's payload hash with the original run's.
-func (c *Client) checkPayload(ctx context.Context, p *prepared, cur current) error {
-	orig := ""
-	if cur.parsed {
-		orig = cur.reqID.hash
-	}
-	if orig == "" {
-		var err error
-		if orig, err = c.originalPayloadHash(ctx, p.req.WorkflowId, cur.firstRunID); err != nil {
-			return err
-		}
-	}
-	if orig != p.hash {
-		return fmt.Errorf("workflow %s: %w", p.req.WorkflowId, ErrKeyReusedWithDifferentPayload)
-	}
-	return nil
+	return &Run{Task: p.task, WorkflowID: p.req.WorkflowId, RunID: runID, Key: p.key.Key, Cached: cached, c: c}
 }
 
 func durationOrNil(d time.Duration) *durationpb.Duration {

@@ -1,0 +1,191 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency"
+)
+
+// maxReplaceRounds bounds the rounds of one trigger: a key whose run keeps
+// being replaced by others under our feet is an error, not a loop.
+const maxReplaceRounds = 8
+
+// current is the judgement of the run that holds a workflow ID.
+type current struct {
+	runID      string // the current run
+	firstRunID string // its chain's first run
+	cached     bool   // it answers for the key
+	marker     bool   // a reset marker: replace it
+	hash       string // the original payload's hash; "" when unknown
+}
+
+// converge finds the run that answers for the key once the start of a new
+// key found the workflow ID taken: the current run (a cached hit), or the one
+// run that replaces it — when it has expired, when it is a reset marker, or,
+// with RetryFailed, when it failed.
+//
+// A replacement is a start whose request ID is derived from the replaced run
+// alone (requestID kindReplace), whatever the caller's TTL, payload or
+// strictness: the server answers every start that carries the request ID of
+// its current run with that run, so all callers that replace the same run
+// get the one new run. The reuse policy lets the server refuse atomically
+// what the caller cannot check without a race: ALLOW_DUPLICATE with conflict
+// policy FAIL refuses a run that is still running;
+// ALLOW_DUPLICATE_FAILED_ONLY also refuses one that completed.
+func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted) (*Run, string, error) {
+	for round := 0; round < maxReplaceRounds; round++ {
+		cur, err := c.judge(ctx, p, already)
+		if err != nil {
+			return nil, once.OutcomeFailed, err
+		}
+		if cur.cached && !p.retryFailed {
+			return c.cachedRun(ctx, p, cur)
+		}
+		policy := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+		if cur.cached {
+			policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+		}
+		req, err := c.replacement(p, cur.runID, policy)
+		if err != nil {
+			return nil, once.OutcomeFailed, err
+		}
+		resp, err := c.start(ctx, req)
+		if err == nil {
+			run := c.run(p, firstRunID(resp), false)
+			if p.strict {
+				// This caller's start or another's created the run: compare
+				// with the payload hash of its memo.
+				f, err := c.facts(ctx, p.req.WorkflowId, run.RunID)
+				if err == nil {
+					err = c.checkPayload(ctx, p, current{runID: run.RunID, firstRunID: run.RunID, hash: f.hash})
+				}
+				if err != nil {
+					return run, once.OutcomeFailed, err
+				}
+			}
+			return run, once.OutcomeRestarted, nil
+		}
+		if !errors.As(err, &already) {
+			return nil, once.OutcomeFailed, rpcError(ctx, err)
+		}
+		if already.RunId != cur.runID {
+			continue // another run took the workflow ID meanwhile: judge it
+		}
+		// The server kept cur: it is still running (or, for RetryFailed, it
+		// completed).
+		if cur.marker {
+			// A marker left open by a ResetKey that stopped between its
+			// start and its termination: close it, then replace it.
+			if err := c.terminate(ctx, p.req.WorkflowId, cur.runID, "once: key reset"); err != nil {
+				return nil, once.OutcomeFailed, err
+			}
+			continue
+		}
+		return c.cachedRun(ctx, p, cur)
+	}
+	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.req.WorkflowId, maxReplaceRounds)
+}
+
+// cachedRun answers with cur, after the strict-mode check.
+func (c *Client) cachedRun(ctx context.Context, p *prepared, cur current) (*Run, string, error) {
+	run := c.run(p, cur.firstRunID, true)
+	if p.strict {
+		if err := c.checkPayload(ctx, p, cur); err != nil {
+			return run, once.OutcomeFailed, err
+		}
+	}
+	return run, once.OutcomeCached, nil
+}
+
+// replacement is the start that replaces the run replaced: the caller's
+// request with the request ID of the replacement of that run, and a memo
+// with the TTL counted from now and the payload hash, which the request ID
+// no longer carries.
+func (c *Client) replacement(p *prepared, replaced string, policy enumspb.WorkflowIdReusePolicy) (*workflowservice.StartWorkflowExecutionRequest, error) {
+	hash := p.hash
+	if hash == "" {
+		// Recorded for strict callers that will find this run; a payload
+		// canonical JSON cannot hash is recorded without.
+		if h, err := idempotency.PayloadHash(p.payload); err == nil {
+			hash = string(h)
+		}
+	}
+	memo, err := c.memo(p, c.opts.Now(), hash)
+	if err != nil {
+		return nil, err
+	}
+	req := proto.Clone(p.req).(*workflowservice.StartWorkflowExecutionRequest)
+	req.Memo = memo
+	req.RequestId = requestID{kind: kindReplace, suffix: replaced}.String()
+	req.WorkflowIdReusePolicy = policy
+	return req, nil
+}
+
+// judge decides whether the run named by a duplicate-start error answers for
+// the key (cached) or is to be replaced (expired or reset; a run that may
+// have failed is judged cached, and RetryFailed tries to replace it).
+//
+// A run that Once started for a new key carries its TTL and payload hash in
+// its request ID and its creation time in its run ID (UUIDv7): no RPC. Any
+// other run — a replacement, a run Once did not start, a retried or
+// continued-as-new run, a run ID without time — is judged from its memo.
+func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted) (current, error) {
+	cur := current{runID: already.RunId, firstRunID: already.FirstExecutionRunId}
+	if cur.firstRunID == "" {
+		cur.firstRunID = cur.runID
+	}
+	rid, parsed := parseRequestID(already.StartRequestId)
+	if parsed && rid.kind == kindMarker {
+		cur.marker = true
+		return cur, nil
+	}
+	if parsed && rid.ttl > 0 && cur.firstRunID == cur.runID {
+		if created, ok := runIDTime(cur.runID); ok {
+			cur.hash = rid.hash
+			cur.cached = c.opts.Now().Before(created.Add(rid.ttl))
+			return cur, nil
+		}
+	}
+	f, err := c.facts(ctx, p.req.WorkflowId, cur.runID)
+	if err != nil {
+		return cur, err
+	}
+	if f.firstRunID != "" {
+		cur.firstRunID = f.firstRunID
+	}
+	cur.hash = f.hash
+	switch {
+	case f.reset:
+		cur.marker = true
+	case f.expiresAt.IsZero():
+		cur.cached = true // no expiry recorded: the run answers for good
+	default:
+		cur.cached = c.opts.Now().Before(f.expiresAt)
+	}
+	return cur, nil
+}
+
+// checkPayload compares this trigger's payload hash with that of the run
+// cur: the one its request ID or memo recorded, else the hash of the input of
+// its start event.
+func (c *Client) checkPayload(ctx context.Context, p *prepared, cur current) error {
+	orig := cur.hash
+	if orig == "" {
+		var err error
+		if orig, err = c.originalPayloadHash(ctx, p.req.WorkflowId, cur.firstRunID); err != nil {
+			return err
+		}
+	}
+	if orig != p.hash {
+		return fmt.Errorf("workflow %s: %w", p.req.WorkflowId, ErrKeyReusedWithDifferentPayload)
+	}
+	return nil
+}

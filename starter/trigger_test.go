@@ -1,0 +1,132 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency"
+)
+
+// newOfflineClient is a Client whose server does not exist: a call that
+// reaches the network fails with ErrServerUnreachable, so an error of
+// another kind proves that nothing was sent.
+func newOfflineClient(tb testing.TB, opts Options) *Client {
+	tb.Helper()
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	require.NoError(tb, err)
+	tb.Cleanup(c.Close)
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 2 * time.Second
+	}
+	s, err := New(c, opts)
+	require.NoError(tb, err)
+	return s
+}
+
+// TestReplacementRequestIDIgnoresTheCaller: callers that replace the same
+// run with different TTLs, payloads and strictness send one request ID (so
+// that the server dedupes them onto one run); the request ID of a new key
+// stays the caller's, and the new run's TTL and payload hash go to its memo.
+func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
+	s := newOfflineClient(t, Options{})
+	ctx := context.Background()
+	const replaced = "0192e7a4-0000-7000-8000-000000000000"
+	var ids []string
+	for i, opts := range []TriggerOptions{
+		{Key: idempotency.Parts{"k"}},
+		{Key: idempotency.Parts{"k"}, TTL: time.Hour},
+		{Key: idempotency.Parts{"k"}, TTL: 3 * time.Hour, Strict: true},
+		{Key: idempotency.Parts{"k"}, TTL: 90 * time.Minute, RetryFailed: true},
+	} {
+		p, err := s.prepare(ctx, "task", map[string]any{"caller": i}, opts, nil)
+		require.NoError(t, err)
+		newID, ok := parseRequestID(p.req.RequestId)
+		require.True(t, ok)
+		require.Equal(t, kindNew, newID.kind)
+		require.Equal(t, p.ttl, newID.ttl, "a new key's request ID carries the TTL")
+
+		req, err := s.replacement(p, replaced, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+		require.NoError(t, err)
+		ids = append(ids, req.RequestId)
+		require.Equal(t, p.req.WorkflowId, req.WorkflowId)
+		require.NotSame(t, p.req, req)
+		m := s.decodeMemo(req.Memo)
+		require.WithinDuration(t, time.Now().Add(p.ttl), m.expiresAt, time.Minute, "the replacement's memo has the caller's TTL")
+		h, err := idempotency.PayloadHash(map[string]any{"caller": i})
+		require.NoError(t, err)
+		require.Equal(t, string(h), m.payloadHash, "the replacement's memo has the payload hash, strict or not")
+	}
+	for _, id := range ids {
+		require.Equal(t, ids[0], id)
+	}
+}
+
+// TestInputErrorsBeforeAnyRPC: negative durations and a payload over the
+// limit are input errors (once.ErrInvalidInput) found before any RPC.
+func TestInputErrorsBeforeAnyRPC(t *testing.T) {
+	big := strings.Repeat("x", DefaultMaxPayloadBytes)
+	tests := []struct {
+		name    string
+		limit   int
+		payload any
+		opts    TriggerOptions
+		want    error
+	}{
+		{"negative StartDelay", 0, nil, TriggerOptions{StartDelay: -time.Second}, ErrNegativeDuration},
+		{"negative ExecutionTimeout", 0, nil, TriggerOptions{ExecutionTimeout: -1}, ErrNegativeDuration},
+		{"negative RunTimeout", 0, nil, TriggerOptions{RunTimeout: -time.Minute}, ErrNegativeDuration},
+		{"negative TaskTimeout", 0, nil, TriggerOptions{TaskTimeout: -time.Millisecond}, ErrNegativeDuration},
+		{"payload over the default limit", 0, big, TriggerOptions{Key: idempotency.Parts{"k"}}, ErrPayloadTooLarge},
+		{"payload over a set limit", 100, strings.Repeat("y", 200), TriggerOptions{}, ErrPayloadTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newOfflineClient(t, Options{MaxPayloadBytes: tt.limit})
+			run, err := s.Trigger(context.Background(), "task", tt.payload, tt.opts)
+			require.Nil(t, run)
+			require.ErrorIs(t, err, tt.want)
+			require.ErrorIs(t, err, once.ErrInvalidInput)
+			require.False(t, errors.Is(err, ErrServerUnreachable), "an RPC was made: %v", err)
+		})
+	}
+
+	t.Run("size and limit in the message", func(t *testing.T) {
+		s := newOfflineClient(t, Options{MaxPayloadBytes: 1000})
+		_, err := s.Trigger(context.Background(), "task", strings.Repeat("z", 5000), TriggerOptions{})
+		var tooLarge *PayloadTooLargeError
+		require.ErrorAs(t, err, &tooLarge)
+		require.Equal(t, 1000, tooLarge.Limit)
+		require.Greater(t, tooLarge.Size, 5000)
+		require.Contains(t, err.Error(), fmt.Sprintf("%d bytes", tooLarge.Size))
+		require.Contains(t, err.Error(), "limit is 1000")
+	})
+
+	t.Run("the limit is inclusive", func(t *testing.T) {
+		s := newOfflineClient(t, Options{})
+		n := DefaultMaxPayloadBytes // the longest string whose payload fits
+		for encodedSize(t, s, big[:n]) > DefaultMaxPayloadBytes {
+			n--
+		}
+		_, err := s.Trigger(context.Background(), "task", big[:n], TriggerOptions{})
+		require.ErrorIs(t, err, ErrServerUnreachable, "a payload of the limit goes on to the server")
+		_, err = s.Trigger(context.Background(), "task", big[:n]+"x", TriggerOptions{})
+		require.ErrorIs(t, err, ErrPayloadTooLarge)
+	})
+}
+
+func encodedSize(tb testing.TB, s *Client, v any) int {
+	tb.Helper()
+	p, err := s.payloads(v)
+	require.NoError(tb, err)
+	return proto.Size(p)
+}
