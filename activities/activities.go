@@ -3,9 +3,23 @@
 //
 // Inside an activity of a Once task (registered with the worker package) the
 // context carries the run context of the task (idempotency.RunContextFrom),
-// so keys made with idempotency.Create are run-scoped and a task triggered
-// with Trigger or TriggerAndWait gets a key that an activity retry finds
-// again: a retried activity never starts a second run.
+// so keys made with idempotency.Create are run-scoped and a retried activity
+// never starts a second run:
+//
+//   - with a key, the retry finds the run of that key;
+//   - without a key, each call is its own run, keyed by the run, the
+//     activity, the task and the ordinal of the call among the attempt's
+//     unkeyed triggers of that task: N calls start N runs, each with its own
+//     payload, and a retried attempt that makes the same calls in the same
+//     order finds the same N runs (Cached);
+//   - without a key, scope global is refused
+//     (idempotency.ErrGlobalScopeNeedsKey): unrelated runs would share one.
+//
+// Calls from several goroutines of one attempt each get their own run too,
+// but their ordinals follow scheduling, so a retry may pair a payload with
+// another call's run: give such calls keys (idempotency.Create(ctx, item.ID))
+// or trigger them with starter.Client.BatchTrigger, which numbers its items in
+// order. See package starter for the rest of the rules.
 //
 // Do not call anything of this package from workflow code except through
 // workflow.ExecuteActivity: it does I/O.
@@ -36,13 +50,15 @@ var (
 )
 
 // Trigger triggers task through s on behalf of the task run that ctx
-// belongs to (ctx is an activity's context). The key defaults to
-// run scope, and without a key the starter derives one from the activity ID
-// and the task, so a retry of the activity finds the run its earlier
-// attempt started (Run.Cached) instead of starting another.
+// belongs to (ctx is an activity's context). The key defaults to run scope;
+// without a key, the call is keyed by the run, the activity ID, the task and
+// the ordinal of the call in this attempt, so a retry of the activity finds
+// the run its earlier attempt started for the same call (Run.Cached) instead
+// of starting another, and every call has its own run.
 //
 // Errors: ErrNoStarter, ErrNoRunContext, ErrEnvironmentMismatch, and those
-// of starter.Client.Trigger.
+// of starter.Client.Trigger (idempotency.ErrGlobalScopeNeedsKey for scope
+// global without a key).
 func Trigger(ctx context.Context, s *starter.Client, task string, payload any, opts starter.TriggerOptions) (*starter.Run, error) {
 	if err := checkRun(ctx, s); err != nil {
 		return nil, fmt.Errorf("trigger %s: %w", task, err)
