@@ -299,7 +299,7 @@ func rpcError(ctx context.Context, err error) error {
 		return nil
 	}
 	unreachable := isUnreachable(err)
-	cerr := ctx.Err()
+	cerr := contextErr(ctx)
 	switch {
 	case cerr != nil && unreachable && errors.Is(cerr, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrServerUnreachable, ctxError(ctx, err))
@@ -311,13 +311,26 @@ func rpcError(ctx context.Context, err error) error {
 	return err
 }
 
-// ctxError makes err match ctx.Err() when ctx is done.
+// ctxError makes err match ctx's error when ctx is done.
 func ctxError(ctx context.Context, err error) error {
-	cerr := ctx.Err()
+	cerr := contextErr(ctx)
 	if err == nil || cerr == nil || errors.Is(err, cerr) {
 		return err
 	}
 	return &contextError{ctx: cerr, err: err}
+}
+
+// contextErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: the SDK's RPCs may fail on the deadline an instant before ctx
+// itself reports it.
+func contextErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // contextError is an error that the caller's giving up caused: it matches
