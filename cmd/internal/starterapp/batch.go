@@ -68,43 +68,64 @@ elsewhere nothing but the results is printed.`,
 }
 
 func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel int) error {
-	if file == "" {
-		return usagef("batch: --file is required")
-	}
-	if parallel < 1 {
-		return usagef("--parallel %d: want at least 1", parallel)
-	}
-	var bkey idempotency.Key
-	if batchKey != "" {
-		var err error
-		if bkey, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, batchKey); err != nil {
-			return fmt.Errorf("--batch-key: %w", err)
-		}
-	}
-	if err := r.checkEnv(); err != nil {
-		return err
-	}
-	var in io.Reader = r.stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return usagef("--file: %v", err)
-		}
-		defer f.Close()
-		in = f
-	}
-	items, err := readBatch(in, bkey)
+	items, err := r.batchInput(file, batchKey, parallel)
 	if err != nil {
 		return err
 	}
-
 	s, closeClient, err := r.connect(c)
 	if err != nil {
 		return err
 	}
 	defer closeClient()
-	ctx := c.Context()
+	results, err := r.triggerBatch(c, s, task, items, parallel)
+	if err != nil {
+		return err
+	}
+	outs, code := batchOutputs(items, results)
+	if err := printList(r, outs, printBatchOutput); err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code}
+	}
+	return nil
+}
 
+// batchInput checks the flags and reads the items of --file, each with its
+// key resolved (hash(batch key, index) for an item without one).
+func (r *runner) batchInput(file, batchKey string, parallel int) ([]batchItem, error) {
+	if file == "" {
+		return nil, usagef("batch: --file is required")
+	}
+	if parallel < 1 {
+		return nil, usagef("--parallel %d: want at least 1", parallel)
+	}
+	var bkey idempotency.Key
+	if batchKey != "" {
+		var err error
+		if bkey, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, batchKey); err != nil {
+			return nil, fmt.Errorf("--batch-key: %w", err)
+		}
+	}
+	if err := r.checkEnv(); err != nil {
+		return nil, err
+	}
+	var in io.Reader = r.stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, usagef("--file: %v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	return readBatch(in, bkey)
+}
+
+// triggerBatch triggers the valid items, in chunks so that progress can be
+// shown (keys were resolved per line beforehand, so chunking does not change
+// them), and returns their results by index into items.
+func (r *runner) triggerBatch(c *cobra.Command, s *starter.Client, task string, items []batchItem, parallel int) (map[int]starter.BatchResult, error) {
 	var valid []int // indexes into items of the lines to trigger
 	for i, it := range items {
 		if it.err == nil {
@@ -113,8 +134,6 @@ func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel i
 	}
 	progress := r.newProgress(len(valid))
 	results := make(map[int]starter.BatchResult, len(valid))
-	// Trigger in chunks so that progress can be shown; keys were resolved
-	// per line beforehand, so chunking does not change them.
 	chunk := 4 * parallel
 	for start := 0; start < len(valid); start += chunk {
 		end := min(start+chunk, len(valid))
@@ -122,10 +141,10 @@ func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel i
 		for _, i := range valid[start:end] {
 			batch = append(batch, items[i].item)
 		}
-		res, err := s.BatchTrigger(ctx, task, batch, starter.BatchOptions{Parallelism: parallel})
+		res, err := s.BatchTrigger(c.Context(), task, batch, starter.BatchOptions{Parallelism: parallel})
 		if err != nil {
 			progress.stop()
-			return err
+			return nil, err
 		}
 		for j, i := range valid[start:end] {
 			results[i] = res[j]
@@ -133,7 +152,12 @@ func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel i
 		progress.add(res)
 	}
 	progress.done()
+	return results, nil
+}
 
+// batchOutputs is one output per input line, and the exit code: 2 when a
+// line was invalid input, else 1 when a line failed, else 0.
+func batchOutputs(items []batchItem, results map[int]starter.BatchResult) ([]batchOutput, int) {
 	code := 0
 	outs := make([]batchOutput, 0, len(items))
 	for i, it := range items {
@@ -159,22 +183,19 @@ func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel i
 		}
 		outs = append(outs, out)
 	}
-	if err := printList(r, outs, func(w io.Writer, out batchOutput) {
-		switch {
-		case out.Error != "":
-			fmt.Fprintf(w, "line %d: error: %s\n", out.Line, out.Error)
-		case *out.Cached:
-			fmt.Fprintf(w, "line %d: cached   workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
-		default:
-			fmt.Fprintf(w, "line %d: started  workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
-		}
-	}); err != nil {
-		return err
+	return outs, code
+}
+
+// printBatchOutput is the text form of one output line.
+func printBatchOutput(w io.Writer, out batchOutput) {
+	switch {
+	case out.Error != "":
+		fmt.Fprintf(w, "line %d: error: %s\n", out.Line, out.Error)
+	case *out.Cached:
+		fmt.Fprintf(w, "line %d: cached   workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
+	default:
+		fmt.Fprintf(w, "line %d: started  workflow %s  run %s\n", out.Line, out.WorkflowID, out.RunID)
 	}
-	if code != 0 {
-		return &exitError{code}
-	}
-	return nil
 }
 
 // readBatch parses JSONL lines; blank lines are skipped. An item without a
