@@ -60,10 +60,20 @@ func SearchAttributes() []string {
 }
 
 // MetricTriggers counts triggers, from services and from inside tasks, with
-// the tags TagTask, TagEnvironment and TagOutcome.
+// the tags TagTask, TagEnvironment and TagOutcome. Through a Prometheus
+// naming scope (the SDK's contrib/tally, as Once's worker serves it) it is
+// the counter once_triggers_total.
 const MetricTriggers = "once_triggers"
 
-// Tags of MetricTriggers.
+// MetricTriggerLatency times triggers with the tags of MetricTriggers: from
+// the call to the decision (started, cached, …) for the starter; from the
+// workflow task that triggers to the one that learns the outcome, in
+// workflow time, for triggers from workflow code. It is a timer of the SDK's
+// metrics handler: through a Prometheus naming scope, the histogram
+// once_trigger_latency_seconds.
+const MetricTriggerLatency = "once_trigger_latency"
+
+// Tags of MetricTriggers and MetricTriggerLatency.
 const (
 	TagTask        = "task"
 	TagEnvironment = "environment"

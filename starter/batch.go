@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -78,9 +79,10 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 	results := make([]BatchResult, len(items))
 	keys := make([]*idempotency.TriggerKey, len(items))
 	for i, item := range items {
+		start := time.Now()
 		k, err := c.itemKey(ctx, task, i, item.Options, batchKey)
 		if err != nil {
-			c.count(task, once.OutcomeFailed)
+			c.record(ctx, task, once.OutcomeFailed, time.Since(start))
 			results[i].Err = fmt.Errorf("item %d: trigger %s: %w", i, task, err)
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
@@ -115,9 +116,14 @@ type Options struct {
 	// to slog's default logger.
 	Logger sdklog.Logger
 
-	// MetricsHandler counts triggers ("once_triggers", tags task,
-	// environment, outcome = started | cached | restarted | failed).
-	// Optional: defaults to none.
+	// MetricsHandler counts and times triggers (once.MetricTriggers and
+	// once.MetricTriggerLatency, tags task, environment, outcome = started |
+	// cached | restarted | failed). A trigger from inside an activity is
+	// counted through the activity's handler instead
+	// (activity.GetMetricsHandler, the worker client's), as the SDK counts
+	// the activity's own metrics and as workflow code counts its triggers:
+	// so the series carry the same labels (namespace, task_queue,
+	// workflow_type, …) wherever a task triggers. Optional: defaults to none.
 	MetricsHandler client.MetricsHandler
 
 	// BatchParallelism bounds the starts a batch has in flight.
@@ -163,9 +169,15 @@ type Client struct {
 	retention time.Duration
 	hasSA     bool
 	warned    sync.Map // ttl → struct{}: warn once per TTL
-	counters  sync.Map // task + "\x00" + outcome → client.MetricsCounter
+	metrics   sync.Map // task + "\x00" + outcome → triggerMetrics
 
 	factsCache factsCache // facts of runs judged from their memo
+}
+
+// triggerMetrics are the counter and timer of one task and outcome.
+type triggerMetrics struct {
+	count   client.MetricsCounter
+	latency client.MetricsTimer
 }
 
 // New returns a Client on c.
@@ -357,16 +369,34 @@ func isUnreachable(err error) bool {
 	return errors.As(err, &unavailable) || errors.As(err, &deadline)
 }
 
-// count increments the trigger counter of task and outcome.
-func (c *Client) count(task, outcome string) {
-	k := task + "\x00" + outcome
-	counter, ok := c.counters.Load(k)
-	if !ok {
-		counter, _ = c.counters.LoadOrStore(k, c.opts.MetricsHandler.WithTags(map[string]string{
-			once.TagTask: task, once.TagEnvironment: c.opts.Environment, once.TagOutcome: outcome,
-		}).Counter(once.MetricTriggers))
+// observe starts the clock of a trigger of task; done counts and times the
+// trigger by outcome.
+func (c *Client) observe(ctx context.Context, task string) (_ context.Context, done func(*Run, string, error)) {
+	start := time.Now()
+	return ctx, func(_ *Run, outcome string, _ error) {
+		c.record(ctx, task, outcome, time.Since(start))
 	}
-	counter.(client.MetricsCounter).Inc(1)
+}
+
+// record counts a trigger of task by outcome and records its latency: in an
+// activity through the activity's metrics handler, else through
+// Options.MetricsHandler.
+func (c *Client) record(ctx context.Context, task, outcome string, latency time.Duration) {
+	tags := map[string]string{once.TagTask: task, once.TagEnvironment: c.opts.Environment, once.TagOutcome: outcome}
+	if activity.IsActivity(ctx) {
+		h := activity.GetMetricsHandler(ctx).WithTags(tags)
+		h.Counter(once.MetricTriggers).Inc(1)
+		h.Timer(once.MetricTriggerLatency).Record(latency)
+		return
+	}
+	k := task + "\x00" + outcome
+	m, ok := c.metrics.Load(k)
+	if !ok {
+		h := c.opts.MetricsHandler.WithTags(tags)
+		m, _ = c.metrics.LoadOrStore(k, triggerMetrics{count: h.Counter(once.MetricTriggers), latency: h.Timer(once.MetricTriggerLatency)})
+	}
+	m.(triggerMetrics).count.Inc(1)
+	m.(triggerMetrics).latency.Record(latency)
 }
 
 // payloads encodes values with the data converter.

@@ -115,8 +115,9 @@ func (c *Client) Trigger(ctx context.Context, task string, payload any, opts Tri
 func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, error) {
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
+	ctx, done := c.observe(ctx, task)
 	run, outcome, err := c.trigger(ctx, task, payload, opts, tk)
-	c.count(task, outcome)
+	done(run, outcome, err)
 	if err != nil {
 		return run, fmt.Errorf("trigger %s: %w", task, err)
 	}

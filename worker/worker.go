@@ -74,9 +74,11 @@ type Options struct {
 	// task queue and namespace, knowing Tasks' configs.
 	Starter *starter.Client
 
-	// MetricsHandler receives the default Starter's trigger counters
-	// (activity-side triggers). Optional: defaults to none; the SDK's own
-	// metrics and workflow-side trigger counters go to the client's handler.
+	// MetricsHandler receives the trigger metrics of the default Starter
+	// when it is called outside an activity (Worker.Starter). Optional:
+	// defaults to none. The SDK's own metrics and the trigger metrics of
+	// tasks, from workflow code and from activities, go to the client's
+	// handler (client.Options.MetricsHandler).
 	MetricsHandler client.MetricsHandler
 
 	// SearchAttributes says whether children get Once's search attributes.

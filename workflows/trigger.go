@@ -326,6 +326,7 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 		workflowID: id,
 		task:       t.id,
 		env:        env,
+		issued:     workflow.Now(ctx),
 		future:     workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.id, payload),
 		heartbeat:  DefaultAttachHeartbeatTimeout,
 	}
@@ -357,6 +358,7 @@ func (h *Handle[R]) waitStarted(ctx workflow.Context) error {
 type child struct {
 	workflowID string
 	task, env  string
+	issued     time.Time // workflow time of the start, for the latency
 	future     workflow.ChildWorkflowFuture
 	heartbeat  time.Duration
 
@@ -389,12 +391,17 @@ func (c *child) waitStarted(ctx workflow.Context) error {
 	return c.startErr
 }
 
-// count adds one to the trigger counter ("once_triggers", as the starter's)
-// through the workflow's metrics handler, which skips replays.
+// count adds one to the trigger counter and records the trigger's latency
+// (once.MetricTriggers and once.MetricTriggerLatency, as the starter's)
+// through the workflow's metrics handler, which skips replays. The latency
+// is in workflow time: from the workflow task that started the child to the
+// one that learned the outcome.
 func (c *child) count(ctx workflow.Context, outcome string) {
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+	h := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
 		once.TagTask: c.task, once.TagEnvironment: c.env, once.TagOutcome: outcome,
-	}).Counter(once.MetricTriggers).Inc(1)
+	})
+	h.Counter(once.MetricTriggers).Inc(1)
+	h.Timer(once.MetricTriggerLatency).Record(workflow.Now(ctx).Sub(c.issued))
 }
 
 // attachFuture schedules the activity that waits for the existing run's
