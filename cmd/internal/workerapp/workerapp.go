@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/once-run/once/cmd/internal/connection"
-	"github.com/once-run/once/cmd/internal/metrics"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/worker"
@@ -59,11 +57,12 @@ type Main struct {
 	connFlags connection.Flags
 	conn      *connection.Config // resolved by ParseFlags; nil: from the environment at Run
 
-	server  DevServer // the embedded server (dev mode)
-	client  client.Client
-	worker  *worker.Worker
-	metrics *http.Server
-	metAddr string
+	server   DevServer // the embedded server (dev mode)
+	client   client.Client
+	worker   *worker.Worker
+	metrics  *http.Server
+	metAddr  string
+	metScope io.Closer // flushes and stops the metrics scope
 }
 
 // DevServer is the embedded Temporal server of dev mode (internal/devserver;
@@ -234,9 +233,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	if m.MetricsAddr != "" {
-		reg := metrics.NewRegistry()
-		opts.MetricsHandler = reg.Handler()
-		if err := m.serveMetrics(reg); err != nil {
+		var h http.Handler
+		opts.MetricsHandler, h, m.metScope = newMetrics(func(err error) { logger.Error("metrics", "error", err) })
+		if err := m.serveMetrics(h); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Metrics          http://%s/metrics\n", m.metAddr)
@@ -278,23 +277,6 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// serveMetrics listens on MetricsAddr and serves reg at /metrics.
-func (m *Main) serveMetrics(reg *metrics.Registry) error {
-	l, err := net.Listen("tcp", m.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("metrics address: %w", err)
-	}
-	m.metAddr = l.Addr().String()
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", reg)
-	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = m.metrics.Serve(l) }()
-	return nil
-}
-
-// MetricsAddress is where /metrics is served, after Run; "" when off.
-func (m *Main) MetricsAddress() string { return m.metAddr }
-
 // Client is the connected client, after Run.
 func (m *Main) Client() client.Client { return m.client }
 
@@ -306,6 +288,9 @@ func (m *Main) Close() error {
 	}
 	if m.metrics != nil {
 		_ = m.metrics.Close()
+	}
+	if m.metScope != nil {
+		_ = m.metScope.Close()
 	}
 	if m.client != nil {
 		m.client.Close()
