@@ -1,6 +1,6 @@
 // Package once is Once's vocabulary: the names that its packages, its
 // operators and its callers share — memo keys, search attribute names,
-// metric names and outcome labels, the default environment and the
+// metric and span names and outcome labels, the default environment and the
 // task-queue rule, the per-task start configuration, a typed reference to a
 // task, and the umbrella error of invalid input.
 //
@@ -86,6 +86,21 @@ const (
 	OutcomeCached    = "cached"    // an existing run answered for the key
 	OutcomeRestarted = "restarted" // a new run replaced an expired or reset one
 	OutcomeFailed    = "failed"    // the trigger returned an error
+)
+
+// Tracing: the names of the spans the starter adds to a trace
+// (starter.Options.Tracer) and of their attributes. A trigger's span is
+// "<SpanTrigger>:<task>"; the task's run (the SDK's RunWorkflow span) is its
+// child. A cached hit starts no run: its trigger span gets a child
+// "<SpanCached>:<task>" with SpanAttrCached "true".
+const (
+	SpanTrigger         = "Trigger"
+	SpanCached          = "Cached"
+	SpanAttrTask        = "once.task"
+	SpanAttrEnvironment = "once.environment"
+	SpanAttrCached      = "once.cached"
+	SpanAttrWorkflowID  = "temporalWorkflowID" // as the SDK's spans
+	SpanAttrRunID       = "temporalRunID"      // as the SDK's spans
 )
 
 // TaskConfig is applied to every start of a task, from a service or from

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -126,6 +127,16 @@ type Options struct {
 	// workflow_type, …) wherever a task triggers. Optional: defaults to none.
 	MetricsHandler client.MetricsHandler
 
+	// Tracer traces triggers: each gets a span "Trigger:<task>" (child of
+	// the span in the caller's context, if any) that the Temporal header of
+	// the start carries to the task's run, so that the SDK's tracing
+	// interceptor on the worker makes the run's spans its children. A
+	// cached hit's span gets a child marked cached (see once.SpanCached).
+	// Use the tracer of the SDK's interceptor, e.g.
+	// go.temporal.io/sdk/contrib/opentelemetry's NewTracer, and the same on
+	// the worker (worker.Options.Tracer). Optional: defaults to none.
+	Tracer interceptor.Tracer
+
 	// BatchParallelism bounds the starts a batch has in flight.
 	// Optional: defaults to DefaultBatchParallelism.
 	BatchParallelism int
@@ -162,6 +173,7 @@ type Client struct {
 	svc       workflowservice.WorkflowServiceClient
 	opts      Options
 	taskQueue string
+	traceKey  string // the tracer's header key; "" without Options.Tracer
 
 	nsMu      sync.Mutex
 	nsLoaded  atomic.Bool // set once retention and hasSA are read; then no lock
@@ -183,7 +195,8 @@ type triggerMetrics struct {
 // New returns a Client on c.
 //
 // Errors: a nil client, an invalid environment (idempotency.ErrInvalidEnvironment),
-// a negative DefaultTTL (idempotency.ErrInvalidTTL).
+// a negative DefaultTTL (idempotency.ErrInvalidTTL), a tracer without a
+// header key.
 func New(c client.Client, opts Options) (*Client, error) {
 	if c == nil {
 		return nil, errors.New("starter: client is nil")
@@ -228,11 +241,19 @@ func New(c client.Client, opts Options) (*Client, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	var traceKey string
+	if opts.Tracer != nil {
+		// Read once, as the SDK's tracing interceptor does.
+		if traceKey = opts.Tracer.Options().HeaderKey; traceKey == "" {
+			return nil, errors.New("starter: the tracer names no header key")
+		}
+	}
 	return &Client{
 		client:    c,
 		svc:       c.WorkflowService(),
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
+		traceKey:  traceKey,
 	}, nil
 }
 
@@ -369,11 +390,13 @@ func isUnreachable(err error) bool {
 	return errors.As(err, &unavailable) || errors.As(err, &deadline)
 }
 
-// observe starts the clock of a trigger of task; done counts and times the
-// trigger by outcome.
+// observe starts the clock and the span of a trigger of task; done ends the
+// span and counts and times the trigger by outcome.
 func (c *Client) observe(ctx context.Context, task string) (_ context.Context, done func(*Run, string, error)) {
 	start := time.Now()
-	return ctx, func(_ *Run, outcome string, _ error) {
+	ctx, span := c.startTriggerSpan(ctx, task, start)
+	return ctx, func(run *Run, outcome string, err error) {
+		c.finishTriggerSpan(span, run, err)
 		c.record(ctx, task, outcome, time.Since(start))
 	}
 }

@@ -323,6 +323,9 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
+	if p.req.Header, err = c.traceHeader(ctx); err != nil {
+		return nil, once.OutcomeFailed, err
+	}
 	retention, hasSA, err := c.namespaceInfo(ctx)
 	if err != nil {
 		return nil, once.OutcomeFailed, err

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -81,6 +82,20 @@ type Options struct {
 	// handler (client.Options.MetricsHandler).
 	MetricsHandler client.MetricsHandler
 
+	// Tracer traces the tasks this worker runs, with the SDK's tracing
+	// interceptor (interceptor.NewTracingInterceptor, added to
+	// Worker.Interceptors), and the triggers of the default Starter, so that
+	// one trace runs from a service's trigger through the task's run, its
+	// activities and its children. With OpenTelemetry:
+	//
+	//	tracer, _ := opentelemetry.NewTracer(opentelemetry.TracerOptions{}) // go.temporal.io/sdk/contrib/opentelemetry
+	//	w, err := worker.New(c, worker.Options{Tracer: tracer, …})
+	//
+	// Leave it nil if the client already has the tracing interceptor
+	// (client.Options.Interceptors applies it to workers too); then give the
+	// tracer to the Starter yourself. Optional: defaults to none.
+	Tracer interceptor.Tracer
+
 	// SearchAttributes says whether children get Once's search attributes.
 	// Optional: defaults to SearchAttributesAuto.
 	SearchAttributes SearchAttributesMode
@@ -94,8 +109,9 @@ type Options struct {
 	// default logger.
 	Logger sdklog.Logger
 
-	// Worker is passed to the SDK worker; Once appends its interceptor to
-	// Worker.Interceptors. Optional: defaults to the SDK's.
+	// Worker is passed to the SDK worker; Once appends its interceptors to
+	// Worker.Interceptors (the tracing one with Tracer, then its own).
+	// Optional: defaults to the SDK's.
 	Worker sdkworker.Options
 }
 
@@ -112,7 +128,8 @@ type Worker struct {
 // New creates a worker on c. It does not poll until Start.
 //
 // Errors: an invalid environment (idempotency.ErrInvalidEnvironment), a nil
-// or duplicate task, a starter that cannot be made.
+// or duplicate task, a tracer without header or span context key, a starter
+// that cannot be made.
 func New(c client.Client, opts Options) (*Worker, error) {
 	if c == nil {
 		return nil, errors.New("worker: client is nil")
@@ -143,6 +160,12 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		w.tasks = append(w.tasks, t.ID())
 	}
 
+	if opts.Tracer != nil {
+		if to := opts.Tracer.Options(); to.HeaderKey == "" || to.SpanContextKey == nil {
+			return nil, errors.New("worker: the tracer names no header key or span context key")
+		}
+	}
+
 	w.starter = opts.Starter
 	if w.starter == nil {
 		var err error
@@ -152,6 +175,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 			Namespace:      opts.Namespace,
 			Logger:         opts.Logger,
 			MetricsHandler: opts.MetricsHandler,
+			Tracer:         opts.Tracer,
 			Tasks:          configs,
 		})
 		if err != nil {
@@ -167,7 +191,11 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	}
 
 	wopts := opts.Worker
-	wopts.Interceptors = append(append(wopts.Interceptors[:0:0], wopts.Interceptors...), &runContextInterceptor{})
+	wopts.Interceptors = append(wopts.Interceptors[:0:0], wopts.Interceptors...)
+	if opts.Tracer != nil {
+		wopts.Interceptors = append(wopts.Interceptors, interceptor.NewTracingInterceptor(opts.Tracer))
+	}
+	wopts.Interceptors = append(wopts.Interceptors, &runContextInterceptor{})
 	w.sdk = sdkworker.New(c, w.taskQueue, wopts)
 	rt := workflows.Runtime{
 		Environment:            opts.Environment,
