@@ -1,6 +1,7 @@
 package workerapp
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/opentelemetry"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/interceptor"
 )
 
 // Metrics: the SDK's metrics handler on tally with its Prometheus reporter
@@ -71,3 +79,77 @@ func (m *Main) serveMetrics(h http.Handler) error {
 
 // MetricsAddress is where /metrics is served, after Run; "" when off.
 func (m *Main) MetricsAddress() string { return m.metAddr }
+
+// Tracing: the SDK's OpenTelemetry tracer (go.temporal.io/sdk/contrib/opentelemetry)
+// on the worker and its starter. Spans go to TracerProvider when set (tests),
+// else to an OTLP exporter configured by the OpenTelemetry SDK's standard
+// environment variables: OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf, the default, or grpc),
+// OTEL_SERVICE_NAME (default once-worker), OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_TRACES_SAMPLER, OTEL_BSP_*.
+
+// defaultServiceName names the worker's spans when OTEL_SERVICE_NAME is unset.
+const defaultServiceName = "once-worker"
+
+// newTracer returns the SDK tracer on m.TracerProvider, or on a provider
+// exporting over OTLP (kept to be shut down by Close), and a description of
+// where spans go.
+func (m *Main) newTracer(ctx context.Context) (interceptor.Tracer, string, error) {
+	tp, where := m.TracerProvider, "the given tracer provider"
+	if tp == nil {
+		exp, protocol, err := m.otlpExporter(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		res, err := resource.New(ctx,
+			resource.WithAttributes(attribute.String("service.name", defaultServiceName)),
+			resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win
+			resource.WithTelemetrySDK())
+		if err != nil {
+			return nil, "", fmt.Errorf("tracing resource: %w", err)
+		}
+		sdkTP := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		m.tracerProvider = sdkTP
+		tp, where = sdkTP, "OTLP "+protocol
+	}
+	t, err := opentelemetry.NewTracer(opentelemetry.TracerOptions{Tracer: tp.Tracer("github.com/once-run/once")})
+	if err != nil {
+		return nil, "", fmt.Errorf("tracer: %w", err)
+	}
+	return t, where, nil
+}
+
+// otlpExporter is the OTLP span exporter of the protocol the environment
+// names; the exporter reads the rest of its configuration from it.
+func (m *Main) otlpExporter(ctx context.Context) (sdktrace.SpanExporter, string, error) {
+	protocol := m.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = m.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	var exp sdktrace.SpanExporter
+	var err error
+	switch protocol {
+	case "", "http/protobuf":
+		protocol = "http/protobuf"
+		exp, err = otlptracehttp.New(ctx)
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	default:
+		return nil, "", fmt.Errorf("OTLP protocol %q: want http/protobuf or grpc", protocol)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("OTLP exporter: %w", err)
+	}
+	return exp, protocol, nil
+}
+
+// shutdownTracing flushes and stops the tracer provider that Run made.
+func (m *Main) shutdownTracing() error {
+	if m.tracerProvider == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return m.tracerProvider.Shutdown(ctx)
+}

@@ -20,7 +20,10 @@ import (
 	"github.com/once-run/once"
 
 	"github.com/spf13/pflag"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/once-run/once/cmd/internal/connection"
@@ -43,7 +46,12 @@ type Main struct {
 	LogLevel      string
 	LogFormat     string // text or json
 	MetricsAddr   string // Prometheus /metrics listen address; "" for none
+	OTel          bool   // trace with OpenTelemetry (see telemetry.go)
 	Examples      bool   // register the example tasks (package examples)
+
+	// TracerProvider receives the spans when OTel is on. Optional: defaults
+	// to an OTLP exporter configured by the OTEL_* environment variables.
+	TracerProvider trace.TracerProvider
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -63,6 +71,8 @@ type Main struct {
 	metrics  *http.Server
 	metAddr  string
 	metScope io.Closer // flushes and stops the metrics scope
+
+	tracerProvider *sdktrace.TracerProvider // the one Run made, shut down by Close
 }
 
 // DevServer is the embedded Temporal server of dev mode (internal/devserver;
@@ -158,6 +168,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
 	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
+	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
 	m.connFlags.AddClientFlags(fs)
@@ -240,6 +251,14 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(m.Stdout, "Metrics          http://%s/metrics\n", m.metAddr)
 	}
+	var tracer interceptor.Tracer
+	if m.OTel {
+		var where string
+		if tracer, where, err = m.newTracer(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Tracing          OpenTelemetry, to %s\n", where)
+	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	m.client, err = client.DialContext(dialCtx, opts)
@@ -263,6 +282,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Tasks:          tasks,
 		Logger:         opts.Logger,
 		MetricsHandler: opts.MetricsHandler,
+		Tracer:         tracer,
 	})
 	if err != nil {
 		return err
@@ -291,6 +311,9 @@ func (m *Main) Close() error {
 	}
 	if m.metScope != nil {
 		_ = m.metScope.Close()
+	}
+	if err := m.shutdownTracing(); err != nil {
+		fmt.Fprintf(m.Stderr, "tracing: %v\n", err)
 	}
 	if m.client != nil {
 		m.client.Close()
