@@ -196,7 +196,8 @@ func TestCLICommandTimeout(t *testing.T) {
 }
 
 // On a terminal, batch draws a progress bar with the count, the rate and
-// the time left on stderr, then a summary; stdout stays the results.
+// the time left on stderr, then a summary with the rate (a batch this small
+// may end before the bar redraws with a rate); stdout stays the results.
 func TestCLIBatchProgressBar(t *testing.T) {
 	e := newStarterEnv(t, starter.Options{})
 	m := starterapp.NewMain()

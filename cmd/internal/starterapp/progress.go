@@ -67,8 +67,9 @@ func (p *progress) done() {
 		return
 	}
 	_ = p.bar.Finish()
-	fmt.Fprintf(p.w, "triggered %d/%d in %s: %d started, %d cached, %d failed\n",
-		p.started+p.cached+p.failed, p.total, time.Since(p.start).Round(time.Millisecond), p.started, p.cached, p.failed)
+	n, elapsed := p.started+p.cached+p.failed, time.Since(p.start)
+	fmt.Fprintf(p.w, "triggered %d/%d in %s (%.1f runs/s): %d started, %d cached, %d failed\n",
+		n, p.total, elapsed.Round(time.Millisecond), float64(n)/max(elapsed.Seconds(), 1e-3), p.started, p.cached, p.failed)
 }
 
 // stop leaves the bar where it is, for an error message.
