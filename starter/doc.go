@@ -83,8 +83,24 @@
 //     it read for the next triggers);
 //   - strict mode against a run started without strict mode: one
 //     GetWorkflowExecutionHistory to hash the original payload;
-//   - once per Client: DescribeNamespace and ListSearchAttributes (retention
-//     warning; whether Once's search attributes exist).
+//   - once per Client: DescribeNamespace (retention warning), and with
+//     Options.SearchAttributes ListSearchAttributes (whether Once's search
+//     attributes exist).
+//
+// # What a run carries, and finding runs
+//
+// A start carries nothing that its workflow ID and type already say: the
+// memo holds the key text, scope and expiry (idempotency.Memo; the payload
+// hash too in strict mode), and no custom search attribute unless
+// Options.SearchAttributes asks for them. Every Temporal server lists runs by
+// the built-in attributes, without set-up:
+//
+//	WorkflowType = 'send-email'                      a task's runs
+//	WorkflowId STARTS_WITH 'prod/'                   an environment's runs
+//	WorkflowId STARTS_WITH 'prod/send-email/'        a task's runs in prod
+//	WorkflowId = 'prod/send-email/<key>'             the runs of one key
+//
+// (Lookup finds the run of a key without visibility: by its workflow ID.)
 //
 // # Errors
 //

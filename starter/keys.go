@@ -12,7 +12,6 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 )
 
@@ -66,7 +65,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 	info := desc.GetWorkflowExecutionInfo()
 	runID := info.GetExecution().GetRunId()
 	m := c.decodeMemo(info.GetMemo())
-	if m.reset {
+	if m.Reset {
 		return nil // already reset; the next trigger replaces the marker
 	}
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -77,7 +76,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 			return err
 		}
 	}
-	memo, err := c.opts.DataConverter.ToPayload(true)
+	memo, err := c.encodeMemo(idempotency.Memo{Reset: true}.Fields())
 	if err != nil {
 		return err
 	}
@@ -93,7 +92,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 		RequestId:                requestID{kind: kindMarker, suffix: runID}.String(),
 		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     &commonpb.Memo{Fields: map[string]*commonpb.Payload{once.MemoReset: memo}},
+		Memo:                     memo,
 	})
 	if err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -163,10 +162,10 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 		RunID:      info.GetExecution().GetRunId(),
 		FirstRunID: info.GetFirstRunId(),
 		Status:     info.GetStatus(),
-		KeyText:    m.keyText,
-		Scope:      m.scope,
-		ExpiresAt:  m.expiresAt,
-		Reset:      m.reset,
+		KeyText:    m.KeyText,
+		Scope:      string(m.Scope),
+		ExpiresAt:  m.ExpiresAt,
+		Reset:      m.Reset,
 		StartTime:  info.GetStartTime().AsTime(),
 		c:          c,
 	}
@@ -175,7 +174,7 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 	}
 	if info.GetCloseTime() != nil {
 		ri.CloseTime = info.GetCloseTime().AsTime()
-		ri.Expired = !m.expiresAt.IsZero() && !c.opts.Now().Before(m.expiresAt)
+		ri.Expired = !m.ExpiresAt.IsZero() && !c.opts.Now().Before(m.ExpiresAt)
 	}
 	return ri, nil
 }

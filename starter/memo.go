@@ -7,76 +7,74 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency"
 )
 
-// The memo of a run, written when Once starts it and read back by Lookup and
-// by triggers that cannot judge a run from its request ID alone.
+// What a start carries besides its workflow ID, type, input and request ID:
+// the memo (idempotency.Memo: key text, scope, expiry, payload hash) and,
+// only when Options.SearchAttributes is on and the namespace has them,
+// Once's custom search attributes. Task, environment and key are in the
+// workflow ID and type already; the server stores and indexes whatever else
+// a start carries, on every start, so Once adds nothing it can derive.
+//
+// The memo is read back by Lookup and by triggers that cannot judge a run
+// from its request ID alone (runFacts): a replacement run, whose request ID
+// is the same for every caller and so carries neither TTL nor payload hash;
+// a retry, continue-as-new or reset run, whose request ID the server made
+// (it copies the memo); a run of an earlier version; a server whose run IDs
+// carry no time.
 
-// memo builds the run's memo: the caller's entries, then Once's. hash is the
-// payload hash to record ("" for none); the key expires ttl after now.
+// memo builds the run's memo: the caller's entries, then Once's (key text,
+// scope, expiry ttl after now; hash when not "": strict mode, or a
+// replacement). An unkeyed run without caller entries gets none.
 func (c *Client) memo(p *prepared, now time.Time, hash string) (*commonpb.Memo, error) {
-	fields := make(map[string]*commonpb.Payload, len(p.extraMemo)+6)
-	put := func(k string, v any) error {
+	var own map[string]any
+	if p.key.Key != "" {
+		own = idempotency.Memo{
+			KeyText:     p.key.Text,
+			Scope:       p.key.Scope,
+			ExpiresAt:   now.Add(p.ttl),
+			PayloadHash: hash,
+		}.Fields()
+	}
+	if len(p.extraMemo) == 0 {
+		return c.encodeMemo(own)
+	}
+	all := make(map[string]any, len(p.extraMemo)+len(own))
+	for k, v := range p.extraMemo {
+		all[k] = v
+	}
+	for k, v := range own {
+		all[k] = v
+	}
+	return c.encodeMemo(all)
+}
+
+// encodeMemo encodes memo entries with the client's data converter; nil
+// when there are none.
+func (c *Client) encodeMemo(fields map[string]any) (*commonpb.Memo, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	m := &commonpb.Memo{Fields: make(map[string]*commonpb.Payload, len(fields))}
+	for k, v := range fields {
 		pl, err := c.opts.DataConverter.ToPayload(v)
 		if err != nil {
-			return fmt.Errorf("encode memo %q: %w", k, err)
+			return nil, fmt.Errorf("encode memo %q: %w", k, err)
 		}
-		fields[k] = pl
-		return nil
+		m.Fields[k] = pl
 	}
-	for k, v := range p.extraMemo {
-		if err := put(k, v); err != nil {
-			return nil, err
-		}
-	}
-	type entry struct {
-		k string
-		v any
-	}
-	entries := []entry{{once.MemoTask, p.task}, {once.MemoEnvironment, c.opts.Environment}}
-	if p.key.Key != "" {
-		entries = append(entries,
-			entry{once.MemoKeyText, p.key.Text},
-			entry{once.MemoKeyScope, string(p.key.Scope)},
-			entry{once.MemoExpiresAt, now.Add(p.ttl).UTC().Format(time.RFC3339Nano)})
-		if hash != "" {
-			entries = append(entries, entry{once.MemoPayloadHash, hash})
-		}
-	}
-	for _, e := range entries {
-		if err := put(e.k, e.v); err != nil {
-			return nil, err
-		}
-	}
-	return &commonpb.Memo{Fields: fields}, nil
+	return m, nil
 }
 
-// memoInfo is what Once reads back from a run's memo.
-type memoInfo struct {
-	keyText     string
-	scope       string
-	expiresAt   time.Time
-	payloadHash string
-	reset       bool
-}
-
-func (c *Client) decodeMemo(m *commonpb.Memo) memoInfo {
-	var mi memoInfo
-	get := func(k string, v any) bool {
-		p, ok := m.GetFields()[k]
-		return ok && c.opts.DataConverter.FromPayload(p, v) == nil
-	}
-	get(once.MemoKeyText, &mi.keyText)
-	get(once.MemoKeyScope, &mi.scope)
-	var exp string
-	if get(once.MemoExpiresAt, &exp) {
-		mi.expiresAt, _ = time.Parse(time.RFC3339Nano, exp)
-	}
-	get(once.MemoPayloadHash, &mi.payloadHash)
-	get(once.MemoReset, &mi.reset)
-	return mi
+// decodeMemo reads Once's entries of a run's memo.
+func (c *Client) decodeMemo(m *commonpb.Memo) idempotency.Memo {
+	return idempotency.DecodeMemo(m, c.opts.DataConverter)
 }
 
 // runFacts is what a trigger needs to judge a run that its request ID does
@@ -101,7 +99,7 @@ func (c *Client) facts(ctx context.Context, workflowID, runID string) (runFacts,
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	m := c.decodeMemo(info.GetMemo())
-	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.expiresAt, hash: m.payloadHash, reset: m.reset}
+	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset}
 	c.factsCache.put(runID, f)
 	return f, nil
 }
@@ -129,4 +127,46 @@ func (fc *factsCache) put(runID string, f runFacts) {
 		fc.m = make(map[string]runFacts)
 	}
 	fc.m[runID] = f
+}
+
+// searchAttributes are Once's, for a client that sets them
+// (Options.SearchAttributes) on a namespace that has them.
+func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, error) {
+	fields := map[string]*commonpb.Payload{}
+	values := map[string]string{once.SearchAttrTask: p.task, once.SearchAttrEnvironment: c.opts.Environment}
+	if p.key.Key != "" {
+		values[once.SearchAttrKey] = string(p.key.Key)
+	}
+	for k, v := range values {
+		pl, err := c.opts.DataConverter.ToPayload(v)
+		if err != nil {
+			return nil, err
+		}
+		pl.Metadata["type"] = []byte("Keyword")
+		fields[k] = pl
+	}
+	return &commonpb.SearchAttributes{IndexedFields: fields}, nil
+}
+
+// SearchAttributesRegistered reports whether namespace has all of Once's
+// custom search attributes (once.SearchAttributes()) as Keyword. The starter
+// (Options.SearchAttributes) and the worker (worker.SearchAttributesAuto)
+// ask it before they set them; worker.EnsureSearchAttributes registers them.
+//
+// Errors: the server's (OperatorService.ListSearchAttributes), e.g.
+// PermissionDenied.
+func SearchAttributesRegistered(ctx context.Context, c client.Client, namespace string) (bool, error) {
+	if namespace == "" {
+		namespace = client.DefaultNamespace
+	}
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return false, err
+	}
+	for _, name := range once.SearchAttributes() {
+		if resp.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
@@ -165,6 +163,15 @@ type Options struct {
 
 	// Now is the clock for expiry decisions. Optional: defaults to time.Now.
 	Now func() time.Time
+
+	// SearchAttributes sets Once's custom search attributes (OnceTask,
+	// OnceEnvironment, OnceKey; see once.SearchAttributes) on the runs this
+	// client starts, when the namespace has them (asked once, with
+	// SearchAttributesRegistered). They are not needed to find runs: every
+	// server lists them by WorkflowType and WorkflowId (see the package doc),
+	// and each indexed attribute costs the server work on every start.
+	// Optional: defaults to false.
+	SearchAttributes bool
 }
 
 // Client triggers tasks idempotently. It is safe for concurrent use.
@@ -266,10 +273,11 @@ func (c *Client) TaskQueue() string { return c.taskQueue }
 // Temporal is the underlying SDK client.
 func (c *Client) Temporal() client.Client { return c.client }
 
-// namespaceInfo reads the namespace's retention and whether Once's search
-// attributes exist, once per Client. An unreachable server is an error (the
-// start would fail too); after another failure, triggers go ahead without
-// search attributes and the read is tried again a minute later.
+// namespaceInfo reads the namespace's retention and, with
+// Options.SearchAttributes, whether Once's search attributes exist, once per
+// Client. An unreachable server is an error (the start would fail too);
+// after another failure, triggers go ahead without search attributes and the
+// read is tried again a minute later.
 func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, hasSA bool, err error) {
 	if c.nsLoaded.Load() {
 		return c.retention, c.hasSA, nil
@@ -288,13 +296,12 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 		return 0, false, nil
 	}
 	c.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
-	sa, err := c.client.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: c.opts.Namespace})
-	if err == nil {
-		c.hasSA = true
-		for _, name := range once.SearchAttributes() {
-			if sa.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
-				c.hasSA = false
-			}
+	if c.opts.SearchAttributes {
+		ok, err := SearchAttributesRegistered(ctx, c.client, c.opts.Namespace)
+		c.hasSA = err == nil && ok
+		if !c.hasSA {
+			c.opts.Logger.Warn("once: search attributes asked for but not registered in the namespace; runs are started without them",
+				"namespace", c.opts.Namespace, "attributes", once.SearchAttributes(), "error", err)
 		}
 	}
 	c.nsLoaded.Store(true)

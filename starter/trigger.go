@@ -295,24 +295,6 @@ func (c *Client) startRequest(workflowID, task string, input *commonpb.Payloads,
 	}
 }
 
-// searchAttributes are Once's, for a namespace that has them.
-func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, error) {
-	fields := map[string]*commonpb.Payload{}
-	values := map[string]string{once.SearchAttrTask: p.task, once.SearchAttrEnvironment: c.opts.Environment}
-	if p.key.Key != "" {
-		values[once.SearchAttrKey] = string(p.key.Key)
-	}
-	for k, v := range values {
-		pl, err := c.opts.DataConverter.ToPayload(v)
-		if err != nil {
-			return nil, err
-		}
-		pl.Metadata["type"] = []byte("Keyword")
-		fields[k] = pl
-	}
-	return &commonpb.SearchAttributes{IndexedFields: fields}, nil
-}
-
 // trigger starts the run of a new key, or converges on the run that answers
 // for an existing one; outcome is for metrics.
 func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, string, error) {

@@ -61,10 +61,10 @@ func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
 		require.Equal(t, p.req.WorkflowId, req.WorkflowId)
 		require.NotSame(t, p.req, req)
 		m := s.decodeMemo(req.Memo)
-		require.WithinDuration(t, time.Now().Add(p.ttl), m.expiresAt, time.Minute, "the replacement's memo has the caller's TTL")
+		require.WithinDuration(t, time.Now().Add(p.ttl), m.ExpiresAt, time.Minute, "the replacement's memo has the caller's TTL")
 		h, err := idempotency.PayloadHash(map[string]any{"caller": i})
 		require.NoError(t, err)
-		require.Equal(t, string(h), m.payloadHash, "the replacement's memo has the payload hash, strict or not")
+		require.Equal(t, string(h), m.PayloadHash, "the replacement's memo has the payload hash, strict or not")
 	}
 	for _, id := range ids {
 		require.Equal(t, ids[0], id)

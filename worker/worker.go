@@ -3,7 +3,7 @@
 // runtime activity (workflows.RuntimeActivities), a starter for activities
 // that trigger tasks (activities.Trigger), the
 // propagation of the run context to activities, and tells the tasks whether
-// the namespace has Once's search attributes.
+// to set Once's search attributes (off by default: see SearchAttributesMode).
 //
 // A worker of one environment never executes another environment's tasks:
 // the environment is part of the task queue name (see Options.Environment).
@@ -30,22 +30,25 @@ import (
 	"github.com/once-run/once/workflows"
 )
 
-// SearchAttributesMode says whether runs started from workflow code get
-// Once's custom search attributes (once.SearchAttributes()).
+// SearchAttributesMode says whether runs that the worker's tasks start (and
+// its Starter, for activities) get Once's custom search attributes
+// (once.SearchAttributes()). They are not needed to find runs: task,
+// environment and key are in the workflow ID and type, which every server
+// lists (WorkflowType = 'T', WorkflowId STARTS_WITH 'prod/').
 type SearchAttributesMode int
 
 // Search attribute modes.
 const (
+	// SearchAttributesOff never sets them: runs carry the memo only (key
+	// text and scope). The default.
+	SearchAttributesOff SearchAttributesMode = iota
 	// SearchAttributesAuto asks the server once, in New, whether the
-	// namespace has them (OperatorService.ListSearchAttributes); an error
-	// counts as no.
-	SearchAttributesAuto SearchAttributesMode = iota
+	// namespace has them (starter.SearchAttributesRegistered) and sets them
+	// when it does; an error counts as no.
+	SearchAttributesAuto
 	// SearchAttributesOn sets them without asking. Every child start fails
 	// on a namespace that lacks them.
 	SearchAttributesOn
-	// SearchAttributesOff never sets them; the memo still names task,
-	// environment and key.
-	SearchAttributesOff
 )
 
 // Options configures a Worker.
@@ -96,8 +99,9 @@ type Options struct {
 	// tracer to the Starter yourself. Optional: defaults to none.
 	Tracer interceptor.Tracer
 
-	// SearchAttributes says whether children get Once's search attributes.
-	// Optional: defaults to SearchAttributesAuto.
+	// SearchAttributes says whether children (and the default Starter's
+	// runs) get Once's search attributes. Optional: defaults to
+	// SearchAttributesOff.
 	SearchAttributes SearchAttributesMode
 
 	// AttachHeartbeatTimeout is the heartbeat timeout of the activity that
@@ -177,6 +181,8 @@ func New(c client.Client, opts Options) (*Worker, error) {
 			MetricsHandler: opts.MetricsHandler,
 			Tracer:         opts.Tracer,
 			Tasks:          configs,
+			// The starter asks the server itself, once.
+			SearchAttributes: opts.SearchAttributes != SearchAttributesOff,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
@@ -217,17 +223,11 @@ func New(c client.Client, opts Options) (*Worker, error) {
 func hasSearchAttributes(c client.Client, namespace string, logger sdklog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	ok, err := starter.SearchAttributesRegistered(ctx, c, namespace)
 	if err != nil {
 		logger.Warn("once: cannot list search attributes; children get the memo only", "namespace", namespace, "error", err)
-		return false
 	}
-	for _, name := range once.SearchAttributes() {
-		if resp.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
-			return false
-		}
-	}
-	return true
+	return ok
 }
 
 // Environment is the environment this worker serves.

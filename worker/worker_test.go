@@ -37,6 +37,11 @@ func TestNew(t *testing.T) {
 	require.Equal(t, "once-staging", w.Starter().TaskQueue())
 	require.False(t, w.SearchAttributes())
 
+	// The default is off: no search attributes, and no RPC to ask.
+	w, err = worker.New(lazyClient(t), worker.Options{})
+	require.NoError(t, err)
+	require.False(t, w.SearchAttributes())
+
 	w, err = worker.New(lazyClient(t), worker.Options{TaskQueueBase: "acme", SearchAttributes: worker.SearchAttributesOn})
 	require.NoError(t, err)
 	require.Equal(t, once.DefaultEnvironment, w.Environment())

@@ -44,15 +44,15 @@
 // closes its workflow run, and with any other policy the server would
 // terminate or cancel the very child the next attempt must attach to.
 // Consequently, canceling or terminating a parent leaves its children
-// running; cancel them by their workflow IDs (Once's search attributes and
-// memo name their task, environment and key).
+// running; cancel them by their workflow IDs, "<env>/<task>/<key>" (list
+// them with WorkflowId STARTS_WITH '<env>/<task>/').
 //
 // The child runs in the parent's environment (from the parent's workflow ID,
 // else Runtime.Environment) and on the parent's task queue, with the child
 // task's retry policy and timeouts. Its memo holds the key text and scope
-// (once.MemoKeyText, once.MemoKeyScope) and, when the
-// namespace has them (Runtime.SearchAttributes), it gets Once's search
-// attributes.
+// (idempotency.Memo) — the task, environment and key are in its workflow ID
+// and type — and only with Runtime.SearchAttributes does it get Once's
+// search attributes.
 //
 // # Testing
 //

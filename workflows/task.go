@@ -62,10 +62,11 @@ type Runtime struct {
 	// Optional: defaults to "", and such a parent cannot trigger tasks.
 	Environment string
 
-	// SearchAttributes reports that the namespace has Once's custom search
-	// attributes (once.SearchAttributes()); children then get them. Setting
-	// it on a namespace without them makes every child start fail.
-	// Optional: defaults to false, memo only.
+	// SearchAttributes sets Once's custom search attributes
+	// (once.SearchAttributes()) on children. Set it only when the namespace
+	// has them: on one without them every child start fails.
+	// Optional: defaults to false (the memo only; runs are found by
+	// WorkflowType and WorkflowId).
 	SearchAttributes bool
 
 	// AttachHeartbeatTimeout is the heartbeat timeout of the activity that

@@ -308,12 +308,9 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions)
 		RetryPolicy:              t.Config().RetryPolicy,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
-		Memo: map[string]any{
-			once.MemoTask:        t.id,
-			once.MemoEnvironment: env,
-			once.MemoKeyText:     text,
-			once.MemoKeyScope:    string(scope),
-		},
+		// Task, environment and key are in the workflow ID and type. A
+		// child's key does not expire: it holds until retention.
+		Memo: idempotency.Memo{KeyText: text, Scope: scope}.Fields(),
 	}
 	if st != nil && st.rt.SearchAttributes {
 		cwo.TypedSearchAttributes = temporal.NewSearchAttributes(

@@ -89,7 +89,7 @@ func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 		})
 		require.NoError(tb, err)
 		w.RegisterActivity(&examples.Activities{Starter: w.Starter()})
-		require.True(tb, w.SearchAttributes(), "the embedded server has Once's search attributes")
+		require.False(tb, w.SearchAttributes(), "Once's search attributes are off by default")
 		require.NoError(tb, w.Start())
 		tb.Cleanup(w.Stop)
 	}

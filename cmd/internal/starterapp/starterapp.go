@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,9 +59,9 @@ type Main struct {
 	// Version is what --version prints. Optional: defaults to the build's
 	// module version, commit and SDK version (shared.Version).
 	Version string
-	// Getenv reads the environment (ONCE_ENV, ONCE_TASK_QUEUE and the
-	// TEMPORAL_* variables of the SDK's envconfig). Optional: defaults to
-	// os.Getenv.
+	// Getenv reads the environment (ONCE_ENV, ONCE_TASK_QUEUE,
+	// ONCE_SEARCH_ATTRIBUTES and the TEMPORAL_* variables of the SDK's
+	// envconfig). Optional: defaults to os.Getenv.
 	Getenv func(string) string
 	// Environ lists the environment as os.Environ does (envconfig reads
 	// TEMPORAL_GRPC_META_* from it). Optional: defaults to os.Environ when
@@ -188,7 +189,8 @@ TEMPORAL_API_KEY, TEMPORAL_TLS*, …), else the profile of the config file
 (--profile / TEMPORAL_PROFILE of --config-file / TEMPORAL_CONFIG_FILE, as
 "temporal config set" writes it); without any address, 127.0.0.1:7233.
 
-Environment (of Once, not Temporal's): --env, else ONCE_ENV, else "dev".
+Environment (of Once, not Temporal's): --env, else ONCE_ENV, else "dev". Runs
+get Once's optional search attributes only with ONCE_SEARCH_ATTRIBUTES=true.
 
 Output: -o text (default), json (indented) or jsonl (one compact JSON value per
 line; --json is the same). Errors are one line on stderr.
@@ -452,11 +454,14 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 		}
 		return nil, nil, fmt.Errorf("connect to %s: %w (%v)", opts.HostPort, starter.ErrServerUnreachable, err)
 	}
+	searchAttrs, _ := strconv.ParseBool(r.getenv("ONCE_SEARCH_ATTRIBUTES"))
 	s, err := starter.New(tc, starter.Options{
 		Environment:   r.env,
 		TaskQueueBase: r.taskQueue,
 		Namespace:     opts.Namespace,
 		Logger:        sdklog.NewStructuredLogger(logger),
+		// As the worker: Once's search attributes only when asked for.
+		SearchAttributes: searchAttrs,
 		// The tasks this repository's worker registers: their retry
 		// policies and timeouts apply to starts from the CLI.
 		Tasks: workflows.StarterTasks(examples.Tasks()...),

@@ -48,6 +48,10 @@ type Main struct {
 	MetricsAddr   string // Prometheus /metrics listen address; "" for none
 	OTel          bool   // trace with OpenTelemetry (see telemetry.go)
 	Examples      bool   // register the example tasks (package examples)
+	// SearchAttributes registers Once's custom search attributes and sets
+	// them on runs (worker.SearchAttributesAuto); off, runs carry the memo
+	// only and are found by WorkflowType and WorkflowId.
+	SearchAttributes bool
 
 	// TracerProvider receives the spans when OTel is on. Optional: defaults
 	// to an OTLP exporter configured by the OTEL_* environment variables.
@@ -167,6 +171,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "`ENVIRONMENT` whose tasks this worker runs (env ONCE_ENV)")
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
 	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
+	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
 	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
@@ -266,23 +271,28 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 	}
 	namespace := orDefault(opts.Namespace, client.DefaultNamespace)
-	saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := worker.EnsureSearchAttributes(saCtx, m.client, namespace); err != nil {
-		logger.Warn("Once's search attributes are not registered; runs are still found by memo and workflow ID", "error", err)
+	saMode := worker.SearchAttributesOff
+	if m.SearchAttributes {
+		saMode = worker.SearchAttributesAuto
+		saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := worker.EnsureSearchAttributes(saCtx, m.client, namespace); err != nil {
+			logger.Warn("Once's search attributes are not registered; runs are still found by WorkflowType and WorkflowId", "error", err)
+		}
+		saCancel()
 	}
-	saCancel()
 	var tasks []workflows.Definition
 	if m.Examples {
 		tasks = examples.Tasks()
 	}
 	m.worker, err = worker.New(m.client, worker.Options{
-		Environment:    m.Environment,
-		TaskQueueBase:  m.TaskQueueBase,
-		Namespace:      namespace,
-		Tasks:          tasks,
-		Logger:         opts.Logger,
-		MetricsHandler: opts.MetricsHandler,
-		Tracer:         tracer,
+		Environment:      m.Environment,
+		TaskQueueBase:    m.TaskQueueBase,
+		Namespace:        namespace,
+		Tasks:            tasks,
+		Logger:           opts.Logger,
+		MetricsHandler:   opts.MetricsHandler,
+		Tracer:           tracer,
+		SearchAttributes: saMode,
 	})
 	if err != nil {
 		return err

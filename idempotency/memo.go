@@ -1,0 +1,91 @@
+package idempotency
+
+import (
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/once-run/once"
+)
+
+// Memo is what Once keeps in the memo of a keyed run: only what the run's
+// workflow ID and type cannot tell. The environment, the task and the key
+// are in the workflow ID "<env>/<task>/<key>" and the workflow type, which
+// every Temporal server lists without set-up (WorkflowType = 'T',
+// WorkflowId STARTS_WITH 'prod/', WorkflowId = 'prod/T/<key>').
+//
+// The starter writes it on the runs it starts and reads it back; the task
+// runtime writes it on the children it starts. This file is the only place
+// that names the entries.
+type Memo struct {
+	// KeyText is the key as the caller gave it (Text), for the Web UI: the
+	// key itself is a hash.
+	KeyText string
+	// Scope the key was derived with.
+	Scope Scope
+	// ExpiresAt is when the key stops answering for a closed run; zero for
+	// none (children of a task). The starter reads it where the request ID
+	// that carries the TTL is not the run's own: a retry, continue-as-new or
+	// reset run (the server makes its request ID and copies the memo), a run
+	// started by an earlier version, a server whose run IDs carry no time.
+	// It is also what an operator reads to know when the key expires.
+	ExpiresAt time.Time
+	// PayloadHash is the hash of the canonical payload: in strict mode, and
+	// on a run that replaced an expired or reset one (its request ID, the same
+	// for every caller, cannot carry it) for strict callers that find it.
+	PayloadHash string
+	// Reset marks the marker run that starter.ResetKey puts in place.
+	Reset bool
+}
+
+// Fields returns the memo entries, by the names of package once
+// (once.MemoKeyText, …), leaving zero fields out: what
+// client.StartWorkflowOptions.Memo and workflow.ChildWorkflowOptions.Memo
+// take.
+func (m Memo) Fields() map[string]any {
+	f := make(map[string]any, 4)
+	if m.KeyText != "" {
+		f[once.MemoKeyText] = m.KeyText
+	}
+	if m.Scope != "" {
+		f[once.MemoKeyScope] = string(m.Scope)
+	}
+	if !m.ExpiresAt.IsZero() {
+		f[once.MemoExpiresAt] = m.ExpiresAt.UTC().Format(time.RFC3339Nano)
+	}
+	if m.PayloadHash != "" {
+		f[once.MemoPayloadHash] = m.PayloadHash
+	}
+	if m.Reset {
+		f[once.MemoReset] = true
+	}
+	return f
+}
+
+// DecodeMemo reads Once's entries from a run's memo with dc (nil for the
+// SDK's default data converter). Entries that are missing or do not decode
+// stay zero; other entries are ignored, among them the task and environment
+// that runs of earlier versions carry (once.MemoTask, once.MemoEnvironment).
+func DecodeMemo(memo *commonpb.Memo, dc converter.DataConverter) Memo {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	fields := memo.GetFields()
+	get := func(k string, v any) bool {
+		p, ok := fields[k]
+		return ok && dc.FromPayload(p, v) == nil
+	}
+	var m Memo
+	get(once.MemoKeyText, &m.KeyText)
+	var scope, exp string
+	if get(once.MemoKeyScope, &scope) {
+		m.Scope = Scope(scope)
+	}
+	if get(once.MemoExpiresAt, &exp) {
+		m.ExpiresAt, _ = time.Parse(time.RFC3339Nano, exp) // RFC 3339 with or without fraction
+	}
+	get(once.MemoPayloadHash, &m.PayloadHash)
+	get(once.MemoReset, &m.Reset)
+	return m
+}
