@@ -219,6 +219,9 @@ type describeOutput struct {
 	StartTime  time.Time       `json:"startTime"`
 	CloseTime  *time.Time      `json:"closeTime,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	// Query lists every run of the key (replaced ones too) with built-in
+	// search attributes only: temporal workflow list --query "…".
+	Query string `json:"query"`
 }
 
 // statusName is "Running", "Completed", … for a workflow status.
@@ -231,22 +234,31 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 func (r *runner) describeCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "describe <task>",
-		Short: "Show the run that holds a key",
+		Short: "Show the run that holds a key, or list a task's runs",
 		Long: `Describe the run that holds a key: its status, key text, scope, expiry,
-workflow and run IDs, and its result when it completed.`,
+workflow and run IDs, and its result when it completed.
+
+Without --key, list the task's latest runs in the environment, newest first,
+found with built-in search attributes only (no custom one to register):
+WorkflowType = '<task>' AND WorkflowId STARTS_WITH '<env>/'.`,
 		Example: example(r.m.DisplayName,
 			`describe hello --key order-42`,
-			`describe hello --key order-42 --output json`),
+			`describe hello --key order-42 --output json`,
+			`describe hello --limit 50 --env prod`),
 		Args:              taskArgs,
 		ValidArgsFunction: completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
 	var keys []string
-	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times; without it, list the task's runs")
+	limit := fs.Int("limit", starter.DefaultListLimit, "without --key: list at most `N` runs")
 	r.addConnectFlags(c)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		task := args[0]
+		if len(keys) == 0 {
+			return r.listRuns(c, task, *limit)
+		}
 		key, err := requireKey(keys)
 		if err != nil {
 			return err
@@ -265,6 +277,7 @@ workflow and run IDs, and its result when it completed.`,
 			Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
 			Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
 			Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
+			Query: starter.KeyQuery(info.WorkflowID),
 		}
 		if info.Reset {
 			out.Status = "reset"
@@ -312,6 +325,60 @@ func printDescribe(w io.Writer, out describeOutput) {
 	if out.Result != nil {
 		fmt.Fprintf(w, "Result     %s\n", out.Result)
 	}
+	fmt.Fprintf(w, "All runs   temporal workflow list --query \"%s\"\n", out.Query)
+}
+
+// listItem is one run in describe's list (without --key).
+type listItem struct {
+	WorkflowID string     `json:"workflowId"`
+	RunID      string     `json:"runId"`
+	Key        string     `json:"key,omitempty"`
+	KeyText    string     `json:"keyText,omitempty"`
+	Scope      string     `json:"scope,omitempty"`
+	Status     string     `json:"status"`
+	StartTime  time.Time  `json:"startTime"`
+	CloseTime  *time.Time `json:"closeTime,omitempty"`
+}
+
+// listRuns is describe without --key: the task's latest runs in the
+// environment (starter.ListRuns, built-in search attributes only).
+func (r *runner) listRuns(c *cobra.Command, task string, limit int) error {
+	if limit < 1 {
+		return usagef("--limit %d: want at least 1", limit)
+	}
+	s, closeClient, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	runs, err := s.ListRuns(c.Context(), task, starter.ListOptions{Limit: limit})
+	if err != nil {
+		return err
+	}
+	items := make([]listItem, len(runs))
+	for i, run := range runs {
+		items[i] = listItem{
+			WorkflowID: run.WorkflowID, RunID: run.RunID, Key: string(run.Key), KeyText: run.KeyText,
+			Scope: run.Scope, Status: statusName(run.Status), StartTime: run.StartTime,
+		}
+		if run.Reset {
+			items[i].Status = "reset"
+		}
+		if !run.CloseTime.IsZero() {
+			items[i].CloseTime = &runs[i].CloseTime
+		}
+	}
+	if r.output == "text" {
+		query, err := s.RunsQuery(task)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.stdout, "Query: %s\n", query)
+		fmt.Fprintf(r.stdout, "%-20s  %-10s  %-24s  %s\n", "STARTED", "STATUS", "KEY TEXT", "WORKFLOW ID")
+	}
+	return printList(r, items, func(w io.Writer, it listItem) {
+		fmt.Fprintf(w, "%-20s  %-10s  %-24s  %s\n", it.StartTime.Format(time.RFC3339), it.Status, it.KeyText, it.WorkflowID)
+	})
 }
 
 // keyOutput is key's JSON output.

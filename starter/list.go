@@ -1,0 +1,120 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/once-run/once/idempotency"
+)
+
+// DefaultListLimit is how many runs ListRuns returns when
+// ListOptions.Limit is zero.
+const DefaultListLimit = 20
+
+// RunsQuery is the visibility query that lists the runs of task in this
+// client's environment:
+//
+//	WorkflowType = '<task>' AND WorkflowId STARTS_WITH '<env>/'
+//
+// It uses only built-in search attributes, so it works on every Temporal
+// server without set-up. Reset markers (see ResetKey) match too.
+//
+// Errors: idempotency.ErrInvalidTaskID.
+func (c *Client) RunsQuery(task string) (string, error) {
+	if err := idempotency.ValidateTaskID(task); err != nil {
+		return "", err
+	}
+	// Task IDs and environments have no quotes (ValidateTaskID,
+	// ValidateEnvironment): nothing to escape.
+	return fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s/'", task, c.opts.Environment), nil
+}
+
+// KeyQuery is the visibility query that lists every run of a workflow ID,
+// the current one and those it replaced: WorkflowId = '<id>'.
+func KeyQuery(workflowID string) string {
+	return fmt.Sprintf("WorkflowId = '%s'", workflowID)
+}
+
+// ListOptions configures ListRuns.
+type ListOptions struct {
+	// Limit is the most runs returned. Optional: defaults to
+	// DefaultListLimit.
+	Limit int
+}
+
+// RunSummary is one run in a list, from visibility (which may lag a start
+// or a close by a moment).
+type RunSummary struct {
+	WorkflowID string
+	RunID      string
+	// Key is the key in the workflow ID; "" when the ID holds a random
+	// UUID (an unkeyed trigger).
+	Key       idempotency.Key
+	Status    enumspb.WorkflowExecutionStatus
+	KeyText   string
+	Scope     string
+	ExpiresAt time.Time // zero when unknown
+	Reset     bool      // a reset marker
+	StartTime time.Time
+	CloseTime time.Time // zero while running
+}
+
+// ListRuns lists the runs of task in this client's environment, newest
+// first, with RunsQuery.
+//
+// Errors: invalid input; ErrServerUnreachable; the server's.
+func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([]RunSummary, error) {
+	query, err := c.RunsQuery(task)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", task, err)
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	ctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	var out []RunSummary
+	var token []byte
+	for len(out) < limit {
+		resp, err := c.svc.ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: c.opts.Namespace, Query: query, PageSize: int32(limit - len(out)), NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", task, rpcError(ctx, err))
+		}
+		for _, info := range resp.GetExecutions() {
+			m := c.decodeMemo(info.GetMemo())
+			s := RunSummary{
+				WorkflowID: info.GetExecution().GetWorkflowId(),
+				RunID:      info.GetExecution().GetRunId(),
+				Status:     info.GetStatus(),
+				KeyText:    m.KeyText,
+				Scope:      string(m.Scope),
+				ExpiresAt:  m.ExpiresAt,
+				Reset:      m.Reset,
+				StartTime:  info.GetStartTime().AsTime(),
+			}
+			if _, _, rest, ok := idempotency.ParseWorkflowID(s.WorkflowID); ok {
+				if k, err := idempotency.ParseKey(rest); err == nil {
+					s.Key = k
+				}
+			}
+			if info.GetCloseTime() != nil {
+				s.CloseTime = info.GetCloseTime().AsTime()
+			}
+			out = append(out, s)
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
