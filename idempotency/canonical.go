@@ -66,6 +66,7 @@ type canonicalizer struct {
 	enc     *json.Encoder // KeyFromPayload: writes to js
 	out     []byte        // KeyFromPayload: canonical output
 	keys    []string      // KeyFromPayload: a stack of sorted map keys
+	entries []mapEntry    // KeyFromPayload: a stack of members of typed maps
 }
 
 var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
@@ -73,7 +74,7 @@ var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
 // release returns c to the pool unless it grew too big to keep.
 func (c *canonicalizer) release() {
 	const keep = 64 << 10
-	if cap(c.tmp) > keep || cap(c.out) > keep || c.js.Cap() > keep || cap(c.members) > 1024 || cap(c.keys) > 1024 {
+	if cap(c.tmp) > keep || cap(c.out) > keep || c.js.Cap() > keep || cap(c.members) > 1024 || cap(c.keys) > 1024 || cap(c.entries) > 1024 {
 		return
 	}
 	c.in = nil
@@ -81,6 +82,8 @@ func (c *canonicalizer) release() {
 	c.members = c.members[:0]
 	clear(c.keys[:cap(c.keys)])
 	c.keys = c.keys[:0]
+	clear(c.entries[:cap(c.entries)])
+	c.entries = c.entries[:0]
 	canonPool.Put(c)
 }
 

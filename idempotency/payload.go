@@ -155,7 +155,7 @@ func (c *canonicalizer) appendPayload(dst []byte, v any, depth int) ([]byte, err
 		c.keys = c.keys[:base]
 		return append(dst, '}'), nil
 	}
-	return c.marshal(dst, v)
+	return c.appendValue(dst, v, depth)
 }
 
 // sortedKeys pushes the keys of m on c.keys, sorted as RFC 8785 sorts
