@@ -205,6 +205,13 @@ func appendGoString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time (see allPlain), then byte by byte.
+		for i+8 <= len(s) && allPlain(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		ch := s[i]
 		if plainByte[ch] {
 			i++
@@ -229,4 +236,12 @@ func appendGoString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// load64 reads 8 bytes of s from i, little-endian (one load on amd64 and
+// arm64).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
