@@ -103,15 +103,17 @@ func RecordRun(ctx context.Context, c client.Client, workflowID, dir string) ([]
 			return nil, fmt.Errorf("history of %s run %s does not start with WorkflowExecutionStarted", workflowID, runID)
 		}
 		meta := Metadata{
-			WorkflowID:  workflowID,
-			RunID:       runID,
-			FirstRunID:  started.GetFirstExecutionRunId(),
-			Attempt:     started.GetAttempt(),
-			Task:        started.GetWorkflowType().GetName(),
-			Environment: memoString(started.GetMemo().GetFields()[once.MemoEnvironment]),
+			WorkflowID: workflowID,
+			RunID:      runID,
+			FirstRunID: started.GetFirstExecutionRunId(),
+			Attempt:    started.GetAttempt(),
+			Task:       started.GetWorkflowType().GetName(),
 		}
+		// The environment is in the workflow ID; a run of an earlier version
+		// whose ID does not parse may name it in its memo.
+		meta.Environment, _, _, _ = idempotency.ParseWorkflowID(workflowID)
 		if meta.Environment == "" {
-			meta.Environment, _, _, _ = idempotency.ParseWorkflowID(workflowID)
+			meta.Environment = memoString(started.GetMemo().GetFields()[once.MemoEnvironment])
 		}
 		chain = append(chain, execution{meta, h})
 		if runID == meta.FirstRunID {
