@@ -1,7 +1,8 @@
-// Command bench measures Once against the raw Temporal SDK on an embedded,
-// in-memory Temporal server and prints a table of ratios against the goals
-// (see BENCHMARKS.md). It exits 1 on an error, 0 otherwise, whether or not
-// every goal holds (use --strict to exit 3 when one does not).
+// Command bench measures Once against the raw Temporal SDK on the same
+// server, in one process — an embedded in-memory server, or the one at
+// --address — and prints tables of ratios against the goals (see
+// BENCHMARKS.md). It exits 1 on an error, 0 otherwise, whether or not every
+// goal holds (--strict exits 3 when one does not).
 package main
 
 import (
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 
 	"github.com/once-run/once/cmd/internal/bench"
 )
@@ -17,32 +20,55 @@ import (
 func main() {
 	cfg := bench.DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "concurrent callers, and parallelism of batches")
-	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "A/B rounds of the new-key and cached-hit benchmarks")
-	fs.IntVar(&cfg.NewKeyStarts, "new-keys", cfg.NewKeyStarts, "starts per side and round, new-key benchmark")
-	fs.IntVar(&cfg.CachedHits, "cached-hits", cfg.CachedHits, "calls per side and round, cached-hit benchmark")
+	fs.StringVar(&cfg.Address, "address", "", "measure against the Temporal frontend at `host:port` (e.g. scripts/cluster's) instead of an embedded server")
+	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "namespace on --address")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "concurrent callers of the start pairs, and parallelism of their batches")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "A/B rounds of the new-key and cached-hit pairs")
+	fs.IntVar(&cfg.NewKeyStarts, "new-keys", cfg.NewKeyStarts, "starts per side and round, new-key pair")
+	fs.IntVar(&cfg.CachedHits, "cached-hits", cfg.CachedHits, "calls per side and round, cached-hit pair")
 	fs.IntVar(&cfg.CachedKeys, "cached-keys", cfg.CachedKeys, "existing runs the cached hits cycle over")
 	fs.IntVar(&cfg.BatchItems, "batch-items", cfg.BatchItems, "items per batch")
-	fs.IntVar(&cfg.BatchRounds, "batch-rounds", cfg.BatchRounds, "A/B rounds of the batch benchmark")
-	fs.IntVar(&cfg.SequentialItems, "sequential-items", cfg.SequentialItems, "Trigger calls of the sequential baseline")
+	fs.IntVar(&cfg.BatchRounds, "batch-rounds", cfg.BatchRounds, "A/B rounds of the batch pair")
 	fs.IntVar(&cfg.Children, "children", cfg.Children, "children per parent")
-	fs.IntVar(&cfg.ParentRounds, "parent-rounds", cfg.ParentRounds, "A/B rounds of the parent benchmark")
-	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "wait for started runs to finish between benchmarks")
-	fs.BoolVar(&cfg.NoSearchAttributes, "no-search-attributes", false, "server without Once's search attributes (Once's runs get the memo only)")
+	fs.IntVar(&cfg.ParentRounds, "parent-rounds", cfg.ParentRounds, "A/B rounds of the parent pair")
+	fs.DurationVar(&cfg.RTT, "rtt", cfg.RTT, "round trip added to every RPC of both sides in the round-trip section (negative: skip it)")
+	fs.IntVar(&cfg.RTTItems, "rtt-items", cfg.RTTItems, "items per batch at --rtt")
+	fs.IntVar(&cfg.RTTRounds, "rtt-rounds", cfg.RTTRounds, "rounds at --rtt")
+	fs.IntVar(&cfg.SequentialItems, "sequential-items", cfg.SequentialItems, "Trigger calls of the sequential loop at --rtt")
+	parallelisms := fs.String("parallelisms", joinInts(cfg.Parallelisms), "BatchTrigger parallelisms of the curve at --rtt, comma-separated")
+	fs.IntVar(&cfg.CurveItems, "curve-items", cfg.CurveItems, "items per batch of each curve point")
+	fs.IntVar(&cfg.StorageStarts, "storage-starts", cfg.StorageStarts, "starts per side and round, file-backed vs in-memory (negative: skip)")
+	fs.IntVar(&cfg.StorageRounds, "storage-rounds", cfg.StorageRounds, "rounds of file-backed vs in-memory")
+	fs.BoolVar(&cfg.Scale, "scale", false, "scale mode instead of the default sections: new-key and cached-hit pairs with --scale-counts runs in the namespace (about 5 minutes on 2 cores)")
+	scaleCounts := fs.String("scale-counts", joinInts(cfg.ScaleCounts), "existing runs of the scale mode, comma-separated")
+	fs.IntVar(&cfg.ScaleRounds, "scale-rounds", cfg.ScaleRounds, "A/B rounds of each pair in the scale mode")
+	only := fs.String("only", "", "run only these steps, comma-separated: new-key, cached-hit, batch, parent, rtt, storage, micro")
+	fs.BoolVar(&cfg.Diagnostics, "diagnostics", false, "add pairs that explain the others (a raw start with Once's memo)")
+	fs.BoolVar(&cfg.NoMicro, "no-micro", false, "skip the in-process benchmarks")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "wait for started runs to finish before the parent pair")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measurements to `file`")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	strict := fs.Bool("strict", false, "exit 3 when a goal does not hold")
 	_ = fs.Parse(os.Args[1:])
 
+	var err error
+	if cfg.Parallelisms, err = parseInts(*parallelisms); err != nil {
+		fail(fmt.Errorf("--parallelisms: %w", err))
+	}
+	if cfg.ScaleCounts, err = parseInts(*scaleCounts); err != nil {
+		fail(fmt.Errorf("--scale-counts: %w", err))
+	}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
 	if !*quiet {
 		cfg.Log = os.Stderr
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+			fail(err)
 		}
 		defer f.Close()
 		cfg.CPUProfile = f
@@ -51,8 +77,7 @@ func main() {
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	if *jsonOut {
 		err = rep.WriteJSON(os.Stdout)
@@ -60,10 +85,34 @@ func main() {
 		err = rep.WriteTable(os.Stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	if *strict && !rep.AllMet() {
 		os.Exit(3)
 	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q: want positive whole numbers", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

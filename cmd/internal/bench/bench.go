@@ -2,15 +2,30 @@
 // work on the same server, in one process: the benchmark behind cmd/bench
 // and BENCHMARKS.md.
 //
-// Run starts an embedded server (in-memory SQLite), a Once worker and a
-// plain SDK worker, then measures each pair of contenders in alternating
-// rounds (raw, Once, Once, raw, raw, Once, …) so that machine noise and the
-// server's growing state hit both sides alike, and reports ratios against
-// the goals of issue 7. The figures describe this machine and the embedded
-// single-shard SQLite server; compare ratios, not absolute rates, with a
-// production cluster.
+// Run starts an embedded server (in-memory SQLite) or connects to the one at
+// Config.Address, starts a Once worker and a plain SDK worker, then measures
+// each pair of contenders in alternating rounds (raw, Once, Once, raw, raw,
+// Once, …) so that machine noise and the server's growing state hit both
+// sides alike, and reports for each pair the ratio of every round — median,
+// minimum and maximum — against the goals of issue 14. Sections:
 //
-// Do not run it against a shared server: it starts thousands of workflows.
+//   - starts: new key, cached hit, BatchTrigger vs raw parallel starts, a
+//     parent with 50 children;
+//   - round-trip time (Config.RTT, 20 ms): a client-side delay on every RPC
+//     of both sides; BatchTrigger vs raw parallel starts and vs a sequential
+//     Trigger loop, and BatchTrigger's rate by parallelism (the curve that
+//     chose starter.DefaultBatchParallelism);
+//   - storage: the file-backed embedded server (SQLite WAL,
+//     synchronous=normal) against the in-memory one, both fresh;
+//   - in-process: idempotency.Derive and KeyFromPayload;
+//   - scale (Config.Scale, a mode of its own): new-key and cached-hit ratios
+//     with 1,000, 10,000 and 50,000 runs in the namespace.
+//
+// The figures describe this machine and this server; compare ratios, not
+// absolute rates, across machines and servers.
+//
+// Do not run it against a shared server: it starts tens of thousands of
+// workflows and leaves most of them open (no worker polls their queue).
 package bench
 
 import (
@@ -19,21 +34,21 @@ import (
 	"fmt"
 	"io"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/once-run/once"
-
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/grpc"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/devserver"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/idempotency"
@@ -45,57 +60,108 @@ import (
 // Config sizes the benchmark. The zero value of a field means its default
 // (see DefaultConfig).
 type Config struct {
+	// Address of a Temporal frontend to measure against instead of the
+	// embedded server, e.g. a cluster's. Optional: defaults to "", an
+	// embedded in-memory server.
+	Address string
+	// Namespace on Address. Optional: defaults to "default".
+	Namespace string
+
 	// Concurrency is the number of concurrent callers of the start
 	// benchmarks and the parallelism of the batches. Default 16.
 	Concurrency int
-	// Rounds of each A/B pair (each round measures both sides). Default 4.
+	// Rounds of the new-key and cached-hit pairs (each round measures both
+	// sides). Default 8.
 	Rounds int
-	// NewKeyStarts per side and round of the new-key benchmark. Default 300.
+	// NewKeyStarts per side and round of the new-key pair. Default 150.
 	NewKeyStarts int
-	// CachedHits per side and round of the cached-hit benchmark. Default 800.
+	// CachedHits per side and round of the cached-hit pair. Default 400.
 	CachedHits int
 	// CachedKeys is how many existing runs the cached hits cycle over.
 	// Default 256.
 	CachedKeys int
-	// BatchItems per batch. Default 5000.
+	// BatchItems per batch. Default 400.
 	BatchItems int
-	// BatchRounds of the batch pair (a 5,000-item batch is long). Default 1.
+	// BatchRounds of the batch pair. Default 6.
 	BatchRounds int
-	// SequentialItems triggered one after the other for the sequential
-	// baseline of the batch. Default 300.
-	SequentialItems int
-	// Children of each parent in the parent benchmark. Default 50.
+	// Children of each parent in the parent pair. Default 50.
 	Children int
-	// ParentRounds of the parent pair. Default 4.
+	// ParentRounds of the parent pair. Default 8.
 	ParentRounds int
-	// DrainTimeout bounds the wait for started runs to finish between
-	// benchmarks. Default 2m.
+
+	// RTT is the delay added to every RPC of both sides in the round-trip
+	// section. Default 20ms; negative skips the section.
+	RTT time.Duration
+	// RTTItems per batch (and per raw side) at RTT. Default 300.
+	RTTItems int
+	// RTTRounds of the pairs at RTT. Default 3.
+	RTTRounds int
+	// SequentialItems triggered one after the other at RTT for the loop
+	// baseline. Default 40.
+	SequentialItems int
+	// Parallelisms of the curve at RTT. Default 4, 8, 16, 32, 64.
+	Parallelisms []int
+	// CurveItems per batch (and per raw side) of each curve point.
+	// Default 250.
+	CurveItems int
+
+	// StorageStarts per side and round of the file-backed vs in-memory pair.
+	// Default 150; negative skips the section (it is skipped with Address).
+	StorageStarts int
+	// StorageRounds of that pair. Default 4.
+	StorageRounds int
+
+	// Scale runs the scale mode instead of the sections above: new-key and
+	// cached-hit pairs with ScaleCounts runs in the namespace.
+	Scale bool
+	// ScaleCounts are the numbers of existing runs. Default 1,000, 10,000,
+	// 50,000.
+	ScaleCounts []int
+	// ScaleRounds of each pair at each count. Default 6.
+	ScaleRounds int
+
+	// Only lists the steps to run (new-key, cached-hit, batch, parent, rtt,
+	// storage, micro). Optional: defaults to all of them.
+	Only []string
+	// Diagnostics adds pairs that explain the others (a raw start carrying
+	// Once's memo). Optional: defaults to off.
+	Diagnostics bool
+	// NoMicro skips the in-process benchmarks.
+	NoMicro bool
+	// DrainTimeout bounds the wait for started runs to finish before the
+	// parent pair. Default 2m.
 	DrainTimeout time.Duration
-	// NoSearchAttributes starts the server without Once's custom search
-	// attributes, so that Once's runs carry the memo only (what Once costs
-	// without searchable keys).
-	NoSearchAttributes bool
 	// CPUProfile, when set, receives a CPU profile of the measurements
-	// (server, workers and clients: they share the process).
+	// (server, workers and clients when they share the process).
 	CPUProfile io.Writer
 	// Log receives progress lines. Optional: defaults to io.Discard.
 	Log io.Writer
 }
 
-// DefaultConfig is the configuration that measures in under two minutes on
-// two cores; the 5,000-item batch pair takes about half of it.
+// DefaultConfig is the configuration that measures in about two and a half
+// minutes on two cores.
 func DefaultConfig() Config {
 	return Config{
+		Namespace:       "default",
 		Concurrency:     16,
-		Rounds:          4,
-		NewKeyStarts:    300,
-		CachedHits:      800,
+		Rounds:          8,
+		NewKeyStarts:    150,
+		CachedHits:      400,
 		CachedKeys:      256,
-		BatchItems:      5000,
-		BatchRounds:     1,
-		SequentialItems: 300,
+		BatchItems:      400,
+		BatchRounds:     6,
 		Children:        50,
-		ParentRounds:    4,
+		ParentRounds:    8,
+		RTT:             20 * time.Millisecond,
+		RTTItems:        300,
+		RTTRounds:       3,
+		SequentialItems: 40,
+		Parallelisms:    []int{4, 8, 16, 32, 64},
+		CurveItems:      250,
+		StorageStarts:   150,
+		StorageRounds:   4,
+		ScaleCounts:     []int{1000, 10000, 50000},
+		ScaleRounds:     6,
 		DrainTimeout:    2 * time.Minute,
 	}
 }
@@ -103,9 +169,12 @@ func DefaultConfig() Config {
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	set := func(v *int, def int) {
-		if *v <= 0 {
+		if *v == 0 {
 			*v = def
 		}
+	}
+	if c.Namespace == "" {
+		c.Namespace = d.Namespace
 	}
 	set(&c.Concurrency, d.Concurrency)
 	set(&c.Rounds, d.Rounds)
@@ -114,9 +183,24 @@ func (c Config) withDefaults() Config {
 	set(&c.CachedKeys, d.CachedKeys)
 	set(&c.BatchItems, d.BatchItems)
 	set(&c.BatchRounds, d.BatchRounds)
-	set(&c.SequentialItems, d.SequentialItems)
 	set(&c.Children, d.Children)
 	set(&c.ParentRounds, d.ParentRounds)
+	set(&c.RTTItems, d.RTTItems)
+	set(&c.RTTRounds, d.RTTRounds)
+	set(&c.SequentialItems, d.SequentialItems)
+	set(&c.CurveItems, d.CurveItems)
+	set(&c.StorageStarts, d.StorageStarts)
+	set(&c.StorageRounds, d.StorageRounds)
+	set(&c.ScaleRounds, d.ScaleRounds)
+	if c.RTT == 0 {
+		c.RTT = d.RTT
+	}
+	if len(c.Parallelisms) == 0 {
+		c.Parallelisms = d.Parallelisms
+	}
+	if len(c.ScaleCounts) == 0 {
+		c.ScaleCounts = d.ScaleCounts
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = d.DrainTimeout
 	}
@@ -185,16 +269,24 @@ func rawParent(ctx workflow.Context, n int) (int, error) {
 	return sum, nil
 }
 
+// side is one client of a server: the SDK client and a Once starter on it,
+// both starting runs in startsEnvironment (no worker: they stay open).
+type side struct {
+	c       client.Client
+	starter *starter.Client
+}
+
 // env is a running benchmark environment.
 type env struct {
-	cfg     Config
-	srv     *devserver.Server
-	c       client.Client
-	starter *starter.Client // for startsEnvironment
-	queue   string          // its task queue
-	runner  *starter.Client // for environment, whose runs a worker executes
-	hasSA   bool            // the namespace has Once's search attributes
-	seq     atomic.Int64
+	cfg       Config
+	namespace string
+	server    string // "embedded, in-memory SQLite" or the address
+	plain     side   // no added delay
+	rtt       side   // Config.RTT on every RPC (zero when the section is skipped)
+	queue     string // startsEnvironment's task queue
+	runner    *starter.Client
+	prefix    string // of unique names: this process's
+	seq       atomic.Int64
 }
 
 // Run starts the environment, measures, and returns the report.
@@ -204,25 +296,35 @@ type env struct {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	rep := newReport(cfg)
-	rep.Micro = micro()
-
 	setupStart := time.Now()
-	sopts := devserver.Options{Retention: 24 * time.Hour}
-	if cfg.NoSearchAttributes {
-		sopts.SearchAttributes = map[string]enumspb.IndexedValueType{}
+
+	address, namespace := cfg.Address, cfg.Namespace
+	rep.Server = "external server " + address
+	if address == "" {
+		srv, err := devserver.Start(devserver.Options{Retention: 24 * time.Hour})
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = srv.Stop() }()
+		address, namespace = srv.Address(), srv.Namespace()
+		rep.Server = "embedded server, in-memory SQLite"
 	}
-	srv, err := devserver.Start(sopts)
-	if err != nil {
+	e := &env{cfg: cfg, namespace: namespace, server: rep.Server, prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	var err error
+	if e.plain, err = e.dial(ctx, address, namespace, 0); err != nil {
 		return nil, err
 	}
-	defer func() { _ = srv.Stop() }()
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
-	if err != nil {
-		return nil, fmt.Errorf("bench: dial: %w", err)
+	defer e.plain.c.Close()
+	if cfg.RTT > 0 && !cfg.Scale {
+		if e.rtt, err = e.dial(ctx, address, namespace, cfg.RTT); err != nil {
+			return nil, err
+		}
+		defer e.rtt.c.Close()
 	}
-	defer c.Close()
-	w, err := worker.New(c, worker.Options{
-		Environment: environment, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(),
+	e.queue = e.plain.starter.TaskQueue()
+
+	w, err := worker.New(e.plain.c, worker.Options{
+		Environment: environment, Namespace: namespace, Logger: shared.DiscardLogger(),
 		Tasks: []workflows.Definition{noopTask, parentTask},
 	})
 	if err != nil {
@@ -232,33 +334,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench: start worker: %w", err)
 	}
 	defer w.Stop()
-	raw := sdkworker.New(c, rawQueue, sdkworker.Options{})
+	e.runner = w.Starter()
+	raw := sdkworker.New(e.plain.c, rawQueue, sdkworker.Options{})
 	raw.RegisterWorkflowWithOptions(rawNoop, workflow.RegisterOptions{Name: "bench-raw-noop"})
 	raw.RegisterWorkflowWithOptions(rawParent, workflow.RegisterOptions{Name: "bench-raw-parent"})
 	if err := raw.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start raw worker: %w", err)
 	}
 	defer raw.Stop()
-	// The start benchmarks start runs in an environment no worker serves:
-	// they measure the cost of triggering, not of running, and the runs
-	// they leave open do not compete with the measurements that follow.
-	st, err := starter.New(c, starter.Options{
-		Environment: startsEnvironment, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(),
-		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
-	})
-	if err != nil {
-		return nil, err
-	}
-	e := &env{cfg: cfg, srv: srv, c: c, starter: st, queue: st.TaskQueue(), runner: w.Starter(), hasSA: w.SearchAttributes()}
-	// Warm up both paths (connections, caches, the starter's namespace info).
-	if _, err := e.measure(ctx, cfg.Concurrency*4, e.rawNew); err != nil {
-		return nil, err
-	}
-	if _, err := e.measure(ctx, cfg.Concurrency*4, e.onceNew); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Log, "setup: %s\n", time.Since(setupStart).Round(time.Millisecond))
 
+	// Warm up both paths (connections, caches, the starter's namespace info).
+	for _, s := range []side{e.plain, e.rtt} {
+		if s.c == nil {
+			continue
+		}
+		if _, err := e.measure(ctx, cfg.Concurrency*4, cfg.Concurrency, e.rawNew(s)); err != nil {
+			return nil, err
+		}
+		if _, err := e.measure(ctx, cfg.Concurrency*4, cfg.Concurrency, e.onceNew(s)); err != nil {
+			return nil, err
+		}
+	}
+	rep.SetupSeconds = time.Since(setupStart).Seconds()
+	fmt.Fprintf(cfg.Log, "setup: %s (%s)\n", time.Since(setupStart).Round(time.Millisecond), rep.Server)
+
+	if !cfg.NoMicro && !cfg.Scale && cfg.runs("micro") {
+		rep.Micro = micro()
+	}
 	if cfg.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 			return nil, fmt.Errorf("bench: cpu profile: %w", err)
@@ -266,8 +368,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	for _, step := range []func(context.Context, *Report) error{e.newKeys, e.cachedHits, e.batches, e.parents} {
-		if err := step(ctx, rep); err != nil {
+	type step struct {
+		name string
+		run  func(context.Context, *Report) error
+	}
+	steps := []step{
+		{"new-key", e.newKeys}, {"cached-hit", e.cachedHits}, {"batch", e.batches}, {"parent", e.parents},
+		{"rtt", e.roundTrips}, {"storage", e.storage},
+	}
+	if cfg.Scale {
+		steps = []step{{"scale", e.scale}}
+	}
+	for _, s := range steps {
+		if !cfg.Scale && !cfg.runs(s.name) {
+			continue
+		}
+		if err := s.run(ctx, rep); err != nil {
 			return nil, err
 		}
 	}
@@ -275,297 +391,150 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// newKeys: Trigger with a new key vs ExecuteWorkflow of a new ID.
-func (e *env) newKeys(ctx context.Context, rep *Report) error {
-	n := e.cfg.NewKeyStarts
-	ab, err := e.alternate(ctx, "new-key", e.cfg.Rounds,
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, e.rawNew) },
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, e.onceNew) })
+// runs reports whether step is to run (Config.Only).
+func (c Config) runs(step string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, step)
+}
+
+// dial connects a client (with rtt added to every RPC when positive) and
+// makes a starter on it for startsEnvironment.
+func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Duration) (side, error) {
+	opts := client.Options{HostPort: address, Namespace: namespace, Logger: shared.DiscardLogger()}
+	if rtt > 0 {
+		opts.ConnectionOptions.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(delay(rtt))}
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return err
+		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
-	total := float64(n * e.cfg.Rounds)
-	rep.add(Comparison{
-		Name:     fmt.Sprintf("new-key Trigger vs ExecuteWorkflow (%d callers)", e.cfg.Concurrency),
-		Unit:     "starts/s",
-		Once:     total / ab.once.Seconds(),
-		Baseline: total / ab.raw.Seconds(),
-		Goal:     AtLeast(0.95),
+	s, err := starter.New(c, starter.Options{
+		Environment: startsEnvironment, Namespace: namespace, Logger: shared.DiscardLogger(),
+		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
 	})
-	return nil
-}
-
-func (e *env) rawNew(ctx context.Context, _ int) error {
-	_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    e.unique("raw"),
-		TaskQueue:             e.queue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, noopTask.ID(), 1)
-	return err
-}
-
-func (e *env) onceNew(ctx context.Context, _ int) error {
-	run, err := e.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: idempotency.Parts{e.unique("once")}})
-	if err == nil && run.Cached {
-		err = errors.New("bench: a new key came back cached")
+	if err != nil {
+		c.Close()
+		return side{}, err
 	}
-	return err
+	return side{c: c, starter: s}, nil
 }
 
-// cachedHits: Trigger of an existing key vs the cheapest raw duplicate start
-// (REJECT_DUPLICATE, error when already started).
-func (e *env) cachedHits(ctx context.Context, rep *Report) error {
-	keys := make([]idempotency.Parts, e.cfg.CachedKeys)
-	ids := make([]string, e.cfg.CachedKeys)
-	for i := range keys {
-		keys[i] = idempotency.Parts{e.unique("hit")}
-		run, err := e.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: keys[i]})
-		if err != nil {
-			return err
+// delay is a gRPC client interceptor that waits rtt before every unary
+// call: a server that far away, for both sides alike.
+func delay(rtt time.Duration) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		t := time.NewTimer(rtt)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
-		ids[i] = run.WorkflowID
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	rawHit := func(ctx context.Context, i int) error {
-		_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:                                       ids[i%len(ids)],
-			TaskQueue:                                e.queue,
-			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
+}
+
+// rawNew starts a fresh workflow ID with client.ExecuteWorkflow. The ID
+// has the shape of Once's ("<env>/<task>/<64 hex>"), so both sides store as
+// much.
+func (e *env) rawNew(s side) func(context.Context, int) error {
+	return func(ctx context.Context, _ int) error {
+		_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                    e.rawID(),
+			TaskQueue:             e.queue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		}, noopTask.ID(), 1)
-		var already *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &already) {
-			return nil
-		}
-		if err == nil {
-			return errors.New("bench: a raw duplicate start started a run")
-		}
 		return err
 	}
-	onceHit := func(ctx context.Context, i int) error {
-		run, err := e.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: keys[i%len(keys)]})
-		if err == nil && !run.Cached {
-			err = errors.New("bench: an existing key was not cached")
-		}
-		return err
-	}
-	// The same raw duplicate start carrying what Once's start carries (its
-	// memo and search attributes): the difference to Once is then the cost
-	// of the starter's code, the rest is the server's work on a bigger
-	// request.
-	rawHitSameRequest := func(ctx context.Context, i int) error {
-		k := i % len(ids)
-		opts := client.StartWorkflowOptions{
-			ID:                                       ids[k],
-			TaskQueue:                                e.queue,
-			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-			Memo: map[string]any{
-				once.MemoTask: noopTask.ID(), once.MemoEnvironment: startsEnvironment, once.MemoKeyText: keys[k][0],
-				once.MemoKeyScope: string(idempotency.ScopeGlobal), once.MemoExpiresAt: time.Now().Add(idempotency.DefaultTTL).UTC().Format(time.RFC3339),
-			},
-		}
-		if e.hasSA {
-			opts.TypedSearchAttributes = temporal.NewSearchAttributes(
-				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(noopTask.ID()),
-				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(startsEnvironment),
-				temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(ids[k][len(ids[k])-64:]),
-			)
-		}
-		_, err := e.c.ExecuteWorkflow(ctx, opts, noopTask.ID(), 1)
-		var already *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &already) {
-			return nil
-		}
-		if err == nil {
-			return errors.New("bench: a raw duplicate start started a run")
-		}
-		return err
-	}
-	n := e.cfg.CachedHits
-	ab, err := e.alternate(ctx, "cached-hit", e.cfg.Rounds,
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, rawHit) },
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, onceHit) })
-	if err != nil {
-		return err
-	}
-	total := float64(n * e.cfg.Rounds)
-	rep.add(Comparison{
-		Name:     fmt.Sprintf("cached-hit Trigger vs raw duplicate start (%d callers)", e.cfg.Concurrency),
-		Unit:     "calls/s",
-		Once:     total / ab.once.Seconds(),
-		Baseline: total / ab.raw.Seconds(),
-		Goal:     AtLeast(1.0),
-	})
-	ab, err = e.alternate(ctx, "cached-hit (same request)", e.cfg.Rounds,
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, rawHitSameRequest) },
-		func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, onceHit) })
-	if err != nil {
-		return err
-	}
-	rep.add(Comparison{
-		Name:     "  diagnostic: vs raw duplicate start with Once's memo and search attributes",
-		Unit:     "calls/s",
-		Once:     total / ab.once.Seconds(),
-		Baseline: total / ab.raw.Seconds(),
-		Goal:     AtLeast(0.95),
-	})
-	return nil
 }
 
-// batches: BatchTrigger of BatchItems vs raw parallel starts at the same
-// parallelism, and vs a sequential loop of Trigger.
-func (e *env) batches(ctx context.Context, rep *Report) error {
-	n := e.cfg.BatchItems
-	onceBatch := func(ctx context.Context) (time.Duration, error) {
-		items := make([]starter.BatchItem, n)
-		for i := range items {
-			items[i].Payload = i
+// onceNew triggers with a fresh key.
+func (e *env) onceNew(s side) func(context.Context, int) error {
+	return func(ctx context.Context, _ int) error {
+		run, err := s.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: idempotency.Parts{e.unique("once")}})
+		if err == nil && run.Cached {
+			err = errors.New("bench: a new key came back cached")
 		}
-		batchKey := idempotency.Parts{e.unique("batch")}
-		start := time.Now()
-		res, err := e.starter.BatchTrigger(ctx, noopTask.ID(), items, starter.BatchOptions{BatchKey: batchKey, Parallelism: e.cfg.Concurrency})
-		d := time.Since(start)
-		if err != nil {
-			return 0, err
-		}
-		for _, r := range res {
-			if r.Err != nil {
-				return 0, r.Err
-			}
-		}
-		return d, nil
-	}
-	// Each round is raw (first half), Once, raw (second half): the raw side
-	// is measured before and after Once, so neither goes first.
-	var ab abTimes
-	for r := range e.cfg.BatchRounds {
-		d1, err := e.measure(ctx, n/2, e.rawNew)
-		if err != nil {
-			return fmt.Errorf("bench: batch round %d (raw): %w", r, err)
-		}
-		d, err := onceBatch(ctx)
-		if err != nil {
-			return fmt.Errorf("bench: batch round %d (once): %w", r, err)
-		}
-		d2, err := e.measure(ctx, n-n/2, e.rawNew)
-		if err != nil {
-			return fmt.Errorf("bench: batch round %d (raw): %w", r, err)
-		}
-		ab.raw += d1 + d2
-		ab.once += d
-		fmt.Fprintf(e.cfg.Log, "batch round %d: raw %s, once %s\n", r, (d1 + d2).Round(time.Millisecond), d.Round(time.Millisecond))
-	}
-	total := float64(n * e.cfg.BatchRounds)
-	batchRate := total / ab.once.Seconds()
-	rep.add(Comparison{
-		Name:     fmt.Sprintf("BatchTrigger %d items vs raw parallel starts (parallelism %d)", n, e.cfg.Concurrency),
-		Unit:     "items/s",
-		Once:     batchRate,
-		Baseline: total / ab.raw.Seconds(),
-		Goal:     AtLeast(0.95),
-	})
-
-	m := e.cfg.SequentialItems
-	start := time.Now()
-	for range m {
-		if err := e.onceNew(ctx, 0); err != nil {
-			return err
-		}
-	}
-	seq := time.Since(start)
-	fmt.Fprintf(e.cfg.Log, "sequential: %d Trigger calls in %s\n", m, seq.Round(time.Millisecond))
-	rep.add(Comparison{
-		Name:     fmt.Sprintf("BatchTrigger vs sequential Trigger loop (%d items)", m),
-		Unit:     "items/s",
-		Once:     batchRate,
-		Baseline: float64(m) / seq.Seconds(),
-		Goal:     AtLeast(5),
-	})
-	return nil
-}
-
-// parents: a Once parent with Children TriggerAndWait children vs a raw
-// parent with Children child workflows; time from start to result.
-func (e *env) parents(ctx context.Context, rep *Report) error {
-	if err := e.drain(ctx); err != nil {
 		return err
 	}
-	n := e.cfg.Children
-	onceParent := func(ctx context.Context) (time.Duration, error) {
-		start := time.Now()
-		var sum int
-		_, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
-		return time.Since(start), checkSum(err, sum, n)
-	}
-	rawParentRun := func(ctx context.Context) (time.Duration, error) {
-		start := time.Now()
-		run, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
-		var sum int
-		if err == nil {
-			err = run.Get(ctx, &sum)
-		}
-		return time.Since(start), checkSum(err, sum, n)
-	}
-	ab, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, rawParentRun, onceParent)
-	if err != nil {
-		return err
-	}
-	rounds := float64(e.cfg.ParentRounds)
-	rep.add(Comparison{
-		Name:     fmt.Sprintf("parent with %d TriggerAndWait children vs %d ExecuteChildWorkflow", n, n),
-		Unit:     "s/parent",
-		Once:     ab.once.Seconds() / rounds,
-		Baseline: ab.raw.Seconds() / rounds,
-		Goal:     AtMost(1.10),
-	})
-	return nil
 }
 
-func checkSum(err error, sum, n int) error {
-	if err != nil {
-		return err
-	}
-	if want := n * (n - 1) / 2; sum != want {
-		return fmt.Errorf("bench: parent returned %d, want %d", sum, want)
-	}
-	return nil
-}
-
-// abTimes are the summed times of both sides of a pair.
-type abTimes struct{ raw, once time.Duration }
+// pair is one round of an A/B pair: the time of each side.
+type pair struct{ raw, once time.Duration }
 
 // alternate runs raw and once rounds times each, in the order raw, once,
 // once, raw, raw, once, … so that neither side always goes first.
-func (e *env) alternate(ctx context.Context, name string, rounds int, raw, once func(context.Context) (time.Duration, error)) (abTimes, error) {
-	var t abTimes
+func (e *env) alternate(ctx context.Context, name string, rounds int, raw, once func(context.Context) (time.Duration, error)) ([]pair, error) {
+	out := make([]pair, rounds)
 	for r := range rounds {
 		order := []bool{false, true} // false: raw
 		if r%2 == 1 {
 			order = []bool{true, false}
 		}
 		for _, isOnce := range order {
-			f, side := raw, "raw"
+			f, name2 := raw, "raw"
 			if isOnce {
-				f, side = once, "once"
+				f, name2 = once, "once"
 			}
+			e.settle(ctx)
 			d, err := f(ctx)
 			if err != nil {
-				return t, fmt.Errorf("bench: %s round %d (%s): %w", name, r, side, err)
+				return nil, fmt.Errorf("bench: %s round %d (%s): %w", name, r, name2, err)
 			}
 			if isOnce {
-				t.once += d
+				out[r].once = d
 			} else {
-				t.raw += d
+				out[r].raw = d
 			}
-			fmt.Fprintf(e.cfg.Log, "%s round %d %s: %s\n", name, r, side, d.Round(time.Millisecond))
 		}
+		fmt.Fprintf(e.cfg.Log, "%s round %d: raw %s, once %s\n", name, r, out[r].raw.Round(time.Millisecond), out[r].once.Round(time.Millisecond))
 	}
-	return t, nil
+	return out, nil
 }
 
-// measure calls fn n times from Concurrency goroutines and returns the
+// settle waits, before each measured side, until the server has done the
+// work that the previous side left behind (visibility records, task queue
+// writes run asynchronously after a start returns), so that no side pays for
+// the other's. The embedded server shares this process: it waits until the
+// process uses less than a fifth of a core for 50 ms (at most 3 s). An
+// external server cannot be watched from here: it waits 300 ms.
+func (e *env) settle(ctx context.Context) {
+	if e.cfg.Address != "" {
+		sleep(ctx, 300*time.Millisecond)
+		return
+	}
+	const window, idle = 50 * time.Millisecond, 10 * time.Millisecond
+	deadline := time.Now().Add(3 * time.Second)
+	for prev := processCPU(); time.Now().Before(deadline) && ctx.Err() == nil; {
+		sleep(ctx, window)
+		now := processCPU()
+		if now-prev < idle {
+			return
+		}
+		prev = now
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure calls fn n times from parallel goroutines and returns the
 // elapsed time; the first error stops it.
-func (e *env) measure(ctx context.Context, n int, fn func(context.Context, int) error) (time.Duration, error) {
+func (e *env) measure(ctx context.Context, n, parallel int, fn func(context.Context, int) error) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var next atomic.Int64
@@ -573,7 +542,7 @@ func (e *env) measure(ctx context.Context, n int, fn func(context.Context, int) 
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range min(e.cfg.Concurrency, n) {
+	for range min(parallel, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -593,6 +562,11 @@ func (e *env) measure(ctx context.Context, n int, fn func(context.Context, int) 
 	return time.Since(start), firstErr
 }
 
+// timed runs n calls of fn from parallel goroutines as one side of a pair.
+func (e *env) timed(n, parallel int, fn func(context.Context, int) error) func(context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) { return e.measure(ctx, n, parallel, fn) }
+}
+
 // drain waits until no run that a worker executes is open, so that the
 // parent benchmark starts on an idle worker.
 func (e *env) drain(ctx context.Context) error {
@@ -601,7 +575,7 @@ func (e *env) drain(ctx context.Context) error {
 	start := time.Now()
 	query := fmt.Sprintf("ExecutionStatus = 'Running' AND TaskQueue IN ('%s', '%s')", e.runner.TaskQueue(), rawQueue)
 	for {
-		resp, err := e.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.srv.Namespace(), Query: query})
+		resp, err := e.plain.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: query})
 		if err == nil && resp.GetCount() == 0 {
 			if d := time.Since(start); d > time.Second {
 				fmt.Fprintf(e.cfg.Log, "drained in %s\n", d.Round(time.Millisecond))
@@ -616,7 +590,14 @@ func (e *env) drain(ctx context.Context) error {
 	}
 }
 
-// unique is a workflow ID or key part no other call of this run uses.
+// unique is a workflow ID or key part that no other call uses, in this
+// process or another (an external server keeps earlier runs' IDs).
 func (e *env) unique(prefix string) string {
-	return prefix + "-" + strconv.FormatInt(e.seq.Add(1), 10)
+	return prefix + "-" + e.prefix + "-" + strconv.FormatInt(e.seq.Add(1), 10)
+}
+
+// rawID is a fresh workflow ID of the shape of Once's.
+func (e *env) rawID() string {
+	k, _ := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, e.unique("raw"))
+	return startsEnvironment + "/" + noopTask.ID() + "/" + string(k)
 }

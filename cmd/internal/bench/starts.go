@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// newKeys: Trigger with a new key vs ExecuteWorkflow of a new ID.
+func (e *env) newKeys(ctx context.Context, rep *Report) error {
+	n, p := e.cfg.NewKeyStarts, e.cfg.Concurrency
+	rounds, err := e.alternate(ctx, "new-key", e.cfg.Rounds, e.timed(n, p, e.rawNew(e.plain)), e.timed(n, p, e.onceNew(e.plain)))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, rates(fmt.Sprintf("new key: Trigger vs ExecuteWorkflow (%d callers)", p), "starts/s", n, rounds, AtLeast(0.97)))
+	if !e.cfg.Diagnostics {
+		return nil
+	}
+	// What Once's memo costs the server: the same raw start carrying it.
+	withMemo := func(ctx context.Context, _ int) error {
+		_, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                    e.rawID(),
+			TaskQueue:             e.queue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			Memo: idempotency.Memo{
+				KeyText: e.unique("memo"), Scope: idempotency.ScopeGlobal, ExpiresAt: time.Now().Add(idempotency.DefaultTTL),
+			}.Fields(),
+		}, noopTask.ID(), 1)
+		return err
+	}
+	rounds, err = e.alternate(ctx, "new-key (raw with Once's memo)", e.cfg.Rounds, e.timed(n, p, e.rawNew(e.plain)), e.timed(n, p, withMemo))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, rates("  diagnostic: raw start with Once's memo vs without", "starts/s", n, rounds, NoGoal))
+	return nil
+}
+
+// cachedHits: Trigger of an existing key vs the cheapest raw duplicate start
+// (REJECT_DUPLICATE, error when already started) of the same workflow IDs.
+func (e *env) cachedHits(ctx context.Context, rep *Report) error {
+	keys, ids, err := e.existingKeys(ctx, e.plain, e.cfg.CachedKeys)
+	if err != nil {
+		return err
+	}
+	n, p := e.cfg.CachedHits, e.cfg.Concurrency
+	rounds, err := e.alternate(ctx, "cached-hit", e.cfg.Rounds, e.timed(n, p, e.rawHit(e.plain, ids)), e.timed(n, p, e.onceHit(e.plain, keys)))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, rates(fmt.Sprintf("cached hit: Trigger vs raw duplicate start (%d callers)", p), "calls/s", n, rounds, AtLeast(1.0)))
+	return nil
+}
+
+// existingKeys triggers n new keys and returns them with their workflow IDs.
+func (e *env) existingKeys(ctx context.Context, s side, n int) ([]idempotency.Parts, []string, error) {
+	keys := make([]idempotency.Parts, n)
+	ids := make([]string, n)
+	for i := range keys {
+		keys[i] = idempotency.Parts{e.unique("hit")}
+	}
+	_, err := e.measure(ctx, n, e.cfg.Concurrency, func(ctx context.Context, i int) error {
+		run, err := s.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: keys[i]})
+		if err == nil {
+			ids[i] = run.WorkflowID
+		}
+		return err
+	})
+	return keys, ids, err
+}
+
+func (e *env) rawHit(s side, ids []string) func(context.Context, int) error {
+	return func(ctx context.Context, i int) error {
+		_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                                       ids[i%len(ids)],
+			TaskQueue:                                e.queue,
+			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+		}, noopTask.ID(), 1)
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			return nil
+		}
+		if err == nil {
+			return errors.New("bench: a raw duplicate start started a run")
+		}
+		return err
+	}
+}
+
+func (e *env) onceHit(s side, keys []idempotency.Parts) func(context.Context, int) error {
+	return func(ctx context.Context, i int) error {
+		run, err := s.starter.Trigger(ctx, noopTask.ID(), 1, starter.TriggerOptions{Key: keys[i%len(keys)]})
+		if err == nil && !run.Cached {
+			err = errors.New("bench: an existing key was not cached")
+		}
+		return err
+	}
+}
+
+// batch returns one side of a batch pair: BatchTrigger of n new items under
+// a fresh batch key at parallelism p (0: the starter's default).
+func (e *env) batch(s side, n, p int) func(context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		items := make([]starter.BatchItem, n)
+		for i := range items {
+			items[i].Payload = i
+		}
+		start := time.Now()
+		res, err := s.starter.BatchTrigger(ctx, noopTask.ID(), items, starter.BatchOptions{
+			BatchKey: idempotency.Parts{e.unique("batch")}, Parallelism: p,
+		})
+		d := time.Since(start)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				return 0, r.Err
+			}
+			if r.Run.Cached {
+				return 0, errors.New("bench: a new batch item came back cached")
+			}
+		}
+		return d, nil
+	}
+}
+
+// batches: BatchTrigger vs raw starts at the same parallelism.
+func (e *env) batches(ctx context.Context, rep *Report) error {
+	n, p := e.cfg.BatchItems, e.cfg.Concurrency
+	rounds, err := e.alternate(ctx, "batch", e.cfg.BatchRounds, e.timed(n, p, e.rawNew(e.plain)), e.batch(e.plain, n, p))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, rates(fmt.Sprintf("BatchTrigger %d items vs raw parallel starts (parallelism %d)", n, p), "items/s", n, rounds, AtLeast(0.95)))
+	return nil
+}
+
+// parents: a Once parent with Children TriggerAndWait children vs a raw
+// parent with Children child workflows; time from start to result.
+func (e *env) parents(ctx context.Context, rep *Report) error {
+	if err := e.drain(ctx); err != nil {
+		return err
+	}
+	n := e.cfg.Children
+	onceParent := func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
+		var sum int
+		_, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
+		return time.Since(start), checkSum(err, sum, n)
+	}
+	rawParentRun := func(ctx context.Context) (time.Duration, error) {
+		start := time.Now()
+		run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
+		var sum int
+		if err == nil {
+			err = run.Get(ctx, &sum)
+		}
+		return time.Since(start), checkSum(err, sum, n)
+	}
+	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, rawParentRun, onceParent)
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, durations(fmt.Sprintf("parent with %d TriggerAndWait children vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, AtMost(1.05)))
+	return nil
+}
+
+func checkSum(err error, sum, n int) error {
+	if err != nil {
+		return err
+	}
+	if want := n * (n - 1) / 2; sum != want {
+		return fmt.Errorf("bench: parent returned %d, want %d", sum, want)
+	}
+	return nil
+}
