@@ -2,7 +2,7 @@ package idempotency
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -134,12 +134,22 @@ func Derive(rc RunContext, scope Scope, parts ...string) (Key, error) {
 	}
 
 	// Build the text in a stack buffer when it fits: the only allocation of
-	// the common case is then the returned string.
-	var stack [512]byte
-	buf := stack[:0]
-	if total > len(stack) {
-		buf = make([]byte, 0, total)
+	// the common case is then the returned string. Go zeroes a stack buffer
+	// on every call, so the usual short text gets a small one.
+	switch {
+	case total <= 128:
+		var stack [128]byte
+		return hashKey(appendKeyText(stack[:0], rc, withRun, withAttempt, parts)), nil
+	case total <= 512:
+		var stack [512]byte
+		return hashKey(appendKeyText(stack[:0], rc, withRun, withAttempt, parts)), nil
 	}
+	return hashKey(appendKeyText(make([]byte, 0, total), rc, withRun, withAttempt, parts)), nil
+}
+
+// appendKeyText appends the key text: the parts joined with "-", then the
+// run ID and the attempt when the scope asks for them.
+func appendKeyText(buf []byte, rc RunContext, withRun, withAttempt bool, parts []string) []byte {
 	for i, p := range parts {
 		if i > 0 {
 			buf = append(buf, '-')
@@ -158,15 +168,31 @@ func Derive(rc RunContext, scope Scope, parts ...string) (Key, error) {
 		buf = append(buf, '-')
 		buf = strconv.AppendInt(buf, int64(attempt), 10)
 	}
-	return hashKey(buf), nil
+	return buf
 }
 
 // hashKey returns the hex SHA-256 of b with a single allocation.
 func hashKey(b []byte) Key {
 	sum := sha256.Sum256(b)
 	var h [KeyLen]byte
-	hex.Encode(h[:], sum[:])
+	for i := 0; i < sha256.Size; i += 4 {
+		binary.BigEndian.PutUint64(h[2*i:], hexDigits8(binary.BigEndian.Uint32(sum[i:])))
+	}
 	return Key(h[:])
+}
+
+// hexDigits8 returns the 8 lowercase hex digits of x, most significant
+// first when stored big-endian: each nibble spread to its own byte, then
+// '0' added, and 'a'-'0'-10 more where the nibble is 10 or above. It does in
+// a few arithmetic steps what encoding/hex does with a table lookup per
+// nibble.
+func hexDigits8(x uint32) uint64 {
+	v := uint64(x)
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	v = (v | v<<8) & 0x00ff00ff00ff00ff
+	v = (v | v<<4) & 0x0f0f0f0f0f0f0f0f
+	letters := ((v + 0x0606060606060606) >> 4) & 0x0101010101010101 // 1 where the nibble is ≥ 10
+	return v + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // Resolve turns an Input into a Key. A Key is checked with ParseKey and

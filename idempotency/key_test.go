@@ -2,6 +2,8 @@ package idempotency
 
 import (
 	"bufio"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -287,4 +289,25 @@ func TestErrorMessagesNameTheValue(t *testing.T) {
 	// Long values are cut in messages.
 	_, err = ParseKey(strings.Repeat("z", 5000))
 	require.Less(t, len(err.Error()), 400)
+}
+
+func TestHexDigits8MatchesEncodingHex(t *testing.T) {
+	var b [8]byte
+	var src [4]byte
+	for _, x := range append([]uint32{0, 0x09, 0x0a, 0x0f, 0x10, 0x9a, 0xa9, 0xff, 0xffffffff, 0x01234567, 0x89abcdef}, stride(0x9e3779b9, 1<<16)...) {
+		binary.BigEndian.PutUint32(src[:], x)
+		binary.BigEndian.PutUint64(b[:], hexDigits8(x))
+		if got, want := string(b[:]), hex.EncodeToString(src[:]); got != want {
+			t.Fatalf("hexDigits8(%#x) = %q, want %q", x, got, want)
+		}
+	}
+}
+
+// stride returns n values spread over uint32 by a step.
+func stride(step uint32, n int) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = uint32(i) * step
+	}
+	return out
 }
