@@ -35,7 +35,8 @@ func TaskQueue(base, env string) string {
 }
 
 // Memo keys that Once writes on the runs it starts, visible in the Temporal
-// Web UI and CLI.
+// Web UI and CLI: only what the workflow ID "<env>/<task>/<key>" and type do
+// not tell (idempotency.Memo writes and reads them).
 const (
 	MemoKeyText     = "once.key"         // the key text as the caller gave it
 	MemoKeyScope    = "once.scope"       // run | attempt | global
@@ -46,8 +47,10 @@ const (
 	MemoReset       = "once.reset"       // true on the marker run that ResetKey puts in place
 )
 
-// Custom search attributes (Keyword) that Once can set on the runs it starts
-// when they are registered in the namespace.
+// Custom search attributes (Keyword) that Once sets on the runs it starts
+// only when asked to (starter.Options.SearchAttributes,
+// worker.SearchAttributesMode) and the namespace has them. Runs are found
+// without them, by WorkflowType and WorkflowId, on every server.
 const (
 	SearchAttrTask        = "OnceTask"
 	SearchAttrEnvironment = "OnceEnvironment"
