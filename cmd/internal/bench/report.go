@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Sections of the report, in the order they are printed.
+// Sections of the report.
 const (
 	sectionStarts  = "starts"
 	sectionRTT     = "round trip:"
@@ -75,10 +75,12 @@ type Comparison struct {
 	OnceLabel     string `json:"onceLabel,omitempty"`
 	BaselineLabel string `json:"baselineLabel,omitempty"`
 	// Rounds are the ratios Once / baseline of each round (of times for a
-	// time unit, of rates otherwise); Ratio is their median, Min and Max
-	// their extremes.
+	// time unit, of rates otherwise); Ratio is their median, P25 and P75
+	// bound the middle half of them, Min and Max all of them.
 	Rounds []float64 `json:"rounds"`
 	Ratio  float64   `json:"ratio"`
+	P25    float64   `json:"p25"`
+	P75    float64   `json:"p75"`
 	Min    float64   `json:"min"`
 	Max    float64   `json:"max"`
 	Goal   Goal      `json:"goal"`
@@ -215,11 +217,7 @@ func summarize(c Comparison) Comparison {
 	s := slices.Clone(c.Rounds)
 	slices.Sort(s)
 	c.Min, c.Max = s[0], s[len(s)-1]
-	if n := len(s); n%2 == 1 {
-		c.Ratio = s[n/2]
-	} else {
-		c.Ratio = (s[n/2-1] + s[n/2]) / 2
-	}
+	c.Ratio, c.P25, c.P75 = quantile(s, 0.5), quantile(s, 0.25), quantile(s, 0.75)
 	c.Met = c.Goal.Met(c.Ratio)
 	for _, v := range c.Rounds {
 		if c.Goal.Met(v) {
@@ -227,6 +225,17 @@ func summarize(c Comparison) Comparison {
 		}
 	}
 	return c
+}
+
+// quantile is the q-quantile of sorted values, interpolated between the
+// two nearest (the median of an even count is the mean of the middle two).
+func quantile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	i := int(pos)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
 }
 
 // rates compares rates: each round does n items per side; a round's ratio
@@ -339,7 +348,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, ", load %.2f %.2f %.2f at start", m.LoadAvg[0], m.LoadAvg[1], m.LoadAvg[2])
 	}
 	fmt.Fprintf(w, "\n%s; %.0fs of measurements (setup %.0fs)\n", r.Server, r.Seconds, r.SetupSeconds)
-	fmt.Fprintln(w, "ratio: the median of the rounds' Once/baseline ratios; met: the median meets the goal")
+	fmt.Fprintln(w, "ratio: the median of the rounds' Once/baseline ratios, with the middle half and all of them; met: the median meets the goal")
 
 	var sections []string
 	for _, c := range r.Comparisons {
@@ -350,7 +359,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, s := range sections {
 		fmt.Fprintf(w, "\n%s\n", s)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "benchmark\tOnce\tbaseline\tunit\tratio\tmin–max (rounds)\tgoal\tmet\trounds met")
+		fmt.Fprintln(tw, "benchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
 		for _, c := range r.Comparisons {
 			if c.Section == s {
 				writeComparison(tw, c)
@@ -378,7 +387,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Scale) > 0 {
 		fmt.Fprintln(w, "\nscale: the same pairs with more runs in the namespace")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "runs\tfill\tbenchmark\tOnce\tbaseline\tunit\tratio\tmin–max (rounds)\tgoal\tmet\trounds met")
+		fmt.Fprintln(tw, "runs\tfill\tbenchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
 		for _, p := range r.Scale {
 			for _, c := range []Comparison{p.NewKey, p.CachedHit} {
 				fmt.Fprintf(tw, "%d\t%.0fs\t", p.Runs, p.FillSeconds)
@@ -433,8 +442,8 @@ func writeComparison(w io.Writer, c Comparison) {
 	if c.OnceLabel != "" {
 		name += fmt.Sprintf(" [Once: %s, baseline: %s]", c.OnceLabel, c.BaselineLabel)
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%.2f–%.2f (%d)\t%s\t%s\t%s\n",
-		name, num(c.Once), num(c.Baseline), c.Unit, c.Ratio, c.Min, c.Max, len(c.Rounds), c.Goal, met, roundsMet)
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%.2f–%.2f\t%.2f–%.2f (%d)\t%s\t%s\t%s\n",
+		name, num(c.Once), num(c.Baseline), c.Unit, c.Ratio, c.P25, c.P75, c.Min, c.Max, len(c.Rounds), c.Goal, met, roundsMet)
 }
 
 func yesNo(b bool, yes, no string) string {

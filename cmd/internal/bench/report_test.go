@@ -57,7 +57,7 @@ func TestSummaries(t *testing.T) {
 	}
 	// Durations: a round's ratio is Once time / raw time; even count: mean of the middle two.
 	d := durations("time", "s/parent", roundsOf([]float64{1, 1, 1, 1}, []float64{1.0, 1.2, 1.4, 2.0}), AtMost(1.05))
-	if math.Abs(d.Ratio-1.3) > 1e-9 || d.Met || d.RoundsMet != 1 {
+	if math.Abs(d.Ratio-1.3) > 1e-9 || d.Met || d.RoundsMet != 1 || math.Abs(d.P25-1.15) > 1e-9 || math.Abs(d.P75-1.55) > 1e-9 {
 		t.Fatalf("durations: %+v", d)
 	}
 	// Different work per side.
