@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Sections of the report.
+// Sections of the report, printed in this order.
 const (
 	sectionStarts  = "starts"
 	sectionRTT     = "round trip:"
@@ -356,6 +356,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 			sections = append(sections, c.Section)
 		}
 	}
+	rank := func(s string) int {
+		switch {
+		case s == sectionStarts:
+			return 0
+		case strings.HasPrefix(s, sectionRTT):
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(sections, func(a, b string) int { return rank(a) - rank(b) })
 	for _, s := range sections {
 		fmt.Fprintf(w, "\n%s\n", s)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
