@@ -58,6 +58,31 @@ func (e *env) cachedHits(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.add(sectionStarts, rates(fmt.Sprintf("cached hit: Trigger vs raw duplicate start (%d callers)", p), "calls/s", n, rounds, AtLeast(1.0)))
+	if !e.cfg.Diagnostics {
+		return nil
+	}
+	// What Once's memo costs the server on a hit: the server builds the new
+	// run's state before it finds the conflict.
+	memo := idempotency.Memo{KeyText: "hit-key", Scope: idempotency.ScopeGlobal, ExpiresAt: time.Now().Add(idempotency.DefaultTTL)}.Fields()
+	withMemo := func(ctx context.Context, i int) error {
+		_, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                                       ids[i%len(ids)],
+			TaskQueue:                                e.queue,
+			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			Memo:                                     memo,
+		}, noopTask.ID(), 1)
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			return nil
+		}
+		return fmt.Errorf("bench: a raw duplicate start: %v", err)
+	}
+	rounds, err = e.alternate(ctx, "cached-hit (raw with Once's memo)", e.cfg.Rounds, e.timed(n, p, e.rawHit(e.plain, ids)), e.timed(n, p, withMemo))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, rates("  diagnostic: raw duplicate start with Once's memo vs without", "calls/s", n, rounds, NoGoal))
 	return nil
 }
 
