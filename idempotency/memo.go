@@ -10,10 +10,12 @@ import (
 )
 
 // Memo is what Once keeps in the memo of a keyed run: only what the run's
-// workflow ID and type cannot tell. The environment, the task and the key
-// are in the workflow ID "<env>/<task>/<key>" and the workflow type, which
-// every Temporal server lists without set-up (WorkflowType = 'T',
-// WorkflowId STARTS_WITH 'prod/', WorkflowId = 'prod/T/<key>').
+// workflow ID, type and start request ID cannot tell — for a new key's run,
+// the key text and scope. The environment, the task and the key are in the
+// workflow ID "<env>/<task>/<key>" and the workflow type, which every
+// Temporal server lists without set-up (WorkflowType = 'T', WorkflowId
+// STARTS_WITH 'prod/', WorkflowId = 'prod/T/<key>'); the TTL and payload
+// hash of a new key in its start request ID (package starter).
 //
 // The starter writes it on the runs it starts and reads it back; the task
 // runtime writes it on the children it starts. This file is the only place
@@ -24,16 +26,16 @@ type Memo struct {
 	KeyText string
 	// Scope the key was derived with.
 	Scope Scope
-	// ExpiresAt is when the key stops answering for a closed run; zero for
-	// none (children of a task). The starter reads it where the request ID
-	// that carries the TTL is not the run's own: a retry, continue-as-new or
-	// reset run (the server makes its request ID and copies the memo), a run
-	// started by an earlier version, a server whose run IDs carry no time.
-	// It is also what an operator reads to know when the key expires.
+	// ExpiresAt is when the key stops answering for a closed run; zero when
+	// the memo does not say. The starter writes it only on a run that
+	// replaced an expired or reset one: the request ID of that start is the
+	// same for every caller and cannot carry the TTL, as a new key's does.
+	// Runs of earlier versions have it on every keyed run; children of a
+	// task never (their keys do not expire).
 	ExpiresAt time.Time
-	// PayloadHash is the hash of the canonical payload: in strict mode, and
-	// on a run that replaced an expired or reset one (its request ID, the same
-	// for every caller, cannot carry it) for strict callers that find it.
+	// PayloadHash is the hash of the canonical payload, on a run that
+	// replaced another (for strict callers that find it; a new key's request
+	// ID carries it in strict mode).
 	PayloadHash string
 	// Reset marks the marker run that starter.ResetKey puts in place.
 	Reset bool

@@ -118,7 +118,7 @@ func (c *Client) replacement(p *prepared, replaced string, policy enumspb.Workfl
 			hash = string(h)
 		}
 	}
-	memo, err := c.memo(p, c.opts.Now(), hash)
+	memo, err := c.memo(p, c.opts.Now().Add(p.ttl), hash)
 	if err != nil {
 		return nil, err
 	}

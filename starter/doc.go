@@ -76,11 +76,13 @@
 //     left open;
 //   - RetryFailed on a key whose run did not fail: one more start (the server
 //     refuses it and names the run);
-//   - a run that replaced another, a run Once did not start, a retried or
-//     continued-as-new run, or a server whose run IDs carry no time: one
-//     DescribeWorkflowExecution to read the memo, the first time a Client
-//     meets that run (a run's memo does not change, so the Client keeps what
-//     it read for the next triggers);
+//   - a run that replaced another, a run Once did not start, or a server
+//     whose run IDs carry no time: one DescribeWorkflowExecution to read the
+//     memo (or the run's request ID), the first time a Client meets that run
+//     (neither changes, so the Client keeps what it read for the next
+//     triggers); a retried, continued-as-new or reset run of a new key: two,
+//     the second for the request ID of its chain's first run, where its TTL
+//     is;
 //   - strict mode against a run started without strict mode: one
 //     GetWorkflowExecutionHistory to hash the original payload;
 //   - once per Client: DescribeNamespace (retention warning), and with
@@ -89,11 +91,13 @@
 //
 // # What a run carries, and finding runs
 //
-// A start carries nothing that its workflow ID and type already say: the
-// memo holds the key text, scope and expiry (idempotency.Memo; the payload
-// hash too in strict mode), and no custom search attribute unless
-// Options.SearchAttributes asks for them. Every Temporal server lists runs by
-// the built-in attributes, without set-up:
+// A start carries nothing that its workflow ID, type and request ID already
+// say: the memo of a new key's run holds the key text and scope
+// (idempotency.Memo; a run that replaced another adds its expiry and payload
+// hash, which its request ID cannot carry), and no custom search attribute
+// unless Options.SearchAttributes asks for them. Lookup reports the expiry
+// either way. Every Temporal server lists runs by the built-in attributes,
+// without set-up:
 //
 //	WorkflowType = 'send-email'                      a task's runs
 //	WorkflowId STARTS_WITH 'prod/'                   an environment's runs

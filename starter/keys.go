@@ -172,9 +172,17 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 	if ri.FirstRunID == "" {
 		ri.FirstRunID = ri.RunID
 	}
+	if ri.ExpiresAt.IsZero() && !ri.Reset {
+		// A new key's run: the expiry follows from its chain's first start.
+		if exp, _, ok, err := c.newKeyFacts(ctx, workflowID, desc); err != nil {
+			return nil, fmt.Errorf("lookup %s: %w", task, err)
+		} else if ok {
+			ri.ExpiresAt = exp
+		}
+	}
 	if info.GetCloseTime() != nil {
 		ri.CloseTime = info.GetCloseTime().AsTime()
-		ri.Expired = !m.ExpiresAt.IsZero() && !c.opts.Now().Before(m.ExpiresAt)
+		ri.Expired = !ri.ExpiresAt.IsZero() && !c.opts.Now().Before(ri.ExpiresAt)
 	}
 	return ri, nil
 }

@@ -2,6 +2,7 @@ package starter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/once-run/once"
@@ -16,29 +18,36 @@ import (
 )
 
 // What a start carries besides its workflow ID, type, input and request ID:
-// the memo (idempotency.Memo: key text, scope, expiry, payload hash) and,
-// only when Options.SearchAttributes is on and the namespace has them,
-// Once's custom search attributes. Task, environment and key are in the
-// workflow ID and type already; the server stores and indexes whatever else
-// a start carries, on every start, so Once adds nothing it can derive.
+// the memo (idempotency.Memo) and, only when Options.SearchAttributes is on
+// and the namespace has them, Once's custom search attributes. The server
+// stores whatever a start carries on every start — in the run's first
+// history event and visibility row, and on a duplicate start too, before it
+// finds the duplicate — so Once adds nothing it can derive:
 //
-// The memo is read back by Lookup and by triggers that cannot judge a run
-// from its request ID alone (runFacts): a replacement run, whose request ID
-// is the same for every caller and so carries neither TTL nor payload hash;
-// a retry, continue-as-new or reset run, whose request ID the server made
-// (it copies the memo); a run of an earlier version; a server whose run IDs
-// carry no time.
+//   - task, environment and key: the workflow ID and type;
+//   - the TTL and, in strict mode, the payload hash of a new key: its start
+//     request ID (requestID), from which the expiry follows with the run's
+//     start time;
+//   - so the memo of a new key's run holds only the key text and scope, for
+//     the Web UI.
+//
+// A run that replaced an expired or reset one has a request ID that is the
+// same for every caller (so that the server dedupes them) and cannot carry
+// the caller's TTL and payload hash: its memo holds its expiry and payload
+// hash too. A retry, continue-as-new or reset run gets a request ID the
+// server makes; the server copies the memo to it, and the expiry of a new
+// key comes from the request ID of the chain's first run (runFacts).
 
-// memo builds the run's memo: the caller's entries, then Once's (key text,
-// scope, expiry ttl after now; hash when not "": strict mode, or a
-// replacement). An unkeyed run without caller entries gets none.
-func (c *Client) memo(p *prepared, now time.Time, hash string) (*commonpb.Memo, error) {
+// memo builds the run's memo: the caller's entries, then Once's: key text
+// and scope, and expiresAt and hash when not zero (a replacement). An
+// unkeyed run without caller entries gets none.
+func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) (*commonpb.Memo, error) {
 	var own map[string]any
 	if p.key.Key != "" {
 		own = idempotency.Memo{
 			KeyText:     p.key.Text,
 			Scope:       p.key.Scope,
-			ExpiresAt:   now.Add(p.ttl),
+			ExpiresAt:   expiresAt,
 			PayloadHash: hash,
 		}.Fields()
 	}
@@ -78,17 +87,19 @@ func (c *Client) decodeMemo(m *commonpb.Memo) idempotency.Memo {
 }
 
 // runFacts is what a trigger needs to judge a run that its request ID does
-// not describe: read from the run's memo, which never changes once the run
-// has started.
+// not describe: read from the run's memo and, for a run of a new key, the
+// request ID of its chain's first run; neither changes once the run has
+// started.
 type runFacts struct {
 	firstRunID string
 	expiresAt  time.Time // zero: never expires (a run Once did not start)
-	hash       string    // payload hash; "" when the memo has none
+	hash       string    // payload hash; "" when none is recorded
 	reset      bool      // a reset marker
 }
 
-// facts reads the facts of a run with one DescribeWorkflowExecution, or from
-// the client's cache of runs it has read before.
+// facts reads the facts of a run — one DescribeWorkflowExecution, and one
+// more of the chain's first run when the facts are in its request ID — or
+// takes them from the client's cache of runs it has read before.
 func (c *Client) facts(ctx context.Context, workflowID, runID string) (runFacts, error) {
 	if f, ok := c.factsCache.get(runID); ok {
 		return f, nil
@@ -100,8 +111,45 @@ func (c *Client) facts(ctx context.Context, workflowID, runID string) (runFacts,
 	info := desc.GetWorkflowExecutionInfo()
 	m := c.decodeMemo(info.GetMemo())
 	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset}
+	if !f.reset && f.expiresAt.IsZero() {
+		if exp, hash, ok, err := c.newKeyFacts(ctx, workflowID, desc); err != nil {
+			return runFacts{}, err
+		} else if ok {
+			f.expiresAt = exp
+			if f.hash == "" {
+				f.hash = hash
+			}
+		}
+	}
 	c.factsCache.put(runID, f)
 	return f, nil
+}
+
+// newKeyFacts reads the expiry and payload hash of a run of a new key from
+// the request ID that started its chain's first run (desc describes the
+// run; the first run is described when it is another). ok is false for a
+// chain that Once did not start for a new key, and on a server that does not
+// report request IDs (before 1.27): such a run has no expiry.
+func (c *Client) newKeyFacts(ctx context.Context, workflowID string, desc *workflowservice.DescribeWorkflowExecutionResponse) (expiresAt time.Time, hash string, ok bool, err error) {
+	info := desc.GetWorkflowExecutionInfo()
+	if first := info.GetFirstRunId(); first != "" && first != info.GetExecution().GetRunId() {
+		if desc, err = c.describe(ctx, workflowID, first); err != nil {
+			if errors.Is(err, ErrNotFound) { // the first run's history is gone
+				return time.Time{}, "", false, nil
+			}
+			return time.Time{}, "", false, err
+		}
+	}
+	for reqID, ri := range desc.GetWorkflowExtendedInfo().GetRequestIdInfos() {
+		if ri.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
+			continue
+		}
+		if rid, parsed := parseRequestID(reqID); parsed && rid.kind == kindNew && rid.ttl > 0 {
+			started := desc.GetWorkflowExecutionInfo().GetStartTime().AsTime()
+			return started.Add(rid.ttl), rid.hash, true, nil
+		}
+	}
+	return time.Time{}, "", false, nil
 }
 
 // factsCacheSize bounds the runs whose facts a Client keeps.

@@ -193,7 +193,7 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 			p.hash = string(h)
 		}
 	}
-	memo, err := c.memo(p, c.opts.Now(), p.hash)
+	memo, err := c.memo(p, time.Time{}, "") // TTL and hash: in the request ID
 	if err != nil {
 		return nil, err
 	}

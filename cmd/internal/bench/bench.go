@@ -73,9 +73,9 @@ type Config struct {
 	// Rounds of the new-key and cached-hit pairs (each round measures both
 	// sides). Default 8.
 	Rounds int
-	// NewKeyStarts per side and round of the new-key pair. Default 150.
+	// NewKeyStarts per side and round of the new-key pair. Default 300.
 	NewKeyStarts int
-	// CachedHits per side and round of the cached-hit pair. Default 400.
+	// CachedHits per side and round of the cached-hit pair. Default 1000.
 	CachedHits int
 	// CachedKeys is how many existing runs the cached hits cycle over.
 	// Default 256.
@@ -86,7 +86,7 @@ type Config struct {
 	BatchRounds int
 	// Children of each parent in the parent pair. Default 50.
 	Children int
-	// ParentRounds of the parent pair. Default 8.
+	// ParentRounds of the parent pair. Default 12.
 	ParentRounds int
 
 	// RTT is the delay added to every RPC of both sides in the round-trip
@@ -94,7 +94,7 @@ type Config struct {
 	RTT time.Duration
 	// RTTItems per batch (and per raw side) at RTT. Default 300.
 	RTTItems int
-	// RTTRounds of the pairs at RTT. Default 3.
+	// RTTRounds of the pairs at RTT. Default 4.
 	RTTRounds int
 	// SequentialItems triggered one after the other at RTT for the loop
 	// baseline. Default 40.
@@ -139,22 +139,23 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration that measures in about two and a half
-// minutes on two cores.
+// minutes on two quiet cores: rounds long enough (half a second to two
+// seconds a side) that a round's ratio is not mostly scheduling noise.
 func DefaultConfig() Config {
 	return Config{
 		Namespace:       "default",
 		Concurrency:     16,
 		Rounds:          8,
-		NewKeyStarts:    150,
-		CachedHits:      400,
+		NewKeyStarts:    300,
+		CachedHits:      1000,
 		CachedKeys:      256,
 		BatchItems:      400,
 		BatchRounds:     6,
 		Children:        50,
-		ParentRounds:    8,
+		ParentRounds:    12,
 		RTT:             20 * time.Millisecond,
 		RTTItems:        300,
-		RTTRounds:       3,
+		RTTRounds:       4,
 		SequentialItems: 40,
 		Parallelisms:    []int{4, 8, 16, 32, 64},
 		CurveItems:      250,

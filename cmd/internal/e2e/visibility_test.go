@@ -109,31 +109,24 @@ func TestVisibilityBuiltInQueries(t *testing.T) {
 	for _, name := range once.SearchAttributes() {
 		require.NotContains(t, sa, name, "no custom search attributes by default")
 	}
-	require.ElementsMatch(t, []string{once.MemoKeyText, once.MemoKeyScope, once.MemoExpiresAt}, keysOf(memo))
-	require.Equal(t, "order-1", memo[once.MemoKeyText])
-	exp, err := time.Parse(time.RFC3339, memo[once.MemoExpiresAt])
+	require.Equal(t, map[string]string{once.MemoKeyText: "order-1", once.MemoKeyScope: "global"}, memo,
+		"a new key's memo: key text and scope; its TTL is in the start's request ID")
+	info, err := e.s.Lookup(ctx, task, key("order-1"), starter.LookupOptions{})
 	require.NoError(t, err)
-	require.WithinDuration(t, time.Now().Add(idempotency.DefaultTTL), exp, time.Minute)
+	require.WithinDuration(t, time.Now().Add(idempotency.DefaultTTL), info.ExpiresAt, time.Minute, "Lookup derives the expiry")
 
 	memo, _ = memoAndSA(b.WorkflowID)
-	hash, err := idempotency.PayloadHash(map[string]any{"n": 2})
-	require.NoError(t, err)
-	require.Equal(t, string(hash), memo[once.MemoPayloadHash], "strict mode keeps the payload hash")
-	require.Len(t, memo, 4)
+	require.Equal(t, map[string]string{once.MemoKeyText: "order-2", once.MemoKeyScope: "global"}, memo,
+		"strict mode: the payload hash is in the request ID too")
+	hit, err := e.s.Trigger(ctx, task, map[string]any{"n": 3}, starter.TriggerOptions{Key: key("order-2"), Strict: true})
+	require.ErrorIs(t, err, starter.ErrKeyReusedWithDifferentPayload)
+	require.True(t, hit.Cached)
 
 	memo, sa = memoAndSA(unkeyed.WorkflowID)
 	require.Equal(t, map[string]string{"team": "billing"}, memo, "an unkeyed run: the caller's entries only")
 	for _, name := range once.SearchAttributes() {
 		require.NotContains(t, sa, name)
 	}
-}
-
-func keysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // TestVisibilityRunsOfEarlierVersions: a run started as earlier versions of
@@ -205,10 +198,11 @@ func TestVisibilityRunsOfEarlierVersions(t *testing.T) {
 	require.NotEqual(t, reset.GetRunID(), fresh.RunID)
 }
 
-// TestVisibilityRetriedRunExpiresByMemo: the run that answers for a key is a
-// retry (another run of the chain, with a request ID the server made): its
-// expiry comes from the memo the server copied to it.
-func TestVisibilityRetriedRunExpiresByMemo(t *testing.T) {
+// TestVisibilityRetriedRunExpires: the run that answers for a key is a retry
+// (another run of the chain, with a request ID the server made, and the
+// first run's memo, which has no expiry): its expiry comes from the request
+// ID of the chain's first run.
+func TestVisibilityRetriedRunExpires(t *testing.T) {
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, time.Minute)
 	ttl := 5 * time.Second
@@ -219,7 +213,11 @@ func TestVisibilityRetriedRunExpiresByMemo(t *testing.T) {
 	desc, err := e.c.DescribeWorkflowExecution(ctx, first.WorkflowID, "")
 	require.NoError(t, err)
 	require.NotEqual(t, first.RunID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "the last attempt is another run")
-	require.Contains(t, memoStrings(t, desc.GetWorkflowExecutionInfo().GetMemo()), once.MemoExpiresAt, "the retry carries the memo")
+	require.Equal(t, map[string]string{once.MemoKeyText: "retried-expiry", once.MemoKeyScope: "global"},
+		memoStrings(t, desc.GetWorkflowExecutionInfo().GetMemo()), "the retry carries the first run's memo")
+	info, err := e.starter.Lookup(ctx, examples.MyTask.ID(), key("retried-expiry"), starter.LookupOptions{})
+	require.NoError(t, err)
+	require.WithinDuration(t, triggered.Add(ttl), info.ExpiresAt, 5*time.Second, "from the first run's request ID")
 
 	hit, err := e.starter.Trigger(ctx, examples.MyTask.ID(), examples.MyTaskPayload{}, opts)
 	require.NoError(t, err)
@@ -229,7 +227,7 @@ func TestVisibilityRetriedRunExpiresByMemo(t *testing.T) {
 	time.Sleep(time.Until(triggered.Add(ttl + 200*time.Millisecond)))
 	next, err := e.starter.Trigger(ctx, examples.MyTask.ID(), examples.MyTaskPayload{}, opts)
 	require.NoError(t, err)
-	require.False(t, next.Cached, "expired by the memo's expiry")
+	require.False(t, next.Cached, "expired: the first run's TTL")
 	require.NotEqual(t, first.RunID, next.RunID)
 }
 
