@@ -22,6 +22,8 @@ func main() {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.StringVar(&cfg.Address, "address", "", "measure against the Temporal frontend at `host:port` (e.g. scripts/cluster's) instead of an embedded server")
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "namespace on --address")
+	var dyn dynamicConfig
+	fs.Var(&dyn, "dynamic-config", "embedded servers: override a dynamic config `key=value` (true/false, a number, or text); repeatable")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "concurrent callers of the start pairs, and parallelism of their batches")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "A/B rounds of the new-key and cached-hit pairs")
 	fs.IntVar(&cfg.NewKeyStarts, "new-keys", cfg.NewKeyStarts, "starts per side and round, new-key pair")
@@ -59,6 +61,7 @@ func main() {
 	if cfg.ScaleCounts, err = parseInts(*scaleCounts); err != nil {
 		fail(fmt.Errorf("--scale-counts: %w", err))
 	}
+	cfg.DynamicConfig = dyn
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -115,4 +118,29 @@ func parseInts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// dynamicConfig is the repeatable --dynamic-config flag.
+type dynamicConfig map[string]any
+
+func (d *dynamicConfig) String() string { return fmt.Sprint(map[string]any(*d)) }
+
+func (d *dynamicConfig) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: want key=value", s)
+	}
+	if *d == nil {
+		*d = dynamicConfig{}
+	}
+	if b, err := strconv.ParseBool(v); err == nil {
+		(*d)[k] = b
+	} else if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		(*d)[k] = int(n)
+	} else if f, err := strconv.ParseFloat(v, 64); err == nil {
+		(*d)[k] = f
+	} else {
+		(*d)[k] = v
+	}
+	return nil
 }

@@ -66,6 +66,10 @@ type Config struct {
 	Address string
 	// Namespace on Address. Optional: defaults to "default".
 	Namespace string
+	// DynamicConfig overrides dynamic config keys of the embedded servers,
+	// e.g. "history.externalPayloadsEnabled": false. Optional: defaults to
+	// none (the server's defaults).
+	DynamicConfig map[string]any
 
 	// Concurrency is the number of concurrent callers of the start
 	// benchmarks and the parallelism of the batches. Default 16.
@@ -302,7 +306,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	address, namespace := cfg.Address, cfg.Namespace
 	rep.Server = "external server " + address
 	if address == "" {
-		srv, err := devserver.Start(devserver.Options{Retention: 24 * time.Hour})
+		srv, err := devserver.Start(devserver.Options{Retention: 24 * time.Hour, DynamicConfig: cfg.DynamicConfig})
 		if err != nil {
 			return nil, err
 		}

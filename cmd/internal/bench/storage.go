@@ -24,6 +24,7 @@ func (e *env) storage(ctx context.Context, rep *Report) error {
 	defer os.RemoveAll(dir)
 	start := func(opts devserver.Options) (side, func(), error) {
 		opts.Retention = 24 * time.Hour
+		opts.DynamicConfig = e.cfg.DynamicConfig
 		srv, err := devserver.Start(opts)
 		if err != nil {
 			return side{}, nil, err
