@@ -72,23 +72,20 @@ func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel i
 	if err != nil {
 		return err
 	}
-	s, closeClient, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	defer closeClient()
-	results, err := r.triggerBatch(c, s, task, items, parallel)
-	if err != nil {
-		return err
-	}
-	outs, code := batchOutputs(items, results)
-	if err := printList(r, outs, printBatchOutput); err != nil {
-		return err
-	}
-	if code != 0 {
-		return &exitError{code}
-	}
-	return nil
+	return r.withClient(c, func(s *starter.Client) error {
+		results, err := r.triggerBatch(c, s, task, items, parallel)
+		if err != nil {
+			return err
+		}
+		outs, code := batchOutputs(items, results)
+		if err := printList(r, outs, printBatchOutput); err != nil {
+			return err
+		}
+		if code != 0 {
+			return &exitError{code}
+		}
+		return nil
+	})
 }
 
 // batchInput checks the flags and reads the items of --file, each with its

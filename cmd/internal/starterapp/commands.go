@@ -1,6 +1,7 @@
 package starterapp
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,47 +75,50 @@ run that exists (cached) instead of starting a second one.`,
 		if err != nil {
 			return err
 		}
-		s, closeClient, err := r.connect(c)
-		if err != nil {
-			return err
-		}
-		defer closeClient()
-		ctx := c.Context()
-		var result json.RawMessage
-		var run *starter.Run
-		if *wait {
-			run, err = s.TriggerAndWait(ctx, task, payload, &result, opts)
-		} else {
-			run, err = s.Trigger(ctx, task, payload, opts)
-		}
-		if run == nil || run.RunID == "" {
-			return err // nothing to report but the error
-		}
-		out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached}
-		if *wait && err == nil {
-			out.Result = result
-			if len(out.Result) == 0 {
-				out.Result = json.RawMessage("null")
-			}
-		}
-		if err != nil {
-			out.Error = oneLine(err.Error())
-		}
-		if printErr := r.printValue(out, func(w io.Writer) {
-			what := "started"
-			if out.Cached {
-				what = "cached "
-			}
-			fmt.Fprintf(w, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
-			if out.Result != nil {
-				fmt.Fprintf(w, "result   %s\n", out.Result)
-			}
-		}); printErr != nil {
-			return printErr
-		}
-		return err
+		return r.withClient(c, func(s *starter.Client) error {
+			return r.trigger(c.Context(), s, task, payload, opts, *wait)
+		})
 	}
 	return c
+}
+
+// trigger triggers task with s and prints the run (and its result with
+// wait); the trigger's error is returned after the run is printed.
+func (r *runner) trigger(ctx context.Context, s *starter.Client, task string, payload any, opts starter.TriggerOptions, wait bool) error {
+	var result json.RawMessage
+	var run *starter.Run
+	var err error
+	if wait {
+		run, err = s.TriggerAndWait(ctx, task, payload, &result, opts)
+	} else {
+		run, err = s.Trigger(ctx, task, payload, opts)
+	}
+	if run == nil || run.RunID == "" {
+		return err // nothing to report but the error
+	}
+	out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached}
+	if wait && err == nil {
+		out.Result = result
+		if len(out.Result) == 0 {
+			out.Result = json.RawMessage("null")
+		}
+	}
+	if err != nil {
+		out.Error = oneLine(err.Error())
+	}
+	if printErr := r.printValue(out, func(w io.Writer) {
+		what := "started"
+		if out.Cached {
+			what = "cached "
+		}
+		fmt.Fprintf(w, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
+		if out.Result != nil {
+			fmt.Fprintf(w, "result   %s\n", out.Result)
+		}
+	}); printErr != nil {
+		return printErr
+	}
+	return err
 }
 
 // readPayload reads --payload: JSON text or @file; nil when empty.
@@ -162,21 +166,10 @@ unless --terminate is given.`,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
-	var keys []string
-	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	keys := fs.StringArray("key", nil, "idempotency key `PART`; can be passed multiple times")
 	terminate := fs.Bool("terminate", false, "terminate the key's run when it is still running")
 	r.addConnectFlags(c)
-	c.RunE = func(c *cobra.Command, args []string) error {
-		task := args[0]
-		key, err := requireKey(keys)
-		if err != nil {
-			return err
-		}
-		s, closeClient, err := r.connect(c)
-		if err != nil {
-			return err
-		}
-		defer closeClient()
+	c.RunE = r.keyRunE(keys, nil, func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
 		if err := s.ResetKey(c.Context(), task, key, starter.ResetOptions{Terminate: *terminate}); err != nil {
 			return err
 		}
@@ -188,8 +181,27 @@ unless --terminate is given.`,
 		return r.printValue(out, func(w io.Writer) {
 			fmt.Fprintf(w, "reset    task %s key %s: the next trigger starts a new run\n", out.Task, out.KeyText)
 		})
-	}
+	})
 	return c
+}
+
+// keyRunE is the RunE of a command on the run of one key (reset, describe,
+// history): it requires the parts of --key, runs check (the command's other
+// flags; nil when none), connects (see withClient) and calls fn with the
+// task argument, the key and the client.
+func (r *runner) keyRunE(keys *[]string, check func() error, fn func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		key, err := requireKey(*keys)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		return r.withClient(c, func(s *starter.Client) error { return fn(c, s, args[0], key) })
+	}
 }
 
 func requireKey(keys []string) (idempotency.Parts, error) {
@@ -250,57 +262,52 @@ WorkflowType = '<task>' AND WorkflowId STARTS_WITH '<env>/'.`,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
-	var keys []string
-	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times; without it, list the task's runs")
+	keys := fs.StringArray("key", nil, "idempotency key `PART`; can be passed multiple times; without it, list the task's runs")
 	limit := fs.Int("limit", starter.DefaultListLimit, "without --key: list at most `N` runs")
 	r.addConnectFlags(c)
+	describeKey := r.keyRunE(keys, nil, r.describeKey)
 	c.RunE = func(c *cobra.Command, args []string) error {
-		task := args[0]
-		if len(keys) == 0 {
-			return r.listRuns(c, task, *limit)
+		if len(*keys) == 0 {
+			return r.listRuns(c, args[0], *limit)
 		}
-		key, err := requireKey(keys)
-		if err != nil {
-			return err
-		}
-		s, closeClient, err := r.connect(c)
-		if err != nil {
-			return err
-		}
-		defer closeClient()
-		ctx := c.Context()
-		info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
-		if err != nil {
-			return err
-		}
-		out := describeOutput{
-			Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
-			Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
-			Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
-			Query: starter.KeyQuery(info.WorkflowID),
-		}
-		if info.Reset {
-			out.Status = "reset"
-		}
-		if !info.ExpiresAt.IsZero() {
-			out.ExpiresAt = &info.ExpiresAt
-		}
-		if !info.CloseTime.IsZero() {
-			out.CloseTime = &info.CloseTime
-		}
-		if info.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && !info.Reset {
-			var result json.RawMessage
-			if err := info.Run().Get(ctx, &result); err != nil {
-				return fmt.Errorf("result of %s: %w", info.WorkflowID, err)
-			}
-			out.Result = result
-			if len(out.Result) == 0 {
-				out.Result = json.RawMessage("null")
-			}
-		}
-		return r.printValue(out, func(w io.Writer) { printDescribe(w, out) })
+		return describeKey(c, args)
 	}
 	return c
+}
+
+// describeKey prints the run of task that holds key.
+func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
+	ctx := c.Context()
+	info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
+	if err != nil {
+		return err
+	}
+	out := describeOutput{
+		Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
+		Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
+		Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
+		Query: starter.KeyQuery(info.WorkflowID),
+	}
+	if info.Reset {
+		out.Status = "reset"
+	}
+	if !info.ExpiresAt.IsZero() {
+		out.ExpiresAt = &info.ExpiresAt
+	}
+	if !info.CloseTime.IsZero() {
+		out.CloseTime = &info.CloseTime
+	}
+	if info.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && !info.Reset {
+		var result json.RawMessage
+		if err := info.Run().Get(ctx, &result); err != nil {
+			return fmt.Errorf("result of %s: %w", info.WorkflowID, err)
+		}
+		out.Result = result
+		if len(out.Result) == 0 {
+			out.Result = json.RawMessage("null")
+		}
+	}
+	return r.printValue(out, func(w io.Writer) { printDescribe(w, out) })
 }
 
 func printDescribe(w io.Writer, out describeOutput) {
@@ -346,38 +353,35 @@ func (r *runner) listRuns(c *cobra.Command, task string, limit int) error {
 	if limit < 1 {
 		return usagef("--limit %d: want at least 1", limit)
 	}
-	s, closeClient, err := r.connect(c)
-	if err != nil {
-		return err
-	}
-	defer closeClient()
-	runs, err := s.ListRuns(c.Context(), task, starter.ListOptions{Limit: limit})
-	if err != nil {
-		return err
-	}
-	items := make([]listItem, len(runs))
-	for i, run := range runs {
-		items[i] = listItem{
-			WorkflowID: run.WorkflowID, RunID: run.RunID, Key: string(run.Key), KeyText: run.KeyText,
-			Scope: run.Scope, Status: statusName(run.Status), StartTime: run.StartTime,
-		}
-		if run.Reset {
-			items[i].Status = "reset"
-		}
-		if !run.CloseTime.IsZero() {
-			items[i].CloseTime = &runs[i].CloseTime
-		}
-	}
-	if r.output == "text" {
-		query, err := s.RunsQuery(task)
+	return r.withClient(c, func(s *starter.Client) error {
+		runs, err := s.ListRuns(c.Context(), task, starter.ListOptions{Limit: limit})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(r.stdout, "Query: %s\n", query)
-		fmt.Fprintf(r.stdout, "%-20s  %-10s  %-24s  %s\n", "STARTED", "STATUS", "KEY TEXT", "WORKFLOW ID")
-	}
-	return printList(r, items, func(w io.Writer, it listItem) {
-		fmt.Fprintf(w, "%-20s  %-10s  %-24s  %s\n", it.StartTime.Format(time.RFC3339), it.Status, it.KeyText, it.WorkflowID)
+		items := make([]listItem, len(runs))
+		for i, run := range runs {
+			items[i] = listItem{
+				WorkflowID: run.WorkflowID, RunID: run.RunID, Key: string(run.Key), KeyText: run.KeyText,
+				Scope: run.Scope, Status: statusName(run.Status), StartTime: run.StartTime,
+			}
+			if run.Reset {
+				items[i].Status = "reset"
+			}
+			if !run.CloseTime.IsZero() {
+				items[i].CloseTime = &runs[i].CloseTime
+			}
+		}
+		if r.output == "text" {
+			query, err := s.RunsQuery(task)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(r.stdout, "Query: %s\n", query)
+			fmt.Fprintf(r.stdout, "%-20s  %-10s  %-24s  %s\n", "STARTED", "STATUS", "KEY TEXT", "WORKFLOW ID")
+		}
+		return printList(r, items, func(w io.Writer, it listItem) {
+			fmt.Fprintf(w, "%-20s  %-10s  %-24s  %s\n", it.StartTime.Format(time.RFC3339), it.Status, it.KeyText, it.WorkflowID)
+		})
 	})
 }
 

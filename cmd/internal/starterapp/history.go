@@ -27,25 +27,17 @@ tests (oncetest.ReplayDir). The folder is created when missing.`,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
-	var keys []string
-	fs.StringArrayVar(&keys, "key", nil, "idempotency key `PART`; can be passed multiple times")
+	keys := fs.StringArray("key", nil, "idempotency key `PART`; can be passed multiple times")
 	out := fs.String("out", "", "`FOLDER` for the history files, one per attempt (created when missing); replay them with oncetest.ReplayDir")
 	r.addConnectFlags(c)
 	_ = c.MarkFlagDirname("out")
-	c.RunE = func(c *cobra.Command, args []string) error {
-		task := args[0]
-		key, err := requireKey(keys)
-		if err != nil {
-			return err
-		}
+	checkOut := func() error {
 		if *out == "" {
 			return usagef("--out is required")
 		}
-		s, closeClient, err := r.connect(c)
-		if err != nil {
-			return err
-		}
-		defer closeClient()
+		return nil
+	}
+	c.RunE = r.keyRunE(keys, checkOut, func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
 		paths, err := recordHistory(c.Context(), s, task, key, *out)
 		if printErr := printList(r, historyOutputs(paths), func(w io.Writer, f historyFile) {
 			fmt.Fprintf(w, "wrote    %s\n", f.File)
@@ -53,7 +45,7 @@ tests (oncetest.ReplayDir). The folder is created when missing.`,
 			return printErr
 		}
 		return err
-	}
+	})
 	return c
 }
 

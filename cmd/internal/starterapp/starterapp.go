@@ -473,6 +473,17 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 	return s, tc.Close, nil
 }
 
+// withClient connects (see connect), calls fn with the client and closes
+// the client when fn returns.
+func (r *runner) withClient(c *cobra.Command, fn func(s *starter.Client) error) error {
+	s, closeClient, err := r.connect(c)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	return fn(s)
+}
+
 // oneLine keeps an error message on one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
