@@ -114,48 +114,42 @@ func (c *canonicalizer) appendPayload(dst []byte, v any, depth int) ([]byte, err
 		}
 		return append(dst, ']'), nil
 	case map[string]any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		base, ok := sortedKeys(c, x)
-		if !ok {
-			return c.marshal(dst, v)
-		}
-		dst = append(dst, '{')
-		for i, k := range c.keys[base:] {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendGoString(dst, k)
-			dst = append(dst, ':')
-			var err error
-			if dst, err = c.appendPayload(dst, x[k], depth+1); err != nil {
-				return nil, err
-			}
-		}
-		c.keys = c.keys[:base]
-		return append(dst, '}'), nil
+		return appendObject(c, dst, x, func(dst []byte, e any) ([]byte, error) {
+			return c.appendPayload(dst, e, depth+1)
+		})
 	case map[string]string:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		base, ok := sortedKeys(c, x)
-		if !ok {
-			return c.marshal(dst, v)
-		}
-		dst = append(dst, '{')
-		for i, k := range c.keys[base:] {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendGoString(dst, k)
-			dst = append(dst, ':')
-			dst = appendGoString(dst, x[k])
-		}
-		c.keys = c.keys[:base]
-		return append(dst, '}'), nil
+		return appendObject(c, dst, x, func(dst []byte, e string) ([]byte, error) {
+			return appendGoString(dst, e), nil
+		})
 	}
 	return c.appendValue(dst, v, depth)
+}
+
+// appendObject appends m as a JSON object, its members sorted and each value
+// appended by appendMember; a map with a key that is not valid UTF-8 goes
+// through marshal (see appendPayload).
+func appendObject[V any](c *canonicalizer, dst []byte, m map[string]V, appendMember func(dst []byte, v V) ([]byte, error)) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	base, ok := sortedKeys(c, m)
+	if !ok {
+		return c.marshal(dst, m)
+	}
+	dst = append(dst, '{')
+	for i, k := range c.keys[base:] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendGoString(dst, k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = appendMember(dst, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	c.keys = c.keys[:base]
+	return append(dst, '}'), nil
 }
 
 // sortedKeys pushes the keys of m on c.keys, sorted as RFC 8785 sorts
