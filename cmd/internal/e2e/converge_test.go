@@ -36,9 +36,7 @@ import (
 // Tasks of the converge tests.
 var (
 	// cvLeaf returns its payload.
-	cvLeaf = workflows.NewTask("cv-leaf", func(_ workflow.Context, p map[string]any) (map[string]any, error) {
-		return p, nil
-	}, workflows.TaskOptions{})
+	cvLeaf = workflows.NewTask("cv-leaf", echoTask, workflows.TaskOptions{})
 
 	// cvFail fails at once, for good.
 	cvFail = workflows.NewTask("cv-fail", func(workflow.Context, map[string]any) (string, error) {

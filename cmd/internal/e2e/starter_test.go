@@ -25,7 +25,8 @@ import (
 	"github.com/once-run/once/starter"
 )
 
-// Test tasks for the starter's server semantics.
+// Test tasks for the starter's server semantics. echoTask is also the
+// workflow of the Once tasks fast-child and cv-leaf.
 func echoTask(_ workflow.Context, p map[string]any) (map[string]any, error) { return p, nil }
 
 func failTask(_ workflow.Context, _ map[string]any) (string, error) {

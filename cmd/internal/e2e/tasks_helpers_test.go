@@ -34,9 +34,7 @@ import (
 var (
 	// fastChild is child-task with a 2s workflow task timeout, so that a
 	// task held by a killed worker is retried quickly.
-	fastChild = workflows.NewTask("fast-child", func(_ workflow.Context, p map[string]any) (map[string]any, error) {
-		return p, nil
-	}, workflows.TaskOptions{TaskTimeout: 2 * time.Second})
+	fastChild = workflows.NewTask("fast-child", echoTask, workflows.TaskOptions{TaskTimeout: 2 * time.Second})
 
 	// fireAndForget triggers child-task with Trigger and returns at once.
 	fireAndForget = workflows.NewTask("fire-and-forget", func(ctx workflow.Context, _ struct{}) (string, error) {
