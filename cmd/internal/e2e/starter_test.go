@@ -244,12 +244,19 @@ func TestTriggerExpiredKeyStartsOneNewRun(t *testing.T) {
 	require.True(t, info.Expired)
 
 	// 32 callers at the same moment: exactly one new run, all see it.
+	requireOneNewRun(t, ctx, e, opts, old, "every caller sees the same new run")
+	countRuns(t, e.c, runsOf(old.WorkflowID), 2)
+}
+
+// requireOneNewRun releases 32 triggers of echo with opts at once and
+// requires that all get one run, not old: msg says why there must be one.
+func requireOneNewRun(t *testing.T, ctx context.Context, e *starterEnv, opts starter.TriggerOptions, old *starter.Run, msg string) {
+	t.Helper()
 	runIDs := triggerConcurrently(t, ctx, e, 32, "echo", opts)
-	require.Len(t, runIDs, 1, "every caller sees the same new run")
+	require.Len(t, runIDs, 1, msg)
 	for id := range runIDs {
 		require.NotEqual(t, old.RunID, id)
 	}
-	countRuns(t, e.c, runsOf(old.WorkflowID), 2)
 }
 
 // triggerConcurrently releases n triggers at once and returns the set of run
@@ -297,11 +304,7 @@ func TestResetKey(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, info.Reset)
 
-	runIDs := triggerConcurrently(t, ctx, e, 32, "echo", opts)
-	require.Len(t, runIDs, 1, "exactly one new run after a reset")
-	for id := range runIDs {
-		require.NotEqual(t, old.RunID, id)
-	}
+	requireOneNewRun(t, ctx, e, opts, old, "exactly one new run after a reset")
 	// old run + reset marker + one new run
 	countRuns(t, e.c, runsOf(old.WorkflowID), 3)
 	countRuns(t, e.c, runsOf(old.WorkflowID)+" AND ExecutionStatus = 'Completed'", 2)
