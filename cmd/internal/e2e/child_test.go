@@ -36,10 +36,7 @@ func runChild(mode string) int {
 			fmt.Fprintln(os.Stderr, "child server:", err)
 			return 1
 		}
-		fmt.Println(readyPrefix + s.Address())
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		<-sig
+		readyUntilSignal(s.Address())
 		if err := s.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "child server: stop:", err)
 			return 1
@@ -51,6 +48,16 @@ func runChild(mode string) int {
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 		return 2
 	}
+}
+
+// readyUntilSignal prints the ready line of a child with what (the server's
+// address, the worker's task queue) and returns when the child gets SIGINT
+// or SIGTERM.
+func readyUntilSignal(what string) {
+	fmt.Println(readyPrefix + what)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
 }
 
 // child is a running child process of this test binary.

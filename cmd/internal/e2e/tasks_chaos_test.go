@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,10 +110,7 @@ func runWorkerChild() int {
 		fmt.Fprintln(os.Stderr, "child worker: start:", err)
 		return 1
 	}
-	fmt.Println(readyPrefix + w.TaskQueue())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	readyUntilSignal(w.TaskQueue())
 	w.Stop()
 	return 0
 }
