@@ -272,9 +272,8 @@ func TestConvergeActivityUnkeyedCalls(t *testing.T) {
 	var allIDs []string
 	for _, mode := range []string{"sequential", "goroutines", "batch"} {
 		t.Run(mode, func(t *testing.T) {
-			parent := e.trigger(t, ctx, cvParent.ID(), leavesInput{N: n, Mode: mode, FailAttempts: 1}, starter.TriggerOptions{})
 			var out leavesOutput
-			require.NoError(t, parent.Get(ctx, &out))
+			parent := e.triggerAndGet(t, ctx, cvParent.ID(), leavesInput{N: n, Mode: mode, FailAttempts: 1}, &out)
 			require.Equal(t, int32(2), out.Attempt)
 			require.True(t, out.GlobalRefused, "unkeyed scope global from an activity: ErrGlobalScopeNeedsKey")
 

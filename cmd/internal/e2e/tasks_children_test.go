@@ -29,9 +29,8 @@ func TestTasksMyTaskRetriesAttachToOneChild(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3}, starter.TriggerOptions{})
 	var got examples.MyTaskResult
-	require.NoError(t, run.Get(ctx, &got))
+	run := e.triggerAndGet(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3}, &got)
 	require.Equal(t, examples.MyTaskResult{Attempt: 4, Child: map[string]any{"parent": run.WorkflowID}}, got)
 
 	childID := e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, examples.MyTaskKeyText)
@@ -70,9 +69,8 @@ func TestTasksMyTaskOrdinalKey(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, NoKey: true}, starter.TriggerOptions{})
 	var got examples.MyTaskResult
-	require.NoError(t, run.Get(ctx, &got))
+	run := e.triggerAndGet(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, NoKey: true}, &got)
 	require.Equal(t, int32(4), got.Attempt)
 	e.requireRunIDs(t, ctx, "child-task", []string{
 		e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, "once-ordinal", "child-task", "1"),
@@ -84,9 +82,8 @@ func TestTasksMyTaskAttemptScope(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, Scope: idempotency.ScopeAttempt}, starter.TriggerOptions{})
 	var got examples.MyTaskResult
-	require.NoError(t, run.Get(ctx, &got))
+	run := e.triggerAndGet(t, ctx, examples.MyTask.ID(), examples.MyTaskPayload{FailAttempts: 3, Scope: idempotency.ScopeAttempt}, &got)
 	require.Equal(t, int32(4), got.Attempt)
 	var want []string
 	for attempt := int32(1); attempt <= 4; attempt++ {
@@ -132,9 +129,8 @@ func TestTasksActivityTriggerNoDuplicate(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 3}, starter.TriggerOptions{})
 	var got examples.TriggerChildOutput
-	require.NoError(t, run.Get(ctx, &got))
+	run := e.triggerAndGet(t, ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 3}, &got)
 	// The key the activity made equals the one workflow code of the same
 	// run makes: the run context reached the activity.
 	childID := e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, "activity-child")
@@ -151,9 +147,8 @@ func TestTasksTriggerOutlivesParent(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, time.Minute)
-	run := e.trigger(t, ctx, fireAndForget.ID(), struct{}{}, starter.TriggerOptions{})
 	var childID string
-	require.NoError(t, run.Get(ctx, &childID))
+	run := e.triggerAndGet(t, ctx, fireAndForget.ID(), struct{}{}, &childID)
 	require.Equal(t, e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, "once-ordinal", "child-task", "1"), childID)
 	var got map[string]any
 	require.NoError(t, e.c.GetWorkflow(ctx, childID, "").Get(ctx, &got))

@@ -106,6 +106,15 @@ func (e *taskEnv) trigger(tb testing.TB, ctx context.Context, task string, paylo
 	return run
 }
 
+// triggerAndGet starts task with payload under a fresh key, waits for the
+// run to complete and decodes its result into result (nil to drop it).
+func (e *taskEnv) triggerAndGet(tb testing.TB, ctx context.Context, task string, payload, result any) *starter.Run {
+	tb.Helper()
+	run := e.trigger(tb, ctx, task, payload, starter.TriggerOptions{})
+	require.NoError(tb, run.Get(ctx, result))
+	return run
+}
+
 // childID is the workflow ID of a child of task with key parts and scope,
 // triggered by the run with first run ID runID at attempt.
 func (e *taskEnv) childID(tb testing.TB, task, runID string, attempt int32, scope idempotency.Scope, parts ...string) string {

@@ -14,7 +14,6 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
-	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
 
@@ -71,9 +70,8 @@ func TestTestkitRetriedParentCountsAsServer(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, kitParent.ID(), struct{}{}, starter.TriggerOptions{})
 	var onServer kitResult
-	require.NoError(t, run.Get(ctx, &onServer))
+	run := e.triggerAndGet(t, ctx, kitParent.ID(), struct{}{}, &onServer)
 	require.Equal(t, kitResult{Keyed: "keyed", Unkeyed: "unkeyed", Attempt: 2}, onServer)
 	serverChildren := []string{
 		e.childID(t, kitChild.ID(), run.RunID, 0, idempotency.ScopeRun, "keyed"),
@@ -99,8 +97,7 @@ func TestTestkitRecordAndReplay(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, 2*time.Minute)
-	run := e.trigger(t, ctx, kitParent.ID(), struct{}{}, starter.TriggerOptions{})
-	require.NoError(t, run.Get(ctx, nil))
+	run := e.triggerAndGet(t, ctx, kitParent.ID(), struct{}{}, nil)
 
 	dir := t.TempDir()
 	paths, err := oncetest.RecordRun(ctx, e.c, run.WorkflowID, dir)
