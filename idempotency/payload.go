@@ -87,42 +87,38 @@ func (c *canonicalizer) appendPayload(dst []byte, v any, depth int) ([]byte, err
 		}
 		return c.canonicalize(x, dst)
 	case []any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var err error
-			if dst, err = c.appendPayload(dst, e, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, x, func(dst []byte, e any) ([]byte, error) { return c.appendPayload(dst, e, depth+1) })
 	case []string:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendGoString(dst, e)
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, x, appendStringValue)
 	case map[string]any:
-		return appendObject(c, dst, x, func(dst []byte, e any) ([]byte, error) {
-			return c.appendPayload(dst, e, depth+1)
-		})
+		return appendObject(c, dst, x, func(dst []byte, e any) ([]byte, error) { return c.appendPayload(dst, e, depth+1) })
 	case map[string]string:
-		return appendObject(c, dst, x, func(dst []byte, e string) ([]byte, error) {
-			return appendGoString(dst, e), nil
-		})
+		return appendObject(c, dst, x, appendStringValue)
 	}
 	return c.appendValue(dst, v, depth)
+}
+
+// appendStringValue appends s as a JSON string: the value appender of
+// []string and map[string]string.
+func appendStringValue(dst []byte, s string) ([]byte, error) { return appendGoString(dst, s), nil }
+
+// appendArray appends a as a JSON array, each element appended by
+// appendElement.
+func appendArray[V any](dst []byte, a []V, appendElement func(dst []byte, v V) ([]byte, error)) ([]byte, error) {
+	if a == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, '[')
+	for i, e := range a {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = appendElement(dst, e); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // appendObject appends m as a JSON object, its members sorted and each value
