@@ -40,9 +40,9 @@ type current struct {
 // what the caller cannot check without a race: ALLOW_DUPLICATE with conflict
 // policy FAIL refuses a run that is still running;
 // ALLOW_DUPLICATE_FAILED_ONLY also refuses one that completed.
-func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted) (*Run, string, error) {
+func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted, desc *workflowservice.DescribeWorkflowExecutionResponse) (*Run, string, error) {
 	for round := 0; round < maxReplaceRounds; round++ {
-		cur, err := c.judge(ctx, p, already)
+		cur, err := c.judge(ctx, p, already, desc)
 		if err != nil {
 			return nil, once.OutcomeFailed, err
 		}
@@ -63,7 +63,7 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 			if p.strict {
 				// This caller's start or another's created the run: compare
 				// with the payload hash of its memo.
-				f, err := c.facts(ctx, p.req.WorkflowId, run.RunID)
+				f, err := c.facts(ctx, p.req.WorkflowId, run.RunID, nil)
 				if err == nil {
 					err = c.checkPayload(ctx, p, current{runID: run.RunID, firstRunID: run.RunID, hash: f.hash})
 				}
@@ -136,8 +136,9 @@ func (c *Client) replacement(p *prepared, replaced string, policy enumspb.Workfl
 // A run that Once started for a new key carries its TTL and payload hash in
 // its request ID and its creation time in its run ID (UUIDv7): no RPC. Any
 // other run — a replacement, a run Once did not start, a retried or
-// continued-as-new run, a run ID without time — is judged from its memo.
-func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted) (current, error) {
+// continued-as-new run, a run ID without time — is judged from its memo
+// (read from desc when it describes that run, as recheck's does).
+func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.WorkflowExecutionAlreadyStarted, desc *workflowservice.DescribeWorkflowExecutionResponse) (current, error) {
 	cur := current{runID: already.RunId, firstRunID: already.FirstExecutionRunId}
 	if cur.firstRunID == "" {
 		cur.firstRunID = cur.runID
@@ -154,7 +155,7 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 			return cur, nil
 		}
 	}
-	f, err := c.facts(ctx, p.req.WorkflowId, cur.runID)
+	f, err := c.facts(ctx, p.req.WorkflowId, cur.runID, desc)
 	if err != nil {
 		return cur, err
 	}

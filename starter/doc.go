@@ -64,12 +64,19 @@
 //
 // # Cost
 //
-// The hot path is one StartWorkflowExecution RPC, whether the key is new or
-// cached: the reply to a duplicate start names the existing run and the
-// request ID that created it, and a run started for a new key carries in its
-// request ID what Once needs to decide (the TTL, and the payload hash in
-// strict mode); the run's creation time comes from its run ID (UUIDv7 on
-// current servers). Extra calls happen only on these paths:
+// The hot path is one RPC. A key the Client has not seen answered costs one
+// StartWorkflowExecution, whether the key is new or cached: the reply to a
+// duplicate start names the existing run and the request ID that created
+// it, and a run started for a new key carries in its request ID what Once
+// needs to decide (the TTL, and the payload hash in strict mode); the run's
+// creation time comes from its run ID (UUIDv7 on current servers). A key the
+// Client has seen answered before (the last Options.SeenKeys of them) costs
+// one DescribeWorkflowExecution of its workflow ID instead, which tells the
+// same: a duplicate start costs the server a write (it writes the new run's
+// first events before it finds the workflow ID taken), a read far less. What
+// the read finds is judged as a duplicate start's reply would be; when it
+// finds no run or fails, the start is sent. Extra calls happen only on these
+// paths:
 //   - replacing a run (expired, reset, RetryFailed on a failed run): one more
 //     start; in strict mode one DescribeWorkflowExecution to compare with the
 //     new run's payload; one TerminateWorkflowExecution for a reset marker

@@ -99,14 +99,17 @@ type runFacts struct {
 
 // facts reads the facts of a run — one DescribeWorkflowExecution, and one
 // more of the chain's first run when the facts are in its request ID — or
-// takes them from the client's cache of runs it has read before.
-func (c *Client) facts(ctx context.Context, workflowID, runID string) (runFacts, error) {
+// takes them from the client's cache of runs it has read before. desc, when
+// not nil and of runID, is a description already read.
+func (c *Client) facts(ctx context.Context, workflowID, runID string, desc *workflowservice.DescribeWorkflowExecutionResponse) (runFacts, error) {
 	if f, ok := c.factsCache.get(runID); ok {
 		return f, nil
 	}
-	desc, err := c.describe(ctx, workflowID, runID)
-	if err != nil {
-		return runFacts{}, err
+	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != runID {
+		var err error
+		if desc, err = c.describe(ctx, workflowID, runID); err != nil {
+			return runFacts{}, err
+		}
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	m := c.decodeMemo(info.GetMemo())
@@ -140,42 +143,54 @@ func (c *Client) newKeyFacts(ctx context.Context, workflowID string, desc *workf
 			return time.Time{}, "", false, err
 		}
 	}
-	for reqID, ri := range desc.GetWorkflowExtendedInfo().GetRequestIdInfos() {
-		if ri.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
-			continue
-		}
-		if rid, parsed := parseRequestID(reqID); parsed && rid.kind == kindNew && rid.ttl > 0 {
-			started := desc.GetWorkflowExecutionInfo().GetStartTime().AsTime()
-			return started.Add(rid.ttl), rid.hash, true, nil
-		}
+	if rid, parsed := parseRequestID(startRequestID(desc)); parsed && rid.kind == kindNew && rid.ttl > 0 {
+		started := desc.GetWorkflowExecutionInfo().GetStartTime().AsTime()
+		return started.Add(rid.ttl), rid.hash, true, nil
 	}
 	return time.Time{}, "", false, nil
+}
+
+// startRequestID is the request ID of the start that created the described
+// run, as the server reports it (since 1.27); "" when it does not.
+func startRequestID(desc *workflowservice.DescribeWorkflowExecutionResponse) string {
+	for reqID, ri := range desc.GetWorkflowExtendedInfo().GetRequestIdInfos() {
+		if ri.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
+			return reqID
+		}
+	}
+	return ""
 }
 
 // factsCacheSize bounds the runs whose facts a Client keeps.
 const factsCacheSize = 4096
 
-// factsCache maps run IDs to their facts; it forgets everything when full.
-type factsCache struct {
+// boundedMap is a map safe for concurrent use that forgets everything when
+// it holds size entries: a cache of hints, not of truths.
+type boundedMap[V any] struct {
 	mu sync.Mutex
-	m  map[string]runFacts
+	m  map[string]V
 }
 
-func (fc *factsCache) get(runID string) (runFacts, bool) {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	f, ok := fc.m[runID]
-	return f, ok
+func (b *boundedMap[V]) get(k string) (V, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.m[k]
+	return v, ok
 }
 
-func (fc *factsCache) put(runID string, f runFacts) {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	if fc.m == nil || len(fc.m) >= factsCacheSize {
-		fc.m = make(map[string]runFacts)
+func (b *boundedMap[V]) put(k string, v V, size int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil || len(b.m) >= size {
+		b.m = make(map[string]V)
 	}
-	fc.m[runID] = f
+	b.m[k] = v
 }
+
+// factsCache maps run IDs to their facts.
+type factsCache struct{ boundedMap[runFacts] }
+
+func (fc *factsCache) put(runID string, f runFacts) { fc.boundedMap.put(runID, f, factsCacheSize) }
 
 // searchAttributes are Once's, for a client that sets them
 // (Options.SearchAttributes) on a namespace that has them.

@@ -173,6 +173,14 @@ type Options struct {
 	// Now is the clock for expiry decisions. Optional: defaults to time.Now.
 	Now func() time.Time
 
+	// SeenKeys is how many keys the client remembers having seen answered
+	// (started, cached or restarted), so that a repeat trigger of one reads
+	// the key's run (DescribeWorkflowExecution) instead of sending a
+	// duplicate start, which costs the server a write; the server's answer
+	// decides either way. Optional: defaults to DefaultSeenKeys; negative:
+	// none (every trigger starts).
+	SeenKeys int
+
 	// SearchAttributes sets Once's custom search attributes (OnceTask,
 	// OnceEnvironment, OnceKey; see once.SearchAttributes) on the runs this
 	// client starts, when the namespace has them (asked once, with
@@ -200,6 +208,7 @@ type Client struct {
 	metrics   sync.Map // task + "\x00" + outcome → triggerMetrics
 
 	factsCache factsCache // facts of runs judged from their memo
+	seen       seenKeys   // workflow IDs of keys seen answered (recheck.go)
 }
 
 // triggerMetrics are the counter and timer of one task and outcome.
@@ -257,6 +266,9 @@ func New(c client.Client, opts Options) (*Client, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SeenKeys == 0 {
+		opts.SeenKeys = DefaultSeenKeys
+	}
 	var traceKey string
 	if opts.Tracer != nil {
 		// Read once, as the SDK's tracing interceptor does.
@@ -270,6 +282,7 @@ func New(c client.Client, opts Options) (*Client, error) {
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
+		seen:      seenKeys{size: max(opts.SeenKeys, 0)},
 	}, nil
 }
 

@@ -117,6 +117,9 @@ func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts 
 	defer cancel()
 	ctx, done := c.observe(ctx, task)
 	run, outcome, err := c.trigger(ctx, task, payload, opts, tk)
+	if err == nil && run.Key != "" {
+		c.seen.put(run.WorkflowID)
+	}
 	done(run, outcome, err)
 	if err != nil {
 		return run, fmt.Errorf("trigger %s: %w", task, err)
@@ -320,6 +323,11 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 			return nil, once.OutcomeFailed, err
 		}
 	}
+	if already, desc, err := c.recheck(ctx, p); err != nil {
+		return nil, once.OutcomeFailed, err
+	} else if already != nil {
+		return c.converge(ctx, p, already, desc)
+	}
 	resp, err := c.start(ctx, p.req)
 	if err == nil {
 		return c.run(p, firstRunID(resp), false), once.OutcomeStarted, nil
@@ -328,7 +336,7 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if p.key.Key == "" || !errors.As(err, &already) {
 		return nil, once.OutcomeFailed, rpcError(ctx, err)
 	}
-	return c.converge(ctx, p, already)
+	return c.converge(ctx, p, already, nil)
 }
 
 // start sends one StartWorkflowExecution.

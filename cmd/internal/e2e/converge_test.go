@@ -16,12 +16,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once"
@@ -149,13 +151,14 @@ func (a *cvActivities) TriggerLeaves(ctx context.Context, in leavesInput) (leave
 // the RPCs by method; it can hold the StartWorkflowExecution requests of
 // one workflow ID with one reuse policy until n of them have arrived (so
 // that n callers release their replacements at the same moment); and it can
-// make a method slow: the call waits until its context is done.
+// make a method slow (the call waits until its context is done) or fail.
 type rpcGate struct {
 	calls sync.Map // method → *atomic.Int64
 
 	mu      sync.Mutex
 	hold    *startHold
 	slowFor map[string]bool
+	fail    map[string]error
 }
 
 type startHold struct {
@@ -175,7 +178,7 @@ func (g *rpcGate) intercept(ctx context.Context, method string, req, reply any, 
 	counter, _ := g.calls.LoadOrStore(method, new(atomic.Int64))
 	counter.(*atomic.Int64).Add(1)
 	g.mu.Lock()
-	slow := g.slowFor[method]
+	slow, fail := g.slowFor[method], g.fail[method]
 	var wait chan struct{}
 	if start, ok := req.(*workflowservice.StartWorkflowExecutionRequest); ok && g.hold != nil &&
 		start.GetWorkflowId() == g.hold.workflowID && start.GetWorkflowIdReusePolicy() == g.hold.policy {
@@ -186,6 +189,12 @@ func (g *rpcGate) intercept(ctx context.Context, method string, req, reply any, 
 		wait = h.release
 	}
 	g.mu.Unlock()
+	if fail != nil {
+		if se, ok := fail.(interface{ Status() *status.Status }); ok {
+			return se.Status().Err() // as the server's answer arrives
+		}
+		return fail
+	}
 	if slow {
 		<-ctx.Done()
 	}
@@ -210,6 +219,17 @@ func (g *rpcGate) holdStarts(workflowID string, policy enumspb.WorkflowIdReusePo
 		defer g.mu.Unlock()
 		return h.arrived
 	}
+}
+
+// failWith makes method fail with err without reaching the server (nil:
+// reach it again).
+func (g *rpcGate) failWith(method string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fail == nil {
+		g.fail = map[string]error{}
+	}
+	g.fail[method] = err
 }
 
 func (g *rpcGate) setSlow(method string, slow bool) {
@@ -457,45 +477,135 @@ func TestConvergeRetryFailedRace(t *testing.T) {
 	}
 }
 
-// TestConvergeRPCs: the hot path stays one StartWorkflowExecution, for a new
-// key and for a cached hit; the rarer paths cost what the package doc says.
+// TestConvergeRPCs: what each path costs in RPCs. A key the client has not
+// seen answered costs one StartWorkflowExecution, new or cached; a repeat
+// trigger of a key it has seen reads the run instead (one
+// DescribeWorkflowExecution, no write on the server) and starts only what
+// replaces it. With SeenKeys < 0 every trigger starts.
 func TestConvergeRPCs(t *testing.T) {
 	t.Parallel()
-	e := newConvergeEnv(t, starter.Options{})
-	ctx := testCtx(t, time.Minute)
-	trigger := func(key string, opts starter.TriggerOptions) *starter.Run {
-		t.Helper()
-		opts.Key = idempotency.Parts{key}
-		run, err := e.starter.Trigger(ctx, cvLeaf.ID(), map[string]any{}, opts)
-		require.NoError(t, err)
-		return run
+	const start, describe = "StartWorkflowExecution", "DescribeWorkflowExecution"
+	type want map[string]int64
+	for _, tc := range []struct {
+		name                                                 string
+		seenKeys                                             int
+		hit, expired, firstHitOnReplacement, laterHit, retry want
+	}{
+		{
+			name: "seen keys", seenKeys: 0,
+			hit: want{describe: 1}, expired: want{describe: 1, start: 1},
+			firstHitOnReplacement: want{describe: 1}, laterHit: want{describe: 1},
+			retry: want{describe: 1, start: 1},
+		},
+		{
+			name: "every trigger starts", seenKeys: -1,
+			hit: want{start: 1}, expired: want{start: 2},
+			firstHitOnReplacement: want{start: 1, describe: 1}, laterHit: want{start: 1},
+			retry: want{start: 2},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newConvergeEnv(t, starter.Options{SeenKeys: tc.seenKeys})
+			ctx := testCtx(t, time.Minute)
+			trigger := func(key string, opts starter.TriggerOptions) *starter.Run {
+				t.Helper()
+				opts.Key = idempotency.Parts{key}
+				run, err := e.starter.Trigger(ctx, cvLeaf.ID(), map[string]any{}, opts)
+				require.NoError(t, err)
+				return run
+			}
+			check := func(w want, what string) {
+				t.Helper()
+				require.Equal(t, map[string]int64(w), e.gate.counts(), what)
+			}
+			warm := trigger(unique("warm"), starter.TriggerOptions{}) // reads the namespace once
+			require.NoError(t, warm.Get(ctx, nil))
+			e.gate.counts()
+
+			a := unique("a")
+			require.False(t, trigger(a, starter.TriggerOptions{}).Cached)
+			check(want{start: 1}, "new key")
+			require.True(t, trigger(a, starter.TriggerOptions{}).Cached)
+			check(tc.hit, "cached hit")
+
+			b := unique("b")
+			first := trigger(b, starter.TriggerOptions{TTL: time.Second})
+			require.NoError(t, first.Get(ctx, nil))
+			time.Sleep(1100 * time.Millisecond)
+			e.gate.counts()
+			replaced := trigger(b, starter.TriggerOptions{})
+			require.False(t, replaced.Cached)
+			require.NotEqual(t, first.RunID, replaced.RunID)
+			check(tc.expired, "expired: its replacement")
+			require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
+			check(tc.firstHitOnReplacement, "first hit on a replacement: its memo")
+			require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
+			check(tc.laterHit, "later hits: the memo read before")
+
+			require.True(t, trigger(a, starter.TriggerOptions{RetryFailed: true}).Cached)
+			check(tc.retry, "RetryFailed on a run that did not fail")
+		})
 	}
-	warm := trigger(unique("warm"), starter.TriggerOptions{}) // reads the namespace once
-	require.NoError(t, warm.Get(ctx, nil))
+}
+
+// TestConvergeSeenKeyChangedElsewhere: a client that has seen a key
+// answered reads its run before it starts; what others did to the key since
+// decides as it would for a start. Another client resets the key: the next
+// trigger starts a new run. Strict mode still compares payloads. A read that
+// fails leaves the decision to the start.
+func TestConvergeSeenKeyChangedElsewhere(t *testing.T) {
+	t.Parallel()
+	e := newConvergeEnv(t, starter.Options{})
+	other, err := starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
+	require.NoError(t, err)
+	ctx := testCtx(t, 2*time.Minute)
+	key := idempotency.Parts{unique("k")}
+	trigger := func(opts starter.TriggerOptions) (*starter.Run, error) {
+		opts.Key = key
+		return e.starter.Trigger(ctx, cvLeaf.ID(), map[string]any{"n": 1}, opts)
+	}
+
+	first, err := trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
+	again, err := trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
+	require.True(t, again.Cached)
+	require.Equal(t, first.RunID, again.RunID)
+	_, err = trigger(starter.TriggerOptions{Strict: true})
+	require.NoError(t, err, "same payload")
+	_, err = e.starter.Trigger(ctx, cvLeaf.ID(), map[string]any{"n": 2}, starter.TriggerOptions{Key: key, Strict: true})
+	require.ErrorIs(t, err, starter.ErrKeyReusedWithDifferentPayload)
+
+	require.NoError(t, other.ResetKey(ctx, cvLeaf.ID(), key, starter.ResetOptions{}))
 	e.gate.counts()
+	afterReset, err := trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
+	require.False(t, afterReset.Cached, "reset by another client")
+	require.NotEqual(t, first.RunID, afterReset.RunID)
+	require.Equal(t, int64(1), e.gate.counts()["DescribeWorkflowExecution"], "the seen key was read first")
+	require.NoError(t, afterReset.Get(ctx, nil))
 
-	a := unique("a")
-	require.False(t, trigger(a, starter.TriggerOptions{}).Cached)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 1}, e.gate.counts(), "new key")
-	require.True(t, trigger(a, starter.TriggerOptions{}).Cached)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 1}, e.gate.counts(), "cached hit")
-
-	b := unique("b")
-	first := trigger(b, starter.TriggerOptions{TTL: time.Second})
-	require.NoError(t, first.Get(ctx, nil))
-	time.Sleep(1100 * time.Millisecond)
+	// A read that fails — the run gone past retention (NotFound), any
+	// other error — leaves the decision to the start; a read the caller may
+	// not make (PermissionDenied) stops the reads.
+	// (A new key's run, which its request ID describes.)
+	key = idempotency.Parts{unique("k2")}
+	k2, err := trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
 	e.gate.counts()
-	replaced := trigger(b, starter.TriggerOptions{})
-	require.False(t, replaced.Cached)
-	require.NotEqual(t, first.RunID, replaced.RunID)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 2}, e.gate.counts(), "expired: the start, the replacement")
-	require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 1, "DescribeWorkflowExecution": 1}, e.gate.counts(), "first hit on a replacement: its memo")
-	require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 1}, e.gate.counts(), "later hits: the memo read before")
-
-	require.True(t, trigger(a, starter.TriggerOptions{RetryFailed: true}).Cached)
-	require.Equal(t, map[string]int64{"StartWorkflowExecution": 2}, e.gate.counts(), "RetryFailed on a run that did not fail")
+	for _, fail := range []error{serviceerror.NewNotFound("gone"), serviceerror.NewUnavailable("down"), serviceerror.NewPermissionDenied("no reads", "")} {
+		e.gate.failWith(methodDescribe, fail)
+		run, err := trigger(starter.TriggerOptions{})
+		require.NoError(t, err, fail)
+		require.True(t, run.Cached, fail)
+		require.Equal(t, k2.RunID, run.RunID, fail)
+		require.Equal(t, map[string]int64{"DescribeWorkflowExecution": 1, "StartWorkflowExecution": 1}, e.gate.counts(), fail)
+	}
+	e.gate.failWith(methodDescribe, nil)
+	_, err = trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"StartWorkflowExecution": 1}, e.gate.counts(), "no reads after PermissionDenied")
 }
 
 // TestConvergeCallerGivesUp: when the caller's deadline passes or it
