@@ -279,6 +279,7 @@ func rawParent(ctx workflow.Context, n int) (int, error) {
 type side struct {
 	c       client.Client
 	starter *starter.Client
+	unseen  *starter.Client // remembers no key: every trigger starts (SeenKeys < 0)
 }
 
 // env is a running benchmark environment.
@@ -415,15 +416,22 @@ func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Dura
 	if err != nil {
 		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
-	s, err := starter.New(c, starter.Options{
+	so := starter.Options{
 		Environment: startsEnvironment, Namespace: namespace, Logger: shared.DiscardLogger(),
 		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
-	})
+	}
+	s, err := starter.New(c, so)
 	if err != nil {
 		c.Close()
 		return side{}, err
 	}
-	return side{c: c, starter: s}, nil
+	so.SeenKeys = -1
+	unseen, err := starter.New(c, so)
+	if err != nil {
+		c.Close()
+		return side{}, err
+	}
+	return side{c: c, starter: s, unseen: unseen}, nil
 }
 
 // delay is a gRPC client interceptor that waits rtt before every unary

@@ -69,15 +69,20 @@ func (e *env) scale(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		cached, err := e.alternate(ctx, label+" cached-hit", e.cfg.ScaleRounds, e.timed(hits, p, e.rawHit(e.plain, hid)), e.timed(hits, p, e.onceHit(e.plain, hk)))
+		cached, err := e.alternate(ctx, label+" cached-hit", e.cfg.ScaleRounds, e.timed(hits, p, e.rawHit(e.plain, hid)), e.timed(hits, p, e.onceHit(e.plain.unseen, hk)))
+		if err != nil {
+			return err
+		}
+		seen, err := e.alternate(ctx, label+" cached-hit (seen)", e.cfg.ScaleRounds, e.timed(hits, p, e.rawHit(e.plain, hid)), e.timed(hits, p, e.onceHit(e.plain.starter, hk)))
 		if err != nil {
 			return err
 		}
 		rep.Scale = append(rep.Scale, ScalePoint{
-			Runs:        have,
-			FillSeconds: fillTime.Seconds(),
-			NewKey:      rates("new key: Trigger vs ExecuteWorkflow", "starts/s", n, newKey, AtLeast(0.97)),
-			CachedHit:   rates("cached hit: Trigger vs raw duplicate start", "calls/s", hits, cached, AtLeast(1.0)),
+			Runs:          have,
+			FillSeconds:   fillTime.Seconds(),
+			NewKey:        rates("new key: Trigger vs ExecuteWorkflow", "starts/s", n, newKey, AtLeast(0.97)),
+			CachedHit:     rates("cached hit, key new to the client: Trigger vs raw duplicate start", "calls/s", hits, cached, AtLeast(1.0)),
+			CachedHitSeen: rates("cached hit, key the client has seen: Trigger vs raw duplicate start", "calls/s", hits, seen, AtLeast(1.0)),
 		})
 	}
 	rep.scaleTrends()
