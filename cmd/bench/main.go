@@ -33,6 +33,7 @@ func main() {
 	fs.IntVar(&cfg.BatchRounds, "batch-rounds", cfg.BatchRounds, "A/B rounds of the batch pair")
 	fs.IntVar(&cfg.Children, "children", cfg.Children, "children per parent")
 	fs.IntVar(&cfg.ParentRounds, "parent-rounds", cfg.ParentRounds, "A/B rounds of the parent pair")
+	fs.IntVar(&cfg.ParentsPerRound, "parents-per-round", cfg.ParentsPerRound, "parents timed together on each side of a round of the parent pair")
 	fs.DurationVar(&cfg.RTT, "rtt", cfg.RTT, "round trip added to every RPC of both sides in the round-trip section (negative: skip it)")
 	fs.IntVar(&cfg.RTTItems, "rtt-items", cfg.RTTItems, "items per batch at --rtt")
 	fs.IntVar(&cfg.RTTRounds, "rtt-rounds", cfg.RTTRounds, "rounds at --rtt")

@@ -92,6 +92,10 @@ type Config struct {
 	Children int
 	// ParentRounds of the parent pair. Default 12.
 	ParentRounds int
+	// ParentsPerRound run one after the other on each side of a round of
+	// the parent pair, timed together (a parent takes under a second, and
+	// one alone is at the mercy of the machine). Default 2.
+	ParentsPerRound int
 
 	// RTT is the delay added to every RPC of both sides in the round-trip
 	// section. Default 20ms; negative skips the section.
@@ -157,6 +161,7 @@ func DefaultConfig() Config {
 		BatchRounds:     6,
 		Children:        50,
 		ParentRounds:    12,
+		ParentsPerRound: 2,
 		RTT:             20 * time.Millisecond,
 		RTTItems:        300,
 		RTTRounds:       4,
@@ -190,6 +195,7 @@ func (c Config) withDefaults() Config {
 	set(&c.BatchRounds, d.BatchRounds)
 	set(&c.Children, d.Children)
 	set(&c.ParentRounds, d.ParentRounds)
+	set(&c.ParentsPerRound, d.ParentsPerRound)
 	set(&c.RTTItems, d.RTTItems)
 	set(&c.RTTRounds, d.RTTRounds)
 	set(&c.SequentialItems, d.SequentialItems)
@@ -249,6 +255,27 @@ var parentTask = workflows.NewTask("bench-parent", func(ctx workflow.Context, n 
 			return 0, errs[i]
 		}
 		sum += results[i]
+	}
+	return sum, nil
+}, workflows.TaskOptions{})
+
+// parentBatchTask triggers n children of noopTask with one
+// BatchTriggerAndWait and waits for all of them (--diagnostics).
+var parentBatchTask = workflows.NewTask("bench-parent-batch", func(ctx workflow.Context, n int) (int, error) {
+	items := make([]workflows.BatchItem[int], n)
+	for i := range items {
+		items[i].Payload = i
+	}
+	results, err := noopTask.BatchTriggerAndWait(ctx, items, workflows.BatchOptions{})
+	if err != nil {
+		return 0, err
+	}
+	sum := 0
+	for _, r := range results {
+		if r.Err != nil {
+			return 0, r.Err
+		}
+		sum += r.Value
 	}
 	return sum, nil
 }, workflows.TaskOptions{})
@@ -331,7 +358,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	w, err := worker.New(e.plain.c, worker.Options{
 		Environment: environment, Namespace: namespace, Logger: shared.DiscardLogger(),
-		Tasks: []workflows.Definition{noopTask, parentTask},
+		Tasks: []workflows.Definition{noopTask, parentTask, parentBatchTask},
 	})
 	if err != nil {
 		return nil, err

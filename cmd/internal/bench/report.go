@@ -176,6 +176,7 @@ type ConfigSummary struct {
 	BatchRounds     int    `json:"batchRounds"`
 	Children        int    `json:"children"`
 	ParentRounds    int    `json:"parentRounds"`
+	ParentsPerRound int    `json:"parentsPerRound"`
 	RTT             string `json:"rtt"`
 	RTTItems        int    `json:"rttItems"`
 	RTTRounds       int    `json:"rttRounds"`
@@ -194,7 +195,7 @@ func newReport(c Config) *Report {
 		},
 		Config: ConfigSummary{
 			Concurrency: c.Concurrency, Rounds: c.Rounds, NewKeyStarts: c.NewKeyStarts, CachedHits: c.CachedHits,
-			BatchItems: c.BatchItems, BatchRounds: c.BatchRounds, Children: c.Children, ParentRounds: c.ParentRounds,
+			BatchItems: c.BatchItems, BatchRounds: c.BatchRounds, Children: c.Children, ParentRounds: c.ParentRounds, ParentsPerRound: c.ParentsPerRound,
 			RTT: c.RTT.String(), RTTItems: c.RTTItems, RTTRounds: c.RTTRounds, SequentialItems: c.SequentialItems,
 			CurveItems: c.CurveItems, StorageStarts: c.StorageStarts, StorageRounds: c.StorageRounds,
 		},

@@ -194,27 +194,51 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 	if err := e.drain(ctx); err != nil {
 		return err
 	}
-	n := e.cfg.Children
-	onceParent := func(ctx context.Context) (time.Duration, error) {
-		start := time.Now()
+	n, k := e.cfg.Children, e.cfg.ParentsPerRound
+	onceParent := func(ctx context.Context) error {
 		var sum int
 		_, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
-		return time.Since(start), checkSum(err, sum, n)
+		return checkSum(err, sum, n)
 	}
-	rawParentRun := func(ctx context.Context) (time.Duration, error) {
-		start := time.Now()
+	rawParentRun := func(ctx context.Context) error {
 		run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
 		var sum int
 		if err == nil {
 			err = run.Get(ctx, &sum)
 		}
-		return time.Since(start), checkSum(err, sum, n)
+		return checkSum(err, sum, n)
 	}
-	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, rawParentRun, onceParent)
+	// perParent times k parents one after the other.
+	perParent := func(f func(context.Context) error) func(context.Context) (time.Duration, error) {
+		return func(ctx context.Context) (time.Duration, error) {
+			start := time.Now()
+			for range k {
+				if err := f(ctx); err != nil {
+					return 0, err
+				}
+			}
+			return time.Since(start) / time.Duration(k), nil
+		}
+	}
+	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, perParent(rawParentRun), perParent(onceParent))
 	if err != nil {
 		return err
 	}
-	rep.add(sectionStarts, durations(fmt.Sprintf("parent with %d TriggerAndWait children vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, AtMost(1.05)))
+	rep.add(sectionStarts, durations(fmt.Sprintf("parent with %d TriggerAndWait children vs %d ExecuteChildWorkflow (%d per side and round)", n, n, k), "s/parent", rounds, AtMost(1.05)))
+	if !e.cfg.Diagnostics {
+		return nil
+	}
+	// The same children from one BatchTriggerAndWait (no coroutine each).
+	batchParent := func(ctx context.Context) error {
+		var sum int
+		_, err := e.runner.TriggerAndWait(ctx, parentBatchTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent-batch")}})
+		return checkSum(err, sum, n)
+	}
+	rounds, err = e.alternate(ctx, "parent (BatchTriggerAndWait)", e.cfg.ParentRounds, perParent(rawParentRun), perParent(batchParent))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: parent with one BatchTriggerAndWait of %d vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, NoGoal))
 	return nil
 }
 
