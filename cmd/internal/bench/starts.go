@@ -197,17 +197,26 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 	n, k := e.cfg.Children, e.cfg.ParentsPerRound
 	onceParent := func(ctx context.Context) error {
 		var sum int
-		_, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
-		return checkSum(err, sum, n)
-	}
-	rawParentRun := func(ctx context.Context) error {
-		run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
-		var sum int
-		if err == nil {
-			err = run.Get(ctx, &sum)
+		run, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
+		if err == nil && e.cfg.Diagnostics {
+			e.timeline(ctx, "once "+e.runner.TaskQueue(), run.WorkflowID)
 		}
 		return checkSum(err, sum, n)
 	}
+	rawOn := func(queue string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: queue}, "bench-raw-parent", n)
+			var sum int
+			if err == nil {
+				err = run.Get(ctx, &sum)
+			}
+			if err == nil && e.cfg.Diagnostics {
+				e.timeline(ctx, "raw  "+queue, run.GetID())
+			}
+			return checkSum(err, sum, n)
+		}
+	}
+	rawParentRun := rawOn(rawQueue)
 	// perParent times k parents one after the other.
 	perParent := func(f func(context.Context) error) func(context.Context) (time.Duration, error) {
 		return func(ctx context.Context) (time.Duration, error) {
@@ -239,6 +248,12 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: parent with one BatchTriggerAndWait of %d vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, NoGoal))
+	// Against a raw worker that also polls activities, as Once's does.
+	rounds, err = e.alternate(ctx, "parent (raw worker polls activities)", e.cfg.ParentRounds, perParent(rawOn(rawActQueue)), perParent(onceParent))
+	if err != nil {
+		return err
+	}
+	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: the parent pair, the raw worker polling activities too (%d per side and round)", k), "s/parent", rounds, NoGoal))
 	return nil
 }
 
@@ -250,4 +265,45 @@ func checkSum(err error, sum, n int) error {
 		return fmt.Errorf("bench: parent returned %d, want %d", sum, want)
 	}
 	return nil
+}
+
+// timeline prints where the time of one parent went, from its history: the
+// workflow tasks (scheduled → started → completed) and the child events.
+func (e *env) timeline(ctx context.Context, label, workflowID string) {
+	it := e.plain.c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var first time.Time
+	var wft, started, completed int
+	var lastStarted, lastCompleted, sched time.Time
+	var wftQueue, wftRun time.Duration
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			fmt.Fprintf(e.cfg.Log, "timeline %s: %v\n", label, err)
+			return
+		}
+		t := ev.GetEventTime().AsTime()
+		if first.IsZero() {
+			first = t
+		}
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+			sched = t
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			wft++
+			wftQueue += t.Sub(sched)
+			sched = t
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			wftRun += t.Sub(sched)
+		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+			started++
+			lastStarted = t
+		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+			completed++
+			lastCompleted = t
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			fmt.Fprintf(e.cfg.Log, "timeline %s: %d WFTs (queued %s, running %s), %d children started by %s, %d completed by %s, closed at %s\n",
+				label, wft, wftQueue.Round(time.Millisecond), wftRun.Round(time.Millisecond), started, lastStarted.Sub(first).Round(time.Millisecond),
+				completed, lastCompleted.Sub(first).Round(time.Millisecond), t.Sub(first).Round(time.Millisecond))
+		}
+	}
 }
