@@ -43,7 +43,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -224,14 +223,11 @@ func (c Config) withDefaults() Config {
 
 // environment is the Once environment whose worker runs the parents;
 // startsEnvironment the one of the start benchmarks, which no worker serves;
-// rawQueue the task queue of the plain SDK worker; rawActQueue that of the
-// plain worker that also polls activities, as every Once worker does (for
-// the attach activity), only with --diagnostics.
+// rawQueue the task queue of the plain SDK worker.
 const (
 	environment       = "bench"
 	startsEnvironment = "bench-starts"
 	rawQueue          = "bench-raw"
-	rawActQueue       = "bench-raw-act"
 )
 
 // noopTask is the trivial workflow both sides start: it returns its input.
@@ -379,16 +375,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench: start raw worker: %w", err)
 	}
 	defer raw.Stop()
-	if cfg.Diagnostics {
-		rawAct := sdkworker.New(e.plain.c, rawActQueue, sdkworker.Options{})
-		rawAct.RegisterWorkflowWithOptions(rawNoop, workflow.RegisterOptions{Name: "bench-raw-noop"})
-		rawAct.RegisterWorkflowWithOptions(rawParent, workflow.RegisterOptions{Name: "bench-raw-parent"})
-		rawAct.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "bench-raw-noop-activity"})
-		if err := rawAct.Start(); err != nil {
-			return nil, fmt.Errorf("bench: start raw worker with activities: %w", err)
-		}
-		defer rawAct.Stop()
-	}
 
 	// Warm up both paths (connections, caches, the starter's namespace info).
 	for _, s := range []side{e.plain, e.rtt} {
@@ -630,7 +616,7 @@ func (e *env) drain(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
 	defer cancel()
 	start := time.Now()
-	query := fmt.Sprintf("ExecutionStatus = 'Running' AND TaskQueue IN ('%s', '%s', '%s')", e.runner.TaskQueue(), rawQueue, rawActQueue)
+	query := fmt.Sprintf("ExecutionStatus = 'Running' AND TaskQueue IN ('%s', '%s')", e.runner.TaskQueue(), rawQueue)
 	for {
 		resp, err := e.plain.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: query})
 		if err == nil && resp.GetCount() == 0 {

@@ -195,41 +195,45 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 		return err
 	}
 	n, k := e.cfg.Children, e.cfg.ParentsPerRound
-	onceParent := func(ctx context.Context) error {
+	onceParent := func(ctx context.Context) (string, error) {
 		var sum int
 		run, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
-		if err == nil && e.cfg.Diagnostics {
-			e.timeline(ctx, "once "+e.runner.TaskQueue(), run.WorkflowID)
+		if err != nil {
+			return "", err
 		}
-		return checkSum(err, sum, n)
+		return run.WorkflowID, checkSum(nil, sum, n)
 	}
-	rawOn := func(queue string) func(context.Context) error {
-		return func(ctx context.Context) error {
-			run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: queue}, "bench-raw-parent", n)
-			var sum int
-			if err == nil {
-				err = run.Get(ctx, &sum)
-			}
-			if err == nil && e.cfg.Diagnostics {
-				e.timeline(ctx, "raw  "+queue, run.GetID())
-			}
-			return checkSum(err, sum, n)
+	rawParentRun := func(ctx context.Context) (string, error) {
+		run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
+		if err != nil {
+			return "", err
 		}
+		var sum int
+		err = run.Get(ctx, &sum)
+		return run.GetID(), checkSum(err, sum, n)
 	}
-	rawParentRun := rawOn(rawQueue)
-	// perParent times k parents one after the other.
-	perParent := func(f func(context.Context) error) func(context.Context) (time.Duration, error) {
+	// perParent times k parents one after the other; with --diagnostics it
+	// then prints their timelines (not timed).
+	perParent := func(label string, f func(context.Context) (string, error)) func(context.Context) (time.Duration, error) {
 		return func(ctx context.Context) (time.Duration, error) {
+			ids := make([]string, k)
 			start := time.Now()
-			for range k {
-				if err := f(ctx); err != nil {
+			for i := range k {
+				var err error
+				if ids[i], err = f(ctx); err != nil {
 					return 0, err
 				}
 			}
-			return time.Since(start) / time.Duration(k), nil
+			d := time.Since(start) / time.Duration(k)
+			if e.cfg.Diagnostics {
+				for _, id := range ids {
+					e.timeline(ctx, label, id)
+				}
+			}
+			return d, nil
 		}
 	}
-	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, perParent(rawParentRun), perParent(onceParent))
+	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, perParent("raw ", rawParentRun), perParent("once", onceParent))
 	if err != nil {
 		return err
 	}
@@ -238,22 +242,19 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 		return nil
 	}
 	// The same children from one BatchTriggerAndWait (no coroutine each).
-	batchParent := func(ctx context.Context) error {
+	batchParent := func(ctx context.Context) (string, error) {
 		var sum int
-		_, err := e.runner.TriggerAndWait(ctx, parentBatchTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent-batch")}})
-		return checkSum(err, sum, n)
+		run, err := e.runner.TriggerAndWait(ctx, parentBatchTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent-batch")}})
+		if err != nil {
+			return "", err
+		}
+		return run.WorkflowID, checkSum(nil, sum, n)
 	}
-	rounds, err = e.alternate(ctx, "parent (BatchTriggerAndWait)", e.cfg.ParentRounds, perParent(rawParentRun), perParent(batchParent))
+	rounds, err = e.alternate(ctx, "parent (BatchTriggerAndWait)", e.cfg.ParentRounds, perParent("raw ", rawParentRun), perParent("once batch", batchParent))
 	if err != nil {
 		return err
 	}
 	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: parent with one BatchTriggerAndWait of %d vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, NoGoal))
-	// Against a raw worker that also polls activities, as Once's does.
-	rounds, err = e.alternate(ctx, "parent (raw worker polls activities)", e.cfg.ParentRounds, perParent(rawOn(rawActQueue)), perParent(onceParent))
-	if err != nil {
-		return err
-	}
-	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: the parent pair, the raw worker polling activities too (%d per side and round)", k), "s/parent", rounds, NoGoal))
 	return nil
 }
 
