@@ -228,6 +228,9 @@ const (
 	environment       = "bench"
 	startsEnvironment = "bench-starts"
 	rawQueue          = "bench-raw"
+	// plainOnceQueue: Once's parent and noop tasks on a plain SDK worker
+	// (--diagnostics), to tell Once's worker from Once's workflow code.
+	plainOnceQueue = "bench-plain-once"
 )
 
 // noopTask is the trivial workflow both sides start: it returns its input.
@@ -375,6 +378,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench: start raw worker: %w", err)
 	}
 	defer raw.Stop()
+	if cfg.Diagnostics {
+		po := sdkworker.New(e.plain.c, plainOnceQueue, sdkworker.Options{})
+		for _, t := range []workflows.Definition{noopTask, parentTask} {
+			t.Register(po, workflows.Runtime{Environment: environment})
+		}
+		if err := po.Start(); err != nil {
+			return nil, fmt.Errorf("bench: start plain worker of Once's tasks: %w", err)
+		}
+		defer po.Stop()
+	}
 
 	// Warm up both paths (connections, caches, the starter's namespace info).
 	for _, s := range []side{e.plain, e.rtt} {

@@ -195,23 +195,32 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 		return err
 	}
 	n, k := e.cfg.Children, e.cfg.ParentsPerRound
-	onceParent := func(ctx context.Context) (string, error) {
-		var sum int
-		run, err := e.runner.TriggerAndWait(ctx, parentTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent")}})
-		if err != nil {
-			return "", err
+	// triggered triggers task under a fresh key with the worker's starter
+	// and waits.
+	triggered := func(prefix, task string) func(context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			var sum int
+			run, err := e.runner.TriggerAndWait(ctx, task, n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique(prefix)}})
+			if err != nil {
+				return "", err
+			}
+			return run.WorkflowID, checkSum(nil, sum, n)
 		}
-		return run.WorkflowID, checkSum(nil, sum, n)
 	}
-	rawParentRun := func(ctx context.Context) (string, error) {
-		run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique("raw-parent"), TaskQueue: rawQueue}, "bench-raw-parent", n)
-		if err != nil {
-			return "", err
+	onceParent := triggered("parent", parentTask.ID())
+	// executed starts workflowType on queue with ExecuteWorkflow and waits.
+	executed := func(prefix, queue, workflowType string) func(context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique(prefix), TaskQueue: queue}, workflowType, n)
+			if err != nil {
+				return "", err
+			}
+			var sum int
+			err = run.Get(ctx, &sum)
+			return run.GetID(), checkSum(err, sum, n)
 		}
-		var sum int
-		err = run.Get(ctx, &sum)
-		return run.GetID(), checkSum(err, sum, n)
 	}
+	rawParentRun := executed("raw-parent", rawQueue, "bench-raw-parent")
 	// perParent times k parents one after the other; with --diagnostics it
 	// then prints their timelines (not timed).
 	perParent := func(label string, f func(context.Context) (string, error)) func(context.Context) (time.Duration, error) {
@@ -241,15 +250,28 @@ func (e *env) parents(ctx context.Context, rep *Report) error {
 	if !e.cfg.Diagnostics {
 		return nil
 	}
-	// The same children from one BatchTriggerAndWait (no coroutine each).
-	batchParent := func(ctx context.Context) (string, error) {
-		var sum int
-		run, err := e.runner.TriggerAndWait(ctx, parentBatchTask.ID(), n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique("parent-batch")}})
-		if err != nil {
-			return "", err
-		}
-		return run.WorkflowID, checkSum(nil, sum, n)
+	// The same parents four ways in one rotation: raw; Once; Once's parent
+	// task on a plain SDK worker, started by ExecuteWorkflow; and on Once's
+	// worker, started by ExecuteWorkflow (no memo, no key).
+	plainOnceParent := executed("plain-once-parent", plainOnceQueue, parentTask.ID())
+	rawStartParent := executed("raw-start-parent", e.runner.TaskQueue(), parentTask.ID())
+	four, err := e.rotate(ctx, "parent (4 ways)", e.cfg.ParentRounds,
+		perParent("raw ", rawParentRun), perParent("once", onceParent), perParent("plain once", plainOnceParent), perParent("raw-started once", rawStartParent))
+	if err != nil {
+		return err
 	}
+	vs := make([][]pair, 3)
+	for _, t := range four {
+		for i := range vs {
+			vs[i] = append(vs[i], pair{raw: t[0], once: t[i+1]})
+		}
+	}
+	rep.add(sectionStarts, durations("  diagnostic: the parent pair again, in a rotation with the next two", "s/parent", vs[0], NoGoal))
+	rep.add(sectionStarts, durations("  diagnostic: Once's parent task on a plain SDK worker, started by ExecuteWorkflow, vs raw", "s/parent", vs[1], NoGoal))
+	rep.add(sectionStarts, durations("  diagnostic: Once's parent task on Once's worker, started by ExecuteWorkflow, vs raw", "s/parent", vs[2], NoGoal))
+
+	// The same children from one BatchTriggerAndWait (no coroutine each).
+	batchParent := triggered("parent-batch", parentBatchTask.ID())
 	rounds, err = e.alternate(ctx, "parent (BatchTriggerAndWait)", e.cfg.ParentRounds, perParent("raw ", rawParentRun), perParent("once batch", batchParent))
 	if err != nil {
 		return err
