@@ -124,7 +124,12 @@
 // (Trigger, TriggerAndWait, Run.Get, BatchTrigger's items, ResetKey, Lookup)
 // returns an error that matches context.DeadlineExceeded or
 // context.Canceled; a deadline that passed while the server did not answer
-// also matches ErrServerUnreachable.
+// also matches ErrServerUnreachable. A server that sheds load
+// (ResourceExhausted with a cause: "namespace rate limit exceeded", an
+// overloaded or busy server) is asked again with the same request after a
+// backoff (100 ms, doubling up to 5 s), as the SDK's own client calls are,
+// while the call's deadline allows; when it does not, its last answer
+// (a *serviceerror.ResourceExhausted) is the error.
 //
 // # Semantics worth knowing
 //

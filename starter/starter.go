@@ -278,7 +278,7 @@ func New(c client.Client, opts Options) (*Client, error) {
 	}
 	return &Client{
 		client:    c,
-		svc:       c.WorkflowService(),
+		svc:       busyService{c.WorkflowService()},
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
