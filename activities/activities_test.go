@@ -15,11 +15,9 @@ import (
 
 func newStarter(tb testing.TB, env string) *starter.Client {
 	tb.Helper()
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	s, err := starter.NewLazy(client.Options{HostPort: "127.0.0.1:1"}, starter.Options{Environment: env})
 	require.NoError(tb, err)
-	tb.Cleanup(c.Close)
-	s, err := starter.New(c, starter.Options{Environment: env})
-	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
 	return s
 }
 

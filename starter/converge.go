@@ -8,7 +8,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -53,17 +52,13 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		if cur.cached {
 			policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
 		}
-		req, err := c.replacement(p, cur.runID, policy)
-		if err != nil {
-			return nil, once.OutcomeFailed, err
-		}
-		resp, err := c.start(ctx, req)
+		runID, err := c.start(ctx, c.replacement(p, cur.runID, policy))
 		if err == nil {
-			run := c.run(p, firstRunID(resp), false)
+			run := c.run(p, runID, false)
 			if p.strict {
 				// This caller's start or another's created the run: compare
 				// with the payload hash of its memo.
-				f, err := c.facts(ctx, p.req.WorkflowId, run.RunID, nil)
+				f, err := c.facts(ctx, p.workflowID(), run.RunID, nil)
 				if err == nil {
 					err = c.checkPayload(ctx, p, current{runID: run.RunID, firstRunID: run.RunID, hash: f.hash})
 				}
@@ -84,14 +79,14 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		if cur.marker {
 			// A marker left open by a ResetKey that stopped between its
 			// start and its termination: close it, then replace it.
-			if err := c.terminate(ctx, p.req.WorkflowId, cur.runID, "once: key reset"); err != nil {
+			if err := c.terminate(ctx, p.workflowID(), cur.runID, "once: key reset"); err != nil {
 				return nil, once.OutcomeFailed, err
 			}
 			continue
 		}
 		return c.cachedRun(ctx, p, cur)
 	}
-	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.req.WorkflowId, maxReplaceRounds)
+	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.workflowID(), maxReplaceRounds)
 }
 
 // cachedRun answers with cur, after the strict-mode check.
@@ -109,7 +104,7 @@ func (c *Client) cachedRun(ctx context.Context, p *prepared, cur current) (*Run,
 // request with the request ID of the replacement of that run, and a memo
 // with the TTL counted from now and the payload hash, which the request ID
 // no longer carries.
-func (c *Client) replacement(p *prepared, replaced string, policy enumspb.WorkflowIdReusePolicy) (*workflowservice.StartWorkflowExecutionRequest, error) {
+func (c *Client) replacement(p *prepared, replaced string, policy enumspb.WorkflowIdReusePolicy) startSpec {
 	hash := p.hash
 	if hash == "" {
 		// Recorded for strict callers that will find this run; a payload
@@ -118,15 +113,11 @@ func (c *Client) replacement(p *prepared, replaced string, policy enumspb.Workfl
 			hash = string(h)
 		}
 	}
-	memo, err := c.memo(p, c.opts.Now().Add(p.ttl), hash)
-	if err != nil {
-		return nil, err
-	}
-	req := proto.Clone(p.req).(*workflowservice.StartWorkflowExecutionRequest)
-	req.Memo = memo
-	req.RequestId = requestID{kind: kindReplace, suffix: replaced}.String()
-	req.WorkflowIdReusePolicy = policy
-	return req, nil
+	s := p.start
+	s.memo = c.memo(p, c.opts.Now().Add(p.ttl), hash)
+	s.requestID = requestID{kind: kindReplace, suffix: replaced}.String()
+	s.policy = policy
+	return s
 }
 
 // judge decides whether the run named by a duplicate-start error answers for
@@ -155,7 +146,7 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 			return cur, nil
 		}
 	}
-	f, err := c.facts(ctx, p.req.WorkflowId, cur.runID, desc)
+	f, err := c.facts(ctx, p.workflowID(), cur.runID, desc)
 	if err != nil {
 		return cur, err
 	}
@@ -181,12 +172,12 @@ func (c *Client) checkPayload(ctx context.Context, p *prepared, cur current) err
 	orig := cur.hash
 	if orig == "" {
 		var err error
-		if orig, err = c.originalPayloadHash(ctx, p.req.WorkflowId, cur.firstRunID); err != nil {
+		if orig, err = c.originalPayloadHash(ctx, p.workflowID(), cur.firstRunID); err != nil {
 			return err
 		}
 	}
 	if orig != p.hash {
-		return fmt.Errorf("workflow %s: %w", p.req.WorkflowId, ErrKeyReusedWithDifferentPayload)
+		return fmt.Errorf("workflow %s: %w", p.workflowID(), ErrKeyReusedWithDifferentPayload)
 	}
 	return nil
 }

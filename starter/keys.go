@@ -9,9 +9,9 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 )
 
@@ -64,7 +64,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	runID := info.GetExecution().GetRunId()
-	m := c.decodeMemo(info.GetMemo())
+	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
 	if m.Reset {
 		return nil // already reset; the next trigger replaces the marker
 	}
@@ -76,23 +76,14 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 			return err
 		}
 	}
-	memo, err := c.encodeMemo(idempotency.Memo{Reset: true}.Fields())
-	if err != nil {
-		return err
-	}
-	rctx, cancel := c.rpcContext(ctx)
-	defer cancel()
-	resp, err := c.svc.StartWorkflowExecution(rctx, &workflowservice.StartWorkflowExecutionRequest{
-		Namespace:                c.opts.Namespace,
-		WorkflowId:               workflowID,
-		WorkflowType:             &commonpb.WorkflowType{Name: task},
-		TaskQueue:                &taskqueuepb.TaskQueue{Name: markerTaskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		WorkflowExecutionTimeout: durationOrNil(time.Minute),
-		Identity:                 c.opts.Identity,
-		RequestId:                requestID{kind: kindMarker, suffix: runID}.String(),
-		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     memo,
+	markerRunID, err := c.start(ctx, startSpec{
+		workflowID: workflowID,
+		task:       task,
+		taskQueue:  markerTaskQueue,
+		cfg:        once.TaskConfig{ExecutionTimeout: time.Minute},
+		memo:       idempotency.Memo{Reset: true}.Fields(),
+		requestID:  requestID{kind: kindMarker, suffix: runID}.String(),
+		policy:     enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
 	if err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -102,7 +93,7 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 		}
 		return rpcError(ctx, err)
 	}
-	return c.terminate(ctx, workflowID, resp.GetRunId(), "once: reset marker")
+	return c.terminate(ctx, workflowID, markerRunID, "once: reset marker")
 }
 
 // RunInfo describes the run that holds a key.
@@ -156,7 +147,7 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 		return nil, fmt.Errorf("lookup %s: %w", task, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	m := c.decodeMemo(info.GetMemo())
+	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
 	ri := &RunInfo{
 		Task: task, WorkflowID: workflowID, Key: k,
 		RunID:      info.GetExecution().GetRunId(),
@@ -208,7 +199,7 @@ func (c *Client) describe(ctx context.Context, workflowID, runID string) (*workf
 	rctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	resp, err := c.svc.DescribeWorkflowExecution(rctx, &workflowservice.DescribeWorkflowExecutionRequest{
-		Namespace: c.opts.Namespace,
+		Namespace: c.settings.namespace,
 		Execution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
 	})
 	if err != nil {
@@ -226,10 +217,10 @@ func (c *Client) terminate(ctx context.Context, workflowID, runID, reason string
 	rctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	_, err := c.svc.TerminateWorkflowExecution(rctx, &workflowservice.TerminateWorkflowExecutionRequest{
-		Namespace:         c.opts.Namespace,
+		Namespace:         c.settings.namespace,
 		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
 		Reason:            reason,
-		Identity:          c.opts.Identity,
+		Identity:          c.settings.identity,
 	})
 	var notFound *serviceerror.NotFound
 	if err != nil && !errors.As(err, &notFound) {
@@ -243,7 +234,7 @@ func (c *Client) originalPayloadHash(ctx context.Context, workflowID, runID stri
 	rctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	resp, err := c.svc.GetWorkflowExecutionHistory(rctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
-		Namespace:       c.opts.Namespace,
+		Namespace:       c.settings.namespace,
 		Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
 		MaximumPageSize: 1,
 	})
@@ -257,7 +248,7 @@ func (c *Client) originalPayloadHash(ctx context.Context, workflowID, runID stri
 	input := events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
 	var v any
 	if len(input) > 0 {
-		if err := c.opts.DataConverter.FromPayload(input[0], &v); err != nil {
+		if err := c.decoder(ctx, workflowID).FromPayload(input[0], &v); err != nil {
 			return "", fmt.Errorf("workflow %s: decode original payload: %w", workflowID, err)
 		}
 	}

@@ -82,13 +82,13 @@ func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([
 	var token []byte
 	for len(out) < limit {
 		resp, err := c.svc.ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: c.opts.Namespace, Query: query, PageSize: int32(limit - len(out)), NextPageToken: token,
+			Namespace: c.settings.namespace, Query: query, PageSize: int32(limit - len(out)), NextPageToken: token,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", task, rpcError(ctx, err))
 		}
 		for _, info := range resp.GetExecutions() {
-			m := c.decodeMemo(info.GetMemo())
+			m := c.decodeMemo(ctx, info.GetExecution().GetWorkflowId(), info.GetMemo())
 			s := RunSummary{
 				WorkflowID: info.GetExecution().GetWorkflowId(),
 				RunID:      info.GetExecution().GetRunId(),

@@ -1,9 +1,10 @@
 package starter
 
 import (
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/converter"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -40,8 +41,9 @@ import (
 
 // memo builds the run's memo: the caller's entries, then Once's: key text
 // and scope, and expiresAt and hash when not zero (a replacement). An
-// unkeyed run without caller entries gets none.
-func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) (*commonpb.Memo, error) {
+// unkeyed run without caller entries gets none. The SDK client encodes it
+// with its data converter and codec, as any memo it starts a run with.
+func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) map[string]any {
 	var own map[string]any
 	if p.key.Key != "" {
 		own = idempotency.Memo{
@@ -52,7 +54,7 @@ func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) (*commonpb.
 		}.Fields()
 	}
 	if len(p.extraMemo) == 0 {
-		return c.encodeMemo(own)
+		return own
 	}
 	all := make(map[string]any, len(p.extraMemo)+len(own))
 	for k, v := range p.extraMemo {
@@ -61,29 +63,28 @@ func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) (*commonpb.
 	for k, v := range own {
 		all[k] = v
 	}
-	return c.encodeMemo(all)
+	return all
 }
 
-// encodeMemo encodes memo entries with the client's data converter; nil
-// when there are none.
-func (c *Client) encodeMemo(fields map[string]any) (*commonpb.Memo, error) {
-	if len(fields) == 0 {
-		return nil, nil
+// decoder is the client's data converter as the SDK client uses it for the
+// payloads of workflowID (memo, input, result): in the serialization context
+// of that workflow, and of ctx for a context-aware converter.
+func (c *Client) decoder(ctx context.Context, workflowID string) converter.DataConverter {
+	dc := c.settings.dataConverter
+	if ca, ok := dc.(interface {
+		WithContext(context.Context) converter.DataConverter
+	}); ok {
+		dc = ca.WithContext(ctx)
 	}
-	m := &commonpb.Memo{Fields: make(map[string]*commonpb.Payload, len(fields))}
-	for k, v := range fields {
-		pl, err := c.opts.DataConverter.ToPayload(v)
-		if err != nil {
-			return nil, fmt.Errorf("encode memo %q: %w", k, err)
-		}
-		m.Fields[k] = pl
-	}
-	return m, nil
+	return converter.WithDataConverterSerializationContext(dc, converter.WorkflowSerializationContext{
+		Namespace:  c.settings.namespace,
+		WorkflowID: workflowID,
+	})
 }
 
-// decodeMemo reads Once's entries of a run's memo.
-func (c *Client) decodeMemo(m *commonpb.Memo) idempotency.Memo {
-	return idempotency.DecodeMemo(m, c.opts.DataConverter)
+// decodeMemo reads Once's entries of the memo of a run of workflowID.
+func (c *Client) decodeMemo(ctx context.Context, workflowID string, m *commonpb.Memo) idempotency.Memo {
+	return idempotency.DecodeMemo(m, c.decoder(ctx, workflowID))
 }
 
 // runFacts is what a trigger needs to judge a run that its request ID does
@@ -112,7 +113,7 @@ func (c *Client) facts(ctx context.Context, workflowID, runID string, desc *work
 		}
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	m := c.decodeMemo(info.GetMemo())
+	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
 	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset}
 	if !f.reset && f.expiresAt.IsZero() {
 		if exp, hash, ok, err := c.newKeyFacts(ctx, workflowID, desc); err != nil {
@@ -194,21 +195,15 @@ func (fc *factsCache) put(runID string, f runFacts) { fc.boundedMap.put(runID, f
 
 // searchAttributes are Once's, for a client that sets them
 // (Options.SearchAttributes) on a namespace that has them.
-func (c *Client) searchAttributes(p *prepared) (*commonpb.SearchAttributes, error) {
-	fields := map[string]*commonpb.Payload{}
-	values := map[string]string{once.SearchAttrTask: p.task, once.SearchAttrEnvironment: c.opts.Environment}
+func (c *Client) searchAttributes(p *prepared) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{
+		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(p.task),
+		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(c.opts.Environment),
+	}
 	if p.key.Key != "" {
-		values[once.SearchAttrKey] = string(p.key.Key)
+		updates = append(updates, temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(string(p.key.Key)))
 	}
-	for k, v := range values {
-		pl, err := c.opts.DataConverter.ToPayload(v)
-		if err != nil {
-			return nil, err
-		}
-		pl.Metadata["type"] = []byte("Keyword")
-		fields[k] = pl
-	}
-	return &commonpb.SearchAttributes{IndexedFields: fields}, nil
+	return temporal.NewSearchAttributes(updates...)
 }
 
 // SearchAttributesRegistered reports whether namespace has all of Once's

@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/grpc/codes"
@@ -112,10 +109,6 @@ type Options struct {
 	// "<base>-<environment>". Optional: defaults to "once".
 	TaskQueueBase string
 
-	// Namespace of the client. Optional: defaults to "default"; it must
-	// match the namespace the client.Client was dialed with.
-	Namespace string
-
 	// DefaultTTL of keys when TriggerOptions.TTL is zero.
 	// Optional: defaults to idempotency.DefaultTTL (30 days).
 	DefaultTTL time.Duration
@@ -152,10 +145,6 @@ type Options struct {
 	// without an entry starts with one attempt and no timeouts.
 	Tasks map[string]once.TaskConfig
 
-	// DataConverter encodes payloads and memo. Optional: defaults to the
-	// SDK's default; it must match the client's.
-	DataConverter converter.DataConverter
-
 	// RequestTimeout bounds each call whose context has no deadline: a
 	// trigger (not the wait for its result), a reset, a lookup, with all
 	// their RPCs. Optional: defaults to DefaultRequestTimeout.
@@ -166,9 +155,6 @@ type Options struct {
 	// limit.blobSize.error when that differs. Optional: defaults to
 	// DefaultMaxPayloadBytes.
 	MaxPayloadBytes int
-
-	// Identity recorded on starts. Optional: defaults to "once-starter@<host>".
-	Identity string
 
 	// Now is the clock for expiry decisions. Optional: defaults to time.Now.
 	Now func() time.Time
@@ -194,6 +180,8 @@ type Options struct {
 // Client triggers tasks idempotently. It is safe for concurrent use.
 type Client struct {
 	client    client.Client
+	settings  settings
+	owned     bool // Close closes client
 	svc       workflowservice.WorkflowServiceClient
 	opts      Options
 	taskQueue string
@@ -217,29 +205,23 @@ type triggerMetrics struct {
 	latency client.MetricsTimer
 }
 
-// New returns a Client on c.
+// withDefaults validates opts and fills in their defaults.
 //
-// Errors: a nil client, an invalid environment (idempotency.ErrInvalidEnvironment),
-// a negative DefaultTTL (idempotency.ErrInvalidTTL), a tracer without a
-// header key.
-func New(c client.Client, opts Options) (*Client, error) {
-	if c == nil {
-		return nil, errors.New("starter: client is nil")
-	}
+// Errors: an invalid environment (idempotency.ErrInvalidEnvironment), a
+// negative DefaultTTL (idempotency.ErrInvalidTTL), a tracer without a header
+// key.
+func withDefaults(opts Options) (Options, error) {
 	if opts.Environment == "" {
 		opts.Environment = once.DefaultEnvironment
 	}
 	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
-		return nil, fmt.Errorf("starter: %w", err)
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = client.DefaultNamespace
+		return opts, fmt.Errorf("starter: %w", err)
 	}
 	if opts.DefaultTTL == 0 {
 		opts.DefaultTTL = idempotency.DefaultTTL
 	}
 	if opts.DefaultTTL < 0 {
-		return nil, fmt.Errorf("starter: default TTL %v: %w", opts.DefaultTTL, idempotency.ErrInvalidTTL)
+		return opts, fmt.Errorf("starter: default TTL %v: %w", opts.DefaultTTL, idempotency.ErrInvalidTTL)
 	}
 	if opts.Logger == nil {
 		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
@@ -250,18 +232,11 @@ func New(c client.Client, opts Options) (*Client, error) {
 	if opts.BatchParallelism <= 0 {
 		opts.BatchParallelism = DefaultBatchParallelism
 	}
-	if opts.DataConverter == nil {
-		opts.DataConverter = converter.GetDefaultDataConverter()
-	}
 	if opts.MaxPayloadBytes <= 0 {
 		opts.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
-	}
-	if opts.Identity == "" {
-		host, _ := os.Hostname()
-		opts.Identity = "once-starter@" + host
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -269,21 +244,57 @@ func New(c client.Client, opts Options) (*Client, error) {
 	if opts.SeenKeys == 0 {
 		opts.SeenKeys = DefaultSeenKeys
 	}
+	if opts.Tracer != nil && opts.Tracer.Options().HeaderKey == "" {
+		return opts, errors.New("starter: the tracer names no header key")
+	}
+	return opts, nil
+}
+
+// newClient is a Client on sdk, whose settings are s, with opts (defaults
+// filled in).
+func newClient(sdk client.Client, s settings, opts Options) *Client {
 	var traceKey string
 	if opts.Tracer != nil {
 		// Read once, as the SDK's tracing interceptor does.
-		if traceKey = opts.Tracer.Options().HeaderKey; traceKey == "" {
-			return nil, errors.New("starter: the tracer names no header key")
-		}
+		traceKey = opts.Tracer.Options().HeaderKey
 	}
 	return &Client{
-		client:    c,
-		svc:       busyService{c.WorkflowService()},
+		client:    sdk,
+		settings:  s,
+		svc:       busyService{sdk.WorkflowService()},
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
 		seen:      seenKeys{size: max(opts.SeenKeys, 0)},
-	}, nil
+	}
+}
+
+// With returns a Client on the same connection and client settings with
+// other Options: another environment, task settings, metrics handler, ….
+// Closing it does nothing; close the Client that Dial returned.
+//
+// Errors: invalid opts, as Dial.
+func (c *Client) With(opts Options) (*Client, error) {
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(c.client, c.settings, opts), nil
+}
+
+// Options are the client's options, with their defaults filled in.
+func (c *Client) Options() Options { return c.opts }
+
+// Namespace is the namespace of the SDK client: where runs start and are
+// read.
+func (c *Client) Namespace() string { return c.settings.namespace }
+
+// Close closes the SDK client that Dial made; on a Client made by With it
+// does nothing.
+func (c *Client) Close() {
+	if c.owned {
+		c.client.Close()
+	}
 }
 
 // Environment is the environment this client triggers tasks in.
@@ -292,7 +303,8 @@ func (c *Client) Environment() string { return c.opts.Environment }
 // TaskQueue is the task queue this client starts tasks on.
 func (c *Client) TaskQueue() string { return c.taskQueue }
 
-// Temporal is the underlying SDK client.
+// Temporal is the SDK client that Dial made: give it to SDK workers, or use
+// it for what Once does not do. Do not close it; close the Client.
 func (c *Client) Temporal() client.Client { return c.client }
 
 // namespaceInfo reads the namespace's retention and, with
@@ -309,7 +321,7 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 	if c.nsLoaded.Load() || c.opts.Now().Before(c.nsRetry) {
 		return c.retention, c.hasSA, nil
 	}
-	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.opts.Namespace})
+	ns, err := c.svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: c.settings.namespace})
 	if err != nil {
 		if err = rpcError(ctx, err); errors.Is(err, ErrServerUnreachable) || ctx.Err() != nil {
 			return 0, false, err
@@ -319,11 +331,11 @@ func (c *Client) namespaceInfo(ctx context.Context) (retention time.Duration, ha
 	}
 	c.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
 	if c.opts.SearchAttributes {
-		ok, err := SearchAttributesRegistered(ctx, c.client, c.opts.Namespace)
+		ok, err := SearchAttributesRegistered(ctx, c.client, c.settings.namespace)
 		c.hasSA = err == nil && ok
 		if !c.hasSA {
 			c.opts.Logger.Warn("once: search attributes asked for but not registered in the namespace; runs are started without them",
-				"namespace", c.opts.Namespace, "attributes", once.SearchAttributes(), "error", err)
+				"namespace", c.settings.namespace, "attributes", once.SearchAttributes(), "error", err)
 		}
 	}
 	c.nsLoaded.Store(true)
@@ -340,7 +352,7 @@ func (c *Client) warnTTL(ttl, retention time.Duration) {
 		return
 	}
 	c.opts.Logger.Warn("once: key TTL is longer than the namespace retention; a closed run's key is forgotten when its history is deleted",
-		"ttl", ttl.String(), "retention", retention.String(), "namespace", c.opts.Namespace)
+		"ttl", ttl.String(), "retention", retention.String(), "namespace", c.settings.namespace)
 }
 
 // rpcContext bounds ctx by RequestTimeout when it has no deadline.
@@ -449,9 +461,4 @@ func (c *Client) record(ctx context.Context, task, outcome string, latency time.
 	}
 	m.(triggerMetrics).count.Inc(1)
 	m.(triggerMetrics).latency.Record(latency)
-}
-
-// payloads encodes values with the data converter.
-func (c *Client) payloads(values ...any) (*commonpb.Payloads, error) {
-	return c.opts.DataConverter.ToPayloads(values...)
 }

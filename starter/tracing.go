@@ -12,14 +12,12 @@ import (
 	"github.com/once-run/once"
 )
 
-// The starter calls StartWorkflowExecution on the workflow service itself
-// (it chooses the request IDs), so the SDK's client interceptors, the
-// tracing one included, never see its starts. It does here what the SDK's
-// tracing interceptor (interceptor.NewTracingInterceptor) does for
-// client.ExecuteWorkflow: start a span, a child of the caller's, and write it
-// into the request's header under the tracer's header key, encoded as the
-// interceptor reads it. The worker's tracing interceptor then starts the
-// run's RunWorkflow span as its child.
+// A trigger is more than a start (a duplicate start, reads, a replacement),
+// so the starter traces it with a span of its own, "Trigger:<task>", a
+// child of the caller's, and writes it into the header of the start under
+// the tracer's header key, encoded as the SDK's tracing interceptor
+// (interceptor.NewTracingInterceptor) reads it. The worker's tracing
+// interceptor then starts the run's RunWorkflow span as its child.
 
 // triggerSpanKey is the context key of a trigger's span.
 type triggerSpanKey struct{}
@@ -82,11 +80,13 @@ func (c *Client) finishTriggerSpan(span interceptor.TracerSpan, run *Run, err er
 	span.Finish(&interceptor.TracerFinishSpanOptions{Error: err})
 }
 
-// traceHeader is the header of a start request that carries the trigger's
-// span in ctx; nil without one.
+// traceHeader is the header field of a start request that carries the
+// trigger's span in ctx; nil without one. startInterceptor adds it to the
+// start unless a client interceptor (the SDK's tracing one, when the client
+// has it) wrote that field already, from a span that is a child of this one.
 //
 // Errors: the tracer's, marshaling the span.
-func (c *Client) traceHeader(ctx context.Context) (*commonpb.Header, error) {
+func (c *Client) traceHeader(ctx context.Context) (map[string]*commonpb.Payload, error) {
 	span, _ := ctx.Value(triggerSpanKey{}).(interceptor.TracerSpan)
 	if span == nil {
 		return nil, nil
@@ -104,5 +104,5 @@ func (c *Client) traceHeader(ctx context.Context) (*commonpb.Header, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tracing header: %w", err)
 	}
-	return &commonpb.Header{Fields: map[string]*commonpb.Payload{c.traceKey: payload}}, nil
+	return map[string]*commonpb.Payload{c.traceKey: payload}, nil
 }

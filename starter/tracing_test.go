@@ -78,7 +78,7 @@ func TestTriggerSpanGoesIntoTheStartHeader(t *testing.T) {
 	h, err := c.traceHeader(ctx)
 	require.NoError(t, err)
 	var data map[string]string
-	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(h.GetFields()["_fake-tracer"], &data),
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(h["_fake-tracer"], &data),
 		"the header the SDK's tracing interceptor reads")
 	require.Equal(t, map[string]string{"span": "Trigger:hello"}, data)
 

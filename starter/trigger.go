@@ -1,6 +1,8 @@
 package starter
 
 import (
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 	"context"
 	"errors"
 	"fmt"
@@ -8,15 +10,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	taskqueuepb "go.temporal.io/api/taskqueue/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -152,11 +149,14 @@ type prepared struct {
 	payload     any
 	hash        string // payload hash in strict mode, else ""
 	extraMemo   map[string]any
-	req         *workflowservice.StartWorkflowExecutionRequest
+	start       startSpec // the start of a new key
 }
 
-// prepare validates the input and builds the start request of a new key; it
-// makes no RPC. tk is the resolved key, or nil to resolve it here.
+// workflowID is the trigger's workflow ID.
+func (p *prepared) workflowID() string { return p.start.workflowID }
+
+// prepare validates the input and builds the start of a new key; it makes
+// no RPC. tk is the resolved key, or nil to resolve it here.
 func (c *Client) prepare(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*prepared, error) {
 	if err := idempotency.ValidateTaskID(task); err != nil {
 		return nil, err
@@ -171,10 +171,6 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 	if p.ttl < 0 {
 		return nil, fmt.Errorf("TTL %v: %w", opts.TTL, idempotency.ErrInvalidTTL)
 	}
-	input, err := c.encodeInput(payload)
-	if err != nil {
-		return nil, err
-	}
 	if tk == nil {
 		k, err := c.resolveKey(ctx, task, opts.Key, opts.Scope)
 		if err != nil {
@@ -185,6 +181,7 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 	p.key = *tk
 	workflowID := c.opts.Environment + "/" + task + "/" + uuid.NewString()
 	if p.key.Key != "" {
+		var err error
 		if workflowID, err = idempotency.WorkflowID(c.opts.Environment, task, p.key.Key); err != nil {
 			return nil, err
 		}
@@ -196,12 +193,20 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 			p.hash = string(h)
 		}
 	}
-	memo, err := c.memo(p, time.Time{}, "") // TTL and hash: in the request ID
-	if err != nil {
+	if err := c.checkInput(ctx, workflowID, payload); err != nil {
 		return nil, err
 	}
-	p.req = c.startRequest(workflowID, task, input, c.startConfig(task, opts), opts.StartDelay, memo)
-	p.req.RequestId = requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}.String()
+	p.start = startSpec{
+		workflowID: workflowID,
+		task:       task,
+		taskQueue:  c.taskQueue,
+		payload:    payload,
+		cfg:        c.startConfig(task, opts),
+		delay:      opts.StartDelay,
+		memo:       c.memo(p, time.Time{}, ""), // TTL and hash: in the request ID
+		requestID:  requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}.String(),
+		policy:     enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}
 	return p, nil
 }
 
@@ -248,22 +253,6 @@ func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.In
 	return idempotency.ResolveTrigger(key, scope, rc, call)
 }
 
-// encodeInput encodes the payload (nil: no input) and checks its size
-// against Options.MaxPayloadBytes.
-func (c *Client) encodeInput(payload any) (*commonpb.Payloads, error) {
-	if payload == nil {
-		return nil, nil
-	}
-	input, err := c.payloads(payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode payload: %v: %w", err, idempotency.ErrPayloadNotSerializable)
-	}
-	if size := proto.Size(input); size > c.opts.MaxPayloadBytes {
-		return nil, &PayloadTooLargeError{Size: size, Limit: c.opts.MaxPayloadBytes}
-	}
-	return input, nil
-}
-
 // startConfig is the task's configuration (Options.Tasks) with the
 // trigger's overrides.
 func (c *Client) startConfig(task string, opts TriggerOptions) once.TaskConfig {
@@ -277,25 +266,76 @@ func (c *Client) startConfig(task string, opts TriggerOptions) once.TaskConfig {
 	return cfg
 }
 
-// startRequest is the start of a new key: REJECT_DUPLICATE, so that the
-// server answers for an existing run with its ID and start request ID.
-func (c *Client) startRequest(workflowID, task string, input *commonpb.Payloads, cfg once.TaskConfig, delay time.Duration, memo *commonpb.Memo) *workflowservice.StartWorkflowExecutionRequest {
-	return &workflowservice.StartWorkflowExecutionRequest{
-		Namespace:                c.opts.Namespace,
-		WorkflowId:               workflowID,
-		WorkflowType:             &commonpb.WorkflowType{Name: task},
-		TaskQueue:                &taskqueuepb.TaskQueue{Name: c.taskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
-		Input:                    input,
-		WorkflowExecutionTimeout: durationOrNil(cfg.ExecutionTimeout),
-		WorkflowRunTimeout:       durationOrNil(cfg.RunTimeout),
-		WorkflowTaskTimeout:      durationOrNil(cfg.TaskTimeout),
-		WorkflowStartDelay:       durationOrNil(delay),
-		Identity:                 c.opts.Identity,
-		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		RetryPolicy:              retryPolicyToProto(cfg.RetryPolicy),
-		Memo:                     memo,
+// checkInput encodes the payload as the SDK client will encode it for the
+// start of workflowID (nil: no input), to refuse one the data converter
+// cannot encode or that is larger than Options.MaxPayloadBytes before any
+// RPC. The start encodes it again: the client's data converter, codec and
+// context are the SDK's to apply; the price is an encoding.
+func (c *Client) checkInput(ctx context.Context, workflowID string, payload any) error {
+	if payload == nil {
+		return nil
 	}
+	input, err := c.decoder(ctx, workflowID).ToPayloads(payload)
+	if err != nil {
+		return fmt.Errorf("encode payload: %v: %w", err, idempotency.ErrPayloadNotSerializable)
+	}
+	if size := proto.Size(input); size > c.opts.MaxPayloadBytes {
+		return &PayloadTooLargeError{Size: size, Limit: c.opts.MaxPayloadBytes}
+	}
+	return nil
+}
+
+// startSpec is one start: of a new key, of a replacement, of a reset
+// marker. Conflict policy FAIL, so that the server answers for an existing
+// run with its ID and start request ID.
+type startSpec struct {
+	workflowID, task, taskQueue string
+	payload                     any // nil: no input
+	cfg                         once.TaskConfig
+	delay                       time.Duration
+	memo                        map[string]any
+	searchAttributes            temporal.SearchAttributes
+	requestID                   string
+	policy                      enumspb.WorkflowIdReusePolicy
+}
+
+// start makes one start with the SDK client's ExecuteWorkflow, so that the
+// client's namespace, data converter and codec, context propagators and
+// interceptors apply to it (see dial.go); startInterceptor gives it
+// s.requestID and the trace header in ctx. It returns the new run's ID, or
+// the error of the client or the server: a
+// *serviceerror.WorkflowExecutionAlreadyStarted when a run holds the
+// workflow ID.
+func (c *Client) start(ctx context.Context, s startSpec) (string, error) {
+	rctx, cancel := c.rpcContext(ctx)
+	defer cancel()
+	call := &startCall{requestID: s.requestID}
+	var err error
+	if call.header, err = c.traceHeader(ctx); err != nil {
+		return "", err
+	}
+	var args []any
+	if s.payload != nil {
+		args = []any{s.payload}
+	}
+	run, err := c.client.ExecuteWorkflow(context.WithValue(rctx, startCallKey{}, call), client.StartWorkflowOptions{
+		ID:                                       s.workflowID,
+		TaskQueue:                                s.taskQueue,
+		WorkflowExecutionTimeout:                 s.cfg.ExecutionTimeout,
+		WorkflowRunTimeout:                       s.cfg.RunTimeout,
+		WorkflowTaskTimeout:                      s.cfg.TaskTimeout,
+		StartDelay:                               s.delay,
+		WorkflowIDReusePolicy:                    s.policy,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		RetryPolicy:                              s.cfg.RetryPolicy,
+		Memo:                                     s.memo,
+		TypedSearchAttributes:                    s.searchAttributes,
+	}, s.task, args...)
+	if err != nil {
+		return "", err
+	}
+	return run.GetRunID(), nil
 }
 
 // trigger starts the run of a new key, or converges on the run that answers
@@ -308,9 +348,6 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
-	if p.req.Header, err = c.traceHeader(ctx); err != nil {
-		return nil, once.OutcomeFailed, err
-	}
 	retention, hasSA, err := c.namespaceInfo(ctx)
 	if err != nil {
 		return nil, once.OutcomeFailed, err
@@ -319,18 +356,16 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 		c.warnTTL(p.ttl, retention)
 	}
 	if hasSA {
-		if p.req.SearchAttributes, err = c.searchAttributes(p); err != nil {
-			return nil, once.OutcomeFailed, err
-		}
+		p.start.searchAttributes = c.searchAttributes(p)
 	}
 	if already, desc, err := c.recheck(ctx, p); err != nil {
 		return nil, once.OutcomeFailed, err
 	} else if already != nil {
 		return c.converge(ctx, p, already, desc)
 	}
-	resp, err := c.start(ctx, p.req)
+	runID, err := c.start(ctx, p.start)
 	if err == nil {
-		return c.run(p, firstRunID(resp), false), once.OutcomeStarted, nil
+		return c.run(p, runID, false), once.OutcomeStarted, nil
 	}
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if p.key.Key == "" || !errors.As(err, &already) {
@@ -339,29 +374,8 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	return c.converge(ctx, p, already, nil)
 }
 
-// start sends one StartWorkflowExecution.
-func (c *Client) start(ctx context.Context, req *workflowservice.StartWorkflowExecutionRequest) (*workflowservice.StartWorkflowExecutionResponse, error) {
-	rctx, cancel := c.rpcContext(ctx)
-	defer cancel()
-	return c.svc.StartWorkflowExecution(rctx, req)
-}
-
-func firstRunID(resp *workflowservice.StartWorkflowExecutionResponse) string {
-	if first := resp.GetFirstExecutionRunId(); first != "" {
-		return first
-	}
-	return resp.GetRunId()
-}
-
 func (c *Client) run(p *prepared, runID string, cached bool) *Run {
-	return &Run{Task: p.task, WorkflowID: p.req.WorkflowId, RunID: runID, Key: p.key.Key, Cached: cached, c: c}
-}
-
-func durationOrNil(d time.Duration) *durationpb.Duration {
-	if d <= 0 {
-		return nil
-	}
-	return durationpb.New(d)
+	return &Run{Task: p.task, WorkflowID: p.workflowID(), RunID: runID, Key: p.key.Key, Cached: cached, c: c}
 }
 
 func firstNonZero(ds ...time.Duration) time.Duration {
@@ -371,18 +385,4 @@ func firstNonZero(ds ...time.Duration) time.Duration {
 		}
 	}
 	return 0
-}
-
-// retryPolicyToProto converts an SDK retry policy to its wire form.
-func retryPolicyToProto(rp *temporal.RetryPolicy) *commonpb.RetryPolicy {
-	if rp == nil {
-		return nil
-	}
-	return &commonpb.RetryPolicy{
-		InitialInterval:        durationOrNil(rp.InitialInterval),
-		BackoffCoefficient:     rp.BackoffCoefficient,
-		MaximumInterval:        durationOrNil(rp.MaximumInterval),
-		MaximumAttempts:        rp.MaximumAttempts,
-		NonRetryableErrorTypes: rp.NonRetryableErrorTypes,
-	}
 }

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once"
@@ -22,14 +24,12 @@ import (
 // another kind proves that nothing was sent.
 func newOfflineClient(tb testing.TB, opts Options) *Client {
 	tb.Helper()
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
-	require.NoError(tb, err)
-	tb.Cleanup(c.Close)
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = 2 * time.Second
 	}
-	s, err := New(c, opts)
+	s, err := NewLazy(client.Options{HostPort: "127.0.0.1:1"}, opts)
 	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
 	return s
 }
 
@@ -50,17 +50,16 @@ func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
 	} {
 		p, err := s.prepare(ctx, "task", map[string]any{"caller": i}, opts, nil)
 		require.NoError(t, err)
-		newID, ok := parseRequestID(p.req.RequestId)
+		newID, ok := parseRequestID(p.start.requestID)
 		require.True(t, ok)
 		require.Equal(t, kindNew, newID.kind)
 		require.Equal(t, p.ttl, newID.ttl, "a new key's request ID carries the TTL")
 
-		req, err := s.replacement(p, replaced, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
-		require.NoError(t, err)
-		ids = append(ids, req.RequestId)
-		require.Equal(t, p.req.WorkflowId, req.WorkflowId)
-		require.NotSame(t, p.req, req)
-		m := s.decodeMemo(req.Memo)
+		req := s.replacement(p, replaced, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+		ids = append(ids, req.requestID)
+		require.Equal(t, p.start.workflowID, req.workflowID)
+		require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, p.start.policy, "the new key's start is left as it was")
+		m := decodeMemoFields(t, req.memo)
 		require.WithinDuration(t, time.Now().Add(p.ttl), m.ExpiresAt, time.Minute, "the replacement's memo has the caller's TTL")
 		h, err := idempotency.PayloadHash(map[string]any{"caller": i})
 		require.NoError(t, err)
@@ -126,7 +125,20 @@ func TestInputErrorsBeforeAnyRPC(t *testing.T) {
 
 func encodedSize(tb testing.TB, s *Client, v any) int {
 	tb.Helper()
-	p, err := s.payloads(v)
+	p, err := s.decoder(context.Background(), "prod/task/x").ToPayloads(v)
 	require.NoError(tb, err)
 	return proto.Size(p)
+}
+
+// decodeMemoFields encodes memo entries as a start does (with the default
+// data converter) and reads Once's entries back.
+func decodeMemoFields(tb testing.TB, fields map[string]any) idempotency.Memo {
+	tb.Helper()
+	m := &commonpb.Memo{Fields: map[string]*commonpb.Payload{}}
+	for k, v := range fields {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		require.NoError(tb, err)
+		m.Fields[k] = p
+	}
+	return idempotency.DecodeMemo(m, nil)
 }

@@ -1,12 +1,14 @@
 // Package worker wires Once's tasks into a Temporal worker for one
-// environment: it registers the tasks (workflows.Definition), Once's
-// runtime activity (workflows.RuntimeActivities), a starter for activities
-// that trigger tasks (activities.Trigger), the
-// propagation of the run context to activities, and tells the tasks whether
-// to set Once's search attributes (off by default: see SearchAttributesMode).
+// environment, on the SDK client of a starter.Client (starter.Dial) whose
+// environment, namespace and client settings it shares: it registers the
+// tasks (workflows.Definition), Once's runtime activity
+// (workflows.RuntimeActivities), a starter for activities that trigger tasks
+// (activities.Trigger), the propagation of the run context to activities,
+// and tells the tasks whether to set Once's search attributes (off by
+// default: see SearchAttributesMode).
 //
 // A worker of one environment never executes another environment's tasks:
-// the environment is part of the task queue name (see Options.Environment).
+// the environment is part of the task queue name (starter.Options.Environment).
 package worker
 
 import (
@@ -25,7 +27,6 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/once-run/once"
-	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -51,20 +52,9 @@ const (
 	SearchAttributesOn
 )
 
-// Options configures a Worker.
+// Options configures a Worker. Its environment, task queue, namespace and
+// client settings are those of the starter.Client it is made with.
 type Options struct {
-	// Environment whose tasks this worker executes ("dev", "prod", …).
-	// Optional: defaults to once.DefaultEnvironment.
-	Environment string
-
-	// TaskQueueBase is the prefix of the task queue; the queue is
-	// "<base>-<environment>". Optional: defaults to "once".
-	TaskQueueBase string
-
-	// Namespace the client is connected to, to look up search attributes
-	// and for the starter. Optional: defaults to "default".
-	Namespace string
-
 	// Tasks to register. Optional: defaults to none.
 	Tasks []workflows.Definition
 
@@ -73,34 +63,23 @@ type Options struct {
 	// registered. Optional: defaults to none.
 	Activities []any
 
-	// Starter is what activities trigger tasks with (activities.Trigger).
-	// Optional: defaults to starter.New on the same client, environment,
-	// task queue and namespace, knowing Tasks' configs.
-	Starter *starter.Client
-
-	// MetricsHandler receives the trigger metrics of the default Starter
-	// when it is called outside an activity (Worker.Starter). Optional:
-	// defaults to none. The SDK's own metrics and the trigger metrics of
-	// tasks, from workflow code and from activities, go to the client's
-	// handler (client.Options.MetricsHandler).
-	MetricsHandler client.MetricsHandler
-
 	// Tracer traces the tasks this worker runs, with the SDK's tracing
 	// interceptor (interceptor.NewTracingInterceptor, added to
-	// Worker.Interceptors), and the triggers of the default Starter, so that
-	// one trace runs from a service's trigger through the task's run, its
-	// activities and its children. With OpenTelemetry:
+	// Worker.Interceptors), and the triggers of Worker.Starter when the
+	// starter.Client has no tracer of its own, so that one trace runs from a
+	// service's trigger through the task's run, its activities and its
+	// children. With OpenTelemetry:
 	//
 	//	tracer, _ := opentelemetry.NewTracer(opentelemetry.TracerOptions{}) // go.temporal.io/sdk/contrib/opentelemetry
-	//	w, err := worker.New(c, worker.Options{Tracer: tracer, …})
+	//	w, err := worker.New(s, worker.Options{Tracer: tracer, …})
 	//
 	// Leave it nil if the client already has the tracing interceptor
-	// (client.Options.Interceptors applies it to workers too); then give the
-	// tracer to the Starter yourself. Optional: defaults to none.
+	// (client.Options.Interceptors applies it to workers too).
+	// Optional: defaults to none.
 	Tracer interceptor.Tracer
 
-	// SearchAttributes says whether children (and the default Starter's
-	// runs) get Once's search attributes. Optional: defaults to
+	// SearchAttributes says whether children (and the runs Worker.Starter
+	// starts) get Once's search attributes. Optional: defaults to
 	// SearchAttributesOff.
 	SearchAttributes SearchAttributesMode
 
@@ -129,37 +108,38 @@ type Worker struct {
 	hasSA     bool
 }
 
-// New creates a worker on c. It does not poll until Start.
+// New creates a worker of s's environment, on s's SDK client
+// (starter.Client.Temporal): the task queue, namespace and client settings
+// (data converter and codec, propagators, interceptors) are s's, so that
+// runs its tasks start, and triggers from their activities, carry them too.
+// It does not poll until Start.
 //
-// Errors: an invalid environment (idempotency.ErrInvalidEnvironment), a nil
-// or duplicate task, a tracer without header or span context key, a starter
-// that cannot be made.
-func New(c client.Client, opts Options) (*Worker, error) {
-	if c == nil {
-		return nil, errors.New("worker: client is nil")
-	}
-	if opts.Environment == "" {
-		opts.Environment = once.DefaultEnvironment
-	}
-	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = client.DefaultNamespace
+// Errors: a nil starter, a nil or duplicate task, a tracer without header or
+// span context key.
+func New(s *starter.Client, opts Options) (*Worker, error) {
+	if s == nil {
+		return nil, errors.New("worker: starter is nil: make one with starter.Dial")
 	}
 	if opts.Logger == nil {
 		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
 	}
-	w := &Worker{env: opts.Environment, taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment)}
+	w := &Worker{env: s.Environment(), taskQueue: s.TaskQueue()}
+	c := s.Temporal()
 
-	configs := make(map[string]once.TaskConfig, len(opts.Tasks))
+	so := s.Options()
+	configs := make(map[string]once.TaskConfig, len(so.Tasks)+len(opts.Tasks))
+	for id, cfg := range so.Tasks {
+		configs[id] = cfg
+	}
+	seen := make(map[string]bool, len(opts.Tasks))
 	for _, t := range opts.Tasks {
 		if t == nil {
 			return nil, errors.New("worker: nil task")
 		}
-		if _, dup := configs[t.ID()]; dup {
+		if seen[t.ID()] {
 			return nil, fmt.Errorf("worker: task %q registered twice", t.ID())
 		}
+		seen[t.ID()] = true
 		configs[t.ID()] = t.Config()
 		w.tasks = append(w.tasks, t.ID())
 	}
@@ -170,30 +150,23 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		}
 	}
 
-	w.starter = opts.Starter
-	if w.starter == nil {
-		var err error
-		w.starter, err = starter.New(c, starter.Options{
-			Environment:    opts.Environment,
-			TaskQueueBase:  opts.TaskQueueBase,
-			Namespace:      opts.Namespace,
-			Logger:         opts.Logger,
-			MetricsHandler: opts.MetricsHandler,
-			Tracer:         opts.Tracer,
-			Tasks:          configs,
-			// The starter asks the server itself, once.
-			SearchAttributes: opts.SearchAttributes != SearchAttributesOff,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("worker: %w", err)
-		}
+	// The starter of activities: s, knowing the tasks' configs.
+	so.Tasks = configs
+	if so.Tracer == nil {
+		so.Tracer = opts.Tracer
+	}
+	// The starter asks the server itself, once.
+	so.SearchAttributes = so.SearchAttributes || opts.SearchAttributes != SearchAttributesOff
+	var err error
+	if w.starter, err = s.With(so); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 
 	switch opts.SearchAttributes {
 	case SearchAttributesOn:
 		w.hasSA = true
 	case SearchAttributesAuto:
-		w.hasSA = hasSearchAttributes(c, opts.Namespace, opts.Logger)
+		w.hasSA = hasSearchAttributes(c, s.Namespace(), opts.Logger)
 	}
 
 	wopts := opts.Worker
@@ -204,7 +177,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	wopts.Interceptors = append(wopts.Interceptors, &runContextInterceptor{})
 	w.sdk = sdkworker.New(c, w.taskQueue, wopts)
 	rt := workflows.Runtime{
-		Environment:            opts.Environment,
+		Environment:            w.env,
 		SearchAttributes:       w.hasSA,
 		AttachHeartbeatTimeout: opts.AttachHeartbeatTimeout,
 	}
@@ -239,7 +212,8 @@ func (w *Worker) TaskQueue() string { return w.taskQueue }
 // Tasks lists the registered task IDs, in registration order.
 func (w *Worker) Tasks() []string { return append([]string(nil), w.tasks...) }
 
-// Starter is the starter activities trigger tasks with.
+// Starter is the starter activities trigger tasks with: the starter.Client
+// the worker was made with, knowing the tasks' configs.
 func (w *Worker) Starter() *starter.Client { return w.starter }
 
 // SearchAttributes reports whether children get Once's search attributes.

@@ -10,24 +10,24 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/once-run/once/examples"
-	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
 )
 
-// lazyClient is a client that never connects: New makes no RPC with
-// SearchAttributesOff.
-func lazyClient(tb testing.TB) client.Client {
+// lazyStarter is a starter whose client never connects: New makes no RPC
+// with SearchAttributesOff.
+func lazyStarter(tb testing.TB, opts starter.Options) *starter.Client {
 	tb.Helper()
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	s, err := starter.NewLazy(client.Options{HostPort: "127.0.0.1:1"}, opts)
 	require.NoError(tb, err)
-	tb.Cleanup(c.Close)
-	return c
+	tb.Cleanup(s.Close)
+	return s
 }
 
 func TestNew(t *testing.T) {
-	w, err := worker.New(lazyClient(t), worker.Options{
-		Environment: "staging", Tasks: examples.Tasks(), SearchAttributes: worker.SearchAttributesOff,
+	w, err := worker.New(lazyStarter(t, starter.Options{Environment: "staging"}), worker.Options{
+		Tasks: examples.Tasks(), SearchAttributes: worker.SearchAttributesOff,
 	})
 	require.NoError(t, err)
 	require.Equal(t, "staging", w.Environment())
@@ -36,13 +36,14 @@ func TestNew(t *testing.T) {
 	require.Equal(t, "staging", w.Starter().Environment())
 	require.Equal(t, "once-staging", w.Starter().TaskQueue())
 	require.False(t, w.SearchAttributes())
+	require.Equal(t, examples.Hello.Config(), w.Starter().Options().Tasks["hello"], "the worker's starter knows its tasks")
 
 	// The default is off: no search attributes, and no RPC to ask.
-	w, err = worker.New(lazyClient(t), worker.Options{})
+	w, err = worker.New(lazyStarter(t, starter.Options{}), worker.Options{})
 	require.NoError(t, err)
 	require.False(t, w.SearchAttributes())
 
-	w, err = worker.New(lazyClient(t), worker.Options{TaskQueueBase: "acme", SearchAttributes: worker.SearchAttributesOn})
+	w, err = worker.New(lazyStarter(t, starter.Options{TaskQueueBase: "acme"}), worker.Options{SearchAttributes: worker.SearchAttributesOn})
 	require.NoError(t, err)
 	require.Equal(t, once.DefaultEnvironment, w.Environment())
 	require.Equal(t, "acme-dev", w.TaskQueue())
@@ -55,13 +56,12 @@ func TestNewErrors(t *testing.T) {
 		opts worker.Options
 		is   error
 	}{
-		{"invalid environment", worker.Options{Environment: "Prod"}, idempotency.ErrInvalidEnvironment},
 		{"duplicate task", worker.Options{Tasks: []workflows.Definition{examples.Hello, examples.Hello}}, nil},
 		{"nil task", worker.Options{Tasks: []workflows.Definition{nil}}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.SearchAttributes = worker.SearchAttributesOff
-			_, err := worker.New(lazyClient(t), tt.opts)
+			_, err := worker.New(lazyStarter(t, starter.Options{}), tt.opts)
 			require.Error(t, err)
 			if tt.is != nil {
 				require.True(t, errors.Is(err, tt.is), "got %v", err)
