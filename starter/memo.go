@@ -1,10 +1,10 @@
 package starter
 
 import (
-	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/converter"
 	"context"
 	"errors"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"sync"
 	"time"
 

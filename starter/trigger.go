@@ -1,11 +1,11 @@
 package starter
 
 import (
-	"go.temporal.io/sdk/client"
-	"google.golang.org/protobuf/proto"
 	"context"
 	"errors"
 	"fmt"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 	"strconv"
 	"time"
 
