@@ -1,15 +1,20 @@
 // Package connection binds the temporal CLI's connection flags (--address,
-// -n/--namespace, --api-key, --tls…, --profile, --config-file, …) to a
-// pflag set and resolves them into a Temporal client configuration with the
-// temporal CLI's precedence: a flag over its environment variable over the
-// profile of the config file, as go.temporal.io/sdk/contrib/envconfig loads
-// them. The starter CLI and the worker bind the same flags through it.
+// -n/--namespace, --api-key, --tls…, --codec-endpoint, --codec-auth,
+// --codec-header, --profile, --config-file, …) to a pflag set and resolves
+// them into a Temporal client configuration with the temporal CLI's
+// precedence: a flag over its environment variable over the profile of the
+// config file, as go.temporal.io/sdk/contrib/envconfig loads them. The
+// starter CLI and the worker bind the same flags through it.
+//
+// A remote codec server (--codec-endpoint) becomes the client's data
+// converter: payloads are encoded and decoded by the codec server over HTTP.
 //
 // It only builds client options; it never dials.
 package connection
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -25,6 +30,9 @@ const (
 	EnvNamespace  = "TEMPORAL_NAMESPACE"
 	EnvConfigFile = "TEMPORAL_CONFIG_FILE"
 	EnvProfile    = "TEMPORAL_PROFILE"
+
+	EnvCodecEndpoint = "TEMPORAL_CODEC_ENDPOINT"
+	EnvCodecAuth     = "TEMPORAL_CODEC_AUTH"
 )
 
 // Flags are the connection flags' values. Bind them with AddClientFlags and
@@ -44,6 +52,9 @@ type Flags struct {
 	TLSCAData                  string
 	TLSServerName              string
 	TLSDisableHostVerification bool
+	CodecEndpoint              string
+	CodecAuth                  string
+	CodecHeader                []string
 
 	Profile           string
 	ConfigFile        string
@@ -55,7 +66,8 @@ type Flags struct {
 // temporal CLI's names: --address, -n/--namespace, --api-key, --grpc-meta,
 // --client-authority, --tls, --tls-cert-path, --tls-cert-data,
 // --tls-key-path, --tls-key-data, --tls-ca-path, --tls-ca-data,
-// --tls-server-name, --tls-disable-host-verification.
+// --tls-server-name, --tls-disable-host-verification, --codec-endpoint,
+// --codec-auth, --codec-header.
 func (f *Flags) AddClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Address, "address", "", "Temporal Service gRPC endpoint `HOST:PORT` (env TEMPORAL_ADDRESS, else the profile's address)")
 	fs.StringVarP(&f.Namespace, "namespace", "n", "", "Temporal Service `NAMESPACE` (env TEMPORAL_NAMESPACE, else the profile's, else \"default\")")
@@ -71,6 +83,9 @@ func (f *Flags) AddClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.TLSCAData, "tls-ca-data", "", "server CA certificate, PEM (env TEMPORAL_TLS_SERVER_CA_CERT_DATA)")
 	fs.StringVar(&f.TLSServerName, "tls-server-name", "", "server name to verify the server's certificate against (env TEMPORAL_TLS_SERVER_NAME)")
 	fs.BoolVar(&f.TLSDisableHostVerification, "tls-disable-host-verification", false, "do not verify the server's host name (env TEMPORAL_TLS_DISABLE_HOST_VERIFICATION)")
+	fs.StringVar(&f.CodecEndpoint, "codec-endpoint", "", "remote codec server `URL` that encodes and decodes payloads; {namespace} in it is replaced by the namespace (env TEMPORAL_CODEC_ENDPOINT, else the profile's codec.endpoint)")
+	fs.StringVar(&f.CodecAuth, "codec-auth", "", "Authorization header `VALUE` for the codec server's requests (env TEMPORAL_CODEC_AUTH, else the profile's codec.auth)")
+	fs.StringArrayVar(&f.CodecHeader, "codec-header", nil, "HTTP header `KEY=VALUE` for the codec server's requests; can be passed multiple times")
 }
 
 // AddConfigFlags binds the flags that choose the profile: --profile,
@@ -101,6 +116,12 @@ type Config struct {
 	// AddressFrom is the layer that named Profile.Address; SourceNone when
 	// none did (the caller picks: a default address, or the worker's dev mode).
 	AddressFrom Source
+	// CodecEndpointFrom is the layer that named Profile.Codec.Endpoint;
+	// SourceNone when none did (no remote codec).
+	CodecEndpointFrom Source
+	// CodecHeaders are the extra HTTP headers of the codec server's requests
+	// (--codec-header), by canonical header name.
+	CodecHeaders map[string]string
 	// ProfileName is the profile that was looked up in ConfigFile.
 	ProfileName string
 	// ConfigFile is the config file that was read; "" when none was.
@@ -137,7 +158,8 @@ func (e envLookup) LookupEnv(name string) (string, bool) {
 // when there are none (then only the file and the environment count).
 //
 // Errors: a config file that cannot be read or parsed, a profile that was
-// asked for and is not in the file, a --grpc-meta without "=".
+// asked for and is not in the file, a --grpc-meta or --codec-header without
+// "=", a codec endpoint that is not an absolute http or https URL.
 func (f *Flags) Resolve(fs *pflag.FlagSet, env envconfig.EnvLookup) (*Config, error) {
 	changed := func(name string) bool { return fs != nil && fs.Changed(name) }
 	getenv := func(name string) string { v, _ := env.LookupEnv(name); return v }
@@ -161,6 +183,9 @@ func (f *Flags) Resolve(fs *pflag.FlagSet, env envconfig.EnvLookup) (*Config, er
 		if prof.Address != "" {
 			cfg.AddressFrom = SourceProfile
 		}
+		if prof.Codec != nil && prof.Codec.Endpoint != "" {
+			cfg.CodecEndpointFrom = SourceProfile
+		}
 	}
 	if !f.DisableConfigEnv {
 		if err := prof.ApplyEnvVars(env); err != nil {
@@ -169,8 +194,11 @@ func (f *Flags) Resolve(fs *pflag.FlagSet, env envconfig.EnvLookup) (*Config, er
 		if getenv(EnvAddress) != "" {
 			cfg.AddressFrom = SourceEnv
 		}
+		if getenv(EnvCodecEndpoint) != "" {
+			cfg.CodecEndpointFrom = SourceEnv
+		}
 	}
-	if err := f.applyTo(prof, changed); err != nil {
+	if err := f.applyTo(cfg, changed); err != nil {
 		return nil, err
 	}
 	if f.Address != "" {
@@ -179,12 +207,23 @@ func (f *Flags) Resolve(fs *pflag.FlagSet, env envconfig.EnvLookup) (*Config, er
 	if prof.Address == "" {
 		cfg.AddressFrom = SourceNone
 	}
+	if f.CodecEndpoint != "" {
+		cfg.CodecEndpointFrom = SourceFlag
+	}
+	if cfg.CodecEndpoint() == "" {
+		cfg.CodecEndpointFrom = SourceNone
+	}
+	if _, err := cfg.codecEndpoint(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
-// applyTo overrides prof with the flags that were given, as the temporal CLI
-// does (cliext.ClientOptionsBuilder).
-func (f *Flags) applyTo(prof *envconfig.ClientConfigProfile, changed func(string) bool) error {
+// applyTo overrides cfg's profile with the flags that were given, as the
+// temporal CLI does (cliext.ClientOptionsBuilder), and sets cfg's codec
+// headers.
+func (f *Flags) applyTo(cfg *Config, changed func(string) bool) error {
+	prof := &cfg.Profile
 	if f.Address != "" {
 		prof.Address = f.Address
 	}
@@ -245,15 +284,43 @@ func (f *Flags) applyTo(prof *envconfig.ClientConfigProfile, changed func(string
 	if changed("tls") && !f.TLS {
 		prof.TLS = &envconfig.ClientConfigTLS{Disabled: true}
 	}
+	// As in the temporal CLI, --codec-endpoint makes a codec, --codec-auth
+	// only sets the authorization of one that a layer named.
+	if f.CodecEndpoint != "" {
+		if prof.Codec == nil {
+			prof.Codec = &envconfig.ClientConfigCodec{}
+		}
+		prof.Codec.Endpoint = f.CodecEndpoint
+	}
+	if f.CodecAuth != "" && prof.Codec != nil {
+		prof.Codec.Auth = f.CodecAuth
+	}
+	for _, kv := range f.CodecHeader {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--codec-header %q: want KEY=VALUE", kv)
+		}
+		if cfg.CodecHeaders == nil {
+			cfg.CodecHeaders = map[string]string{}
+		}
+		cfg.CodecHeaders[http.CanonicalHeaderKey(k)] = v
+	}
 	return nil
 }
 
 // ClientOptions are the SDK client options of c; defaultAddress is used when
-// nothing named an address, the namespace defaults to "default".
+// nothing named an address, the namespace defaults to "default". With a
+// codec endpoint, the data converter is the SDK's default one wrapped by the
+// remote codec (see RemoteCodecDataConverter).
 //
 // Errors: TLS settings that cannot be loaded (a missing certificate file, a
-// certificate without its key, …).
+// certificate without its key, …), a codec endpoint that is not an absolute
+// http or https URL.
 func (c *Config) ClientOptions(defaultAddress string) (client.Options, error) {
+	endpoint, err := c.codecEndpoint()
+	if err != nil {
+		return client.Options{}, err
+	}
 	prof := c.Profile
 	if prof.Address == "" {
 		prof.Address = defaultAddress
@@ -261,9 +328,20 @@ func (c *Config) ClientOptions(defaultAddress string) (client.Options, error) {
 	if prof.Namespace == "" {
 		prof.Namespace = client.DefaultNamespace
 	}
+	// envconfig ignores the codec unless asked to include it, and then sends
+	// no extra headers: the data converter is built below instead.
+	prof.Codec = nil
 	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
 		return client.Options{}, err
+	}
+	if endpoint != "" {
+		opts.DataConverter = RemoteCodecDataConverter(RemoteCodecOptions{
+			Endpoint:  endpoint,
+			Namespace: prof.Namespace,
+			Auth:      c.Profile.Codec.Auth,
+			Headers:   c.CodecHeaders,
+		})
 	}
 	return opts, nil
 }

@@ -1,13 +1,20 @@
 package connection_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once/cmd/internal/connection"
 )
@@ -66,6 +73,9 @@ server_ca_cert_path = "/profile/ca.pem"
 server_name = "profile.example"
 [profile.default.grpc_meta]
 x-team = "profile"
+[profile.default.codec]
+endpoint = "http://profile.example/codec"
+auth = "profile-auth"
 `)
 	tests := []struct {
 		name   string
@@ -102,6 +112,10 @@ x-team = "profile"
 			func(p envconfig.ClientConfigProfile) any { return p.TLS.Disabled }, false, true, false},
 		{"grpc meta", "TEMPORAL_GRPC_META_X_TEAM", "env", []string{"--grpc-meta", "X-Team=flag"},
 			func(p envconfig.ClientConfigProfile) any { return p.GRPCMeta["x-team"] }, "profile", "env", "flag"},
+		{"codec endpoint", "TEMPORAL_CODEC_ENDPOINT", "http://env.example/codec", []string{"--codec-endpoint", "http://flag.example/codec"},
+			func(p envconfig.ClientConfigProfile) any { return p.Codec.Endpoint }, "http://profile.example/codec", "http://env.example/codec", "http://flag.example/codec"},
+		{"codec auth", "TEMPORAL_CODEC_AUTH", "env-auth", []string{"--codec-auth", "flag-auth"},
+			func(p envconfig.ClientConfigProfile) any { return p.Codec.Auth }, "profile-auth", "env-auth", "flag-auth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,4 +211,221 @@ func TestClientOptions(t *testing.T) {
 
 	_, err = tryResolve(t, nil, "--grpc-meta", "novalue")
 	require.ErrorContains(t, err, "KEY=VALUE")
+}
+
+// xorCodec is a test payload codec: it XORs the whole serialized payload and
+// marks the result with the encoding "binary/test".
+type xorCodec struct{}
+
+const xorEncoding = "binary/test"
+
+func xor(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = c ^ 0x5a
+	}
+	return out
+}
+
+func (xorCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{converter.MetadataEncoding: []byte(xorEncoding)},
+			Data:     xor(b),
+		}
+	}
+	return out, nil
+}
+
+func (xorCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) != xorEncoding {
+			out[i] = p
+			continue
+		}
+		out[i] = &commonpb.Payload{}
+		if err := proto.Unmarshal(xor(p.GetData()), out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// codecRequest is what the test codec server saw of one request.
+type codecRequest struct {
+	Path   string
+	Header http.Header
+}
+
+// codecServer starts a remote codec server that runs xorCodec and records
+// the requests.
+func codecServer(tb testing.TB) (*httptest.Server, func() []codecRequest) {
+	tb.Helper()
+	var (
+		mu   sync.Mutex
+		seen []codecRequest
+	)
+	codec := converter.NewPayloadCodecHTTPHandler(xorCodec{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, codecRequest{r.URL.Path, r.Header.Clone()})
+		mu.Unlock()
+		codec.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv, func() []codecRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]codecRequest(nil), seen...)
+	}
+}
+
+// A codec endpoint from any layer makes the data converter go through the
+// remote codec server, with the authorization of the strongest layer, the
+// namespace and the extra headers; {namespace} in the endpoint is replaced.
+func TestRemoteCodecRoundTrip(t *testing.T) {
+	srv, requests := codecServer(t)
+	profile := writeConfig(t, `
+[profile.default]
+namespace = "profile-ns"
+[profile.default.codec]
+endpoint = "`+srv.URL+`/profile/{namespace}"
+auth = "profile-auth"
+`)
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantFrom connection.Source
+		wantPath string // of the /encode request
+		wantAuth string
+		wantHdr  map[string]string
+	}{
+		{
+			name:     "profile",
+			env:      map[string]string{"TEMPORAL_CONFIG_FILE": profile},
+			wantFrom: connection.SourceProfile,
+			wantPath: "/profile/profile-ns/encode",
+			wantAuth: "profile-auth",
+			wantHdr:  map[string]string{"X-Namespace": "profile-ns"},
+		},
+		{
+			name: "env over profile",
+			env: map[string]string{"TEMPORAL_CONFIG_FILE": profile,
+				"TEMPORAL_CODEC_ENDPOINT": srv.URL + "/env/", "TEMPORAL_CODEC_AUTH": "env-auth"},
+			wantFrom: connection.SourceEnv,
+			wantPath: "/env/encode",
+			wantAuth: "env-auth",
+		},
+		{
+			name: "flag over env",
+			env: map[string]string{"TEMPORAL_CONFIG_FILE": profile,
+				"TEMPORAL_CODEC_ENDPOINT": srv.URL + "/env", "TEMPORAL_CODEC_AUTH": "env-auth"},
+			args: []string{"--codec-endpoint", srv.URL + "/flag/{namespace}", "--codec-auth", "Bearer flag",
+				"-n", "flag-ns", "--codec-header", "X-Tenant=blue", "--codec-header", "authorization=lost"},
+			wantFrom: connection.SourceFlag,
+			wantPath: "/flag/flag-ns/encode",
+			wantAuth: "Bearer flag",
+			wantHdr:  map[string]string{"X-Namespace": "flag-ns", "X-Tenant": "blue"},
+		},
+		{
+			name:     "flag only, profile auth kept",
+			env:      map[string]string{"TEMPORAL_CONFIG_FILE": profile},
+			args:     []string{"--codec-endpoint", srv.URL + "/flag"},
+			wantFrom: connection.SourceFlag,
+			wantPath: "/flag/encode",
+			wantAuth: "profile-auth",
+		},
+		{
+			name:     "flag without profile",
+			args:     []string{"--codec-endpoint", srv.URL, "--codec-header", "Authorization=Basic header"},
+			wantFrom: connection.SourceFlag,
+			wantPath: "/encode",
+			wantAuth: "Basic header",
+			wantHdr:  map[string]string{"X-Namespace": "default"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := resolve(t, tt.env, tt.args...)
+			require.Equal(t, tt.wantFrom, cfg.CodecEndpointFrom)
+			require.Equal(t, srv.URL+strings.TrimSuffix(tt.wantPath, "/encode"), strings.TrimSuffix(cfg.CodecEndpoint(), "/"))
+			opts, err := cfg.ClientOptions("h:1")
+			require.NoError(t, err)
+			require.NotNil(t, opts.DataConverter)
+
+			before := len(requests())
+			payload, err := opts.DataConverter.ToPayload("secret value")
+			require.NoError(t, err)
+			require.Equal(t, xorEncoding, string(payload.GetMetadata()[converter.MetadataEncoding]), "the codec ran")
+			require.NotContains(t, string(payload.GetData()), "secret value")
+
+			var got string
+			require.NoError(t, opts.DataConverter.FromPayload(payload, &got))
+			require.Equal(t, "secret value", got)
+
+			seen := requests()[before:]
+			require.Len(t, seen, 2, "one /encode, one /decode")
+			require.Equal(t, tt.wantPath, seen[0].Path)
+			require.Equal(t, strings.TrimSuffix(tt.wantPath, "encode")+"decode", seen[1].Path)
+			for _, r := range seen {
+				require.Equal(t, tt.wantAuth, r.Header.Get("Authorization"))
+				for k, v := range tt.wantHdr {
+					require.Equal(t, v, r.Header.Get(k), k)
+				}
+			}
+		})
+	}
+}
+
+// No codec endpoint: the SDK's default data converter; a --codec-auth alone
+// makes no codec, as in the temporal CLI.
+func TestNoCodec(t *testing.T) {
+	for _, args := range [][]string{nil, {"--codec-auth", "a", "--codec-header", "K=V"}} {
+		cfg := resolve(t, nil, args...)
+		require.Empty(t, cfg.CodecEndpoint())
+		require.Equal(t, connection.SourceNone, cfg.CodecEndpointFrom)
+		opts, err := cfg.ClientOptions("h:1")
+		require.NoError(t, err)
+		require.Nil(t, opts.DataConverter)
+	}
+}
+
+// A codec endpoint that is not an absolute http(s) URL is refused, naming
+// the setting it came from; so is a --codec-header without "=".
+func TestInvalidCodec(t *testing.T) {
+	profile := writeConfig(t, "[profile.default.codec]\nendpoint = \"codec.example:8080\"\n")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"flag no scheme", nil, []string{"--codec-endpoint", "codec.example:8080"}, `--codec-endpoint "codec.example:8080"`},
+		{"flag relative", nil, []string{"--codec-endpoint", "/codec"}, "--codec-endpoint"},
+		{"flag other scheme", nil, []string{"--codec-endpoint", "grpc://codec.example"}, "--codec-endpoint"},
+		{"flag no host", nil, []string{"--codec-endpoint", "http:///codec"}, "--codec-endpoint"},
+		{"flag query", nil, []string{"--codec-endpoint", "http://codec.example/?k=v"}, "--codec-endpoint"},
+		{"env", map[string]string{"TEMPORAL_CODEC_ENDPOINT": "codec.example"}, nil, `TEMPORAL_CODEC_ENDPOINT "codec.example"`},
+		{"profile", map[string]string{"TEMPORAL_CONFIG_FILE": profile}, nil, `codec.endpoint of profile "default" of ` + profile},
+		{"header", nil, []string{"--codec-endpoint", "http://codec.example", "--codec-header", "novalue"}, `--codec-header "novalue": want KEY=VALUE`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tryResolve(t, tt.env, tt.args...)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+
+	// ClientOptions checks too: the profile of a Config is the caller's to change.
+	cfg := resolve(t, nil, "--codec-endpoint", "http://codec.example")
+	cfg.Profile.Codec.Endpoint = "codec.example"
+	_, err := cfg.ClientOptions("h:1")
+	require.ErrorContains(t, err, `--codec-endpoint "codec.example"`)
 }
