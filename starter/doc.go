@@ -9,6 +9,34 @@
 // has expired (TTL), has been reset (ResetKey), or the caller asked to retry
 // failed runs (TriggerOptions.RetryFailed).
 //
+// # The client: one place for its settings
+//
+// A Client is made from the client.Options the service already has, with
+// Dial (or NewLazy), never from a client.Client made elsewhere: Once starts
+// runs with that SDK client's own ExecuteWorkflow, so a start honours
+// everything the client was configured with — its namespace, its data
+// converter and payload codec (input and memo are encoded as the SDK
+// encodes them: nothing in plaintext that the SDK would encrypt), its
+// context propagators and client interceptors (their headers reach the
+// task), its plugins — and results (Run.Get) decode through the same client
+// and failure converter. Once's own reads (a run's memo, a strict caller's
+// original payload) decode with the data converter the client was built
+// with. A setting Once cannot honour is an error from Dial that names it
+// (ErrUnsupportedClientOption: client.Options.ExternalStorage).
+//
+//	s, err := starter.Dial(ctx, client.Options{
+//		HostPort:           "temporal.internal:7233",
+//		Namespace:          "payments",
+//		DataConverter:      converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), encryptionCodec),
+//		ContextPropagators: []workflow.ContextPropagator{tenantPropagator},
+//	}, starter.Options{Environment: "prod"})
+//	defer s.Close()
+//	w, err := worker.New(s, worker.Options{Tasks: tasks}) // the same client
+//
+// Client.Temporal is that SDK client, for SDK workers and anything else the
+// service does with Temporal; Client.With makes a Client of another
+// environment (or other Options) on the same connection.
+//
 // # Triggering from an activity
 //
 // In an activity of a task the context carries the task's run (see package
@@ -136,7 +164,7 @@
 //   - TTL applies to closed runs: a run still running when its key expires is
 //     returned as a cached hit; a trigger after it closed starts a new run.
 //   - A key also lives no longer than the namespace's retention: a closed
-//     workflow ID is forgotten when its history is deleted. New warns through
+//     workflow ID is forgotten when its history is deleted. A Client warns through
 //     the logger when the TTL asked for is longer.
 //
 // Do not use this package inside workflow code: use the workflows package,
