@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 )
 
 // The environment variables of the temporal CLI and the SDK's envconfig that
@@ -336,14 +337,36 @@ func (c *Config) ClientOptions(defaultAddress string) (client.Options, error) {
 		return client.Options{}, err
 	}
 	if endpoint != "" {
-		opts.DataConverter = RemoteCodecDataConverter(RemoteCodecOptions{
-			Endpoint:  endpoint,
-			Namespace: prof.Namespace,
-			Auth:      c.Profile.Codec.Auth,
-			Headers:   c.CodecHeaders,
-		})
+		opts.DataConverter = c.remoteCodec(endpoint, prof.Namespace)
 	}
 	return opts, nil
+}
+
+// CodecDataConverter is the data converter of c's remote codec for a client
+// of namespace, as ClientOptions makes it for the namespace c names: for a
+// client whose other options do not come from c (the worker's embedded dev
+// server). It returns nil when c names no codec endpoint, and the endpoint,
+// with namespace in place of NamespacePlaceholder.
+//
+// Errors: a codec endpoint that is not an absolute http or https URL.
+func (c *Config) CodecDataConverter(namespace string) (converter.DataConverter, string, error) {
+	if _, err := c.codecEndpoint(); err != nil || c.CodecEndpoint() == "" {
+		return nil, "", err
+	}
+	namespace = firstOf(namespace, client.DefaultNamespace)
+	endpoint := strings.ReplaceAll(c.Profile.Codec.Endpoint, NamespacePlaceholder, namespace)
+	return c.remoteCodec(endpoint, namespace), endpoint, nil
+}
+
+// remoteCodec is the remote codec data converter of endpoint for a client
+// of namespace, with c's authorization and headers.
+func (c *Config) remoteCodec(endpoint, namespace string) converter.DataConverter {
+	return RemoteCodecDataConverter(RemoteCodecOptions{
+		Endpoint:  endpoint,
+		Namespace: namespace,
+		Auth:      c.Profile.Codec.Auth,
+		Headers:   c.CodecHeaders,
+	})
 }
 
 // Namespace is the namespace to use: the resolved one, else "default".

@@ -429,3 +429,45 @@ func TestInvalidCodec(t *testing.T) {
 	_, err := cfg.ClientOptions("h:1")
 	require.ErrorContains(t, err, `--codec-endpoint "codec.example"`)
 }
+
+// CodecDataConverter gives the codec of the configuration to a client of
+// another namespace (the worker's embedded server): the endpoint has that
+// namespace, and the requests carry it with the authorization and headers.
+func TestCodecDataConverterForNamespace(t *testing.T) {
+	srv, requests := codecServer(t)
+	cfg := resolve(t, nil, "--codec-endpoint", srv.URL+"/{namespace}", "--codec-auth", "Bearer a",
+		"--codec-header", "X-Tenant=blue", "-n", "configured")
+	dc, endpoint, err := cfg.CodecDataConverter("dev-ns")
+	require.NoError(t, err)
+	require.Equal(t, srv.URL+"/dev-ns", endpoint)
+	payload, err := dc.ToPayload("secret value")
+	require.NoError(t, err)
+	require.Equal(t, xorEncoding, string(payload.GetMetadata()[converter.MetadataEncoding]))
+	var got string
+	require.NoError(t, dc.FromPayload(payload, &got))
+	require.Equal(t, "secret value", got)
+	seen := requests()
+	require.Len(t, seen, 2)
+	require.Equal(t, "/dev-ns/encode", seen[0].Path)
+	for _, r := range seen {
+		require.Equal(t, "dev-ns", r.Header.Get("X-Namespace"))
+		require.Equal(t, "Bearer a", r.Header.Get("Authorization"))
+		require.Equal(t, "blue", r.Header.Get("X-Tenant"))
+	}
+
+	// The namespace defaults as the client's does.
+	_, endpoint, err = cfg.CodecDataConverter("")
+	require.NoError(t, err)
+	require.Equal(t, srv.URL+"/default", endpoint)
+
+	// No codec: nothing.
+	dc, endpoint, err = resolve(t, nil, "--codec-auth", "a").CodecDataConverter("dev-ns")
+	require.NoError(t, err)
+	require.Nil(t, dc)
+	require.Empty(t, endpoint)
+
+	// An endpoint made invalid after Resolve is refused, as by ClientOptions.
+	cfg.Profile.Codec.Endpoint = "codec.example"
+	_, _, err = cfg.CodecDataConverter("dev-ns")
+	require.ErrorContains(t, err, `--codec-endpoint "codec.example"`)
+}
