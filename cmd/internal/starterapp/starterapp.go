@@ -27,7 +27,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/term"
 
@@ -185,9 +184,11 @@ const rootLong = `Triggers Once tasks idempotently: the same task and key never 
 
 Connection: the temporal CLI's flags and precedence. Each setting comes from
 its flag, else its environment variable (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-TEMPORAL_API_KEY, TEMPORAL_TLS*, …), else the profile of the config file
-(--profile / TEMPORAL_PROFILE of --config-file / TEMPORAL_CONFIG_FILE, as
-"temporal config set" writes it); without any address, 127.0.0.1:7233.
+TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_CODEC_*, …), else the profile of the
+config file (--profile / TEMPORAL_PROFILE of --config-file /
+TEMPORAL_CONFIG_FILE, as "temporal config set" writes it); without any address,
+127.0.0.1:7233. With --codec-endpoint every payload (input, result, memo) goes
+through that remote codec server.
 
 Environment (of Once, not Temporal's): --env, else ONCE_ENV, else "dev". Runs
 get Once's optional search attributes only with ONCE_SEARCH_ATTRIBUTES=true.
@@ -447,18 +448,13 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tc, err := client.DialContext(dctx, opts)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
-		}
-		return nil, nil, fmt.Errorf("connect to %s: %w (%v)", opts.HostPort, starter.ErrServerUnreachable, err)
-	}
 	searchAttrs, _ := strconv.ParseBool(r.getenv("ONCE_SEARCH_ATTRIBUTES"))
-	s, err := starter.New(tc, starter.Options{
+	// The SDK client that Dial makes from opts is the one every command
+	// reads through too (results, describe, history), so its data converter
+	// (a remote codec with --codec-endpoint) decodes what it encoded.
+	s, err := starter.Dial(dctx, opts, starter.Options{
 		Environment:   r.env,
 		TaskQueueBase: r.taskQueue,
-		Namespace:     opts.Namespace,
 		Logger:        sdklog.NewStructuredLogger(logger),
 		// As the worker: Once's search attributes only when asked for.
 		SearchAttributes: searchAttrs,
@@ -466,11 +462,15 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 		// policies and timeouts apply to starts from the CLI.
 		Tasks: workflows.StarterTasks(examples.Tasks()...),
 	})
-	if err != nil {
-		tc.Close()
-		return nil, nil, err
+	switch {
+	case err == nil:
+		return s, s.Close, nil
+	case ctx.Err() != nil:
+		return nil, nil, ctx.Err()
+	case errors.Is(err, once.ErrInvalidInput), errors.Is(err, starter.ErrUnsupportedClientOption):
+		return nil, nil, err // refused before dialing
 	}
-	return s, tc.Close, nil
+	return nil, nil, fmt.Errorf("connect to %s: %w (%v)", opts.HostPort, starter.ErrServerUnreachable, err)
 }
 
 // withClient connects (see connect), calls fn with the client and closes

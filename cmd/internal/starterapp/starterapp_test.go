@@ -19,8 +19,14 @@ type result struct {
 	stdout, stderr string
 }
 
-// run runs the CLI in-process with an empty environment.
+// run runs the CLI in-process with an empty environment and stdin.
 func run(t *testing.T, m *Main, args ...string) result {
+	t.Helper()
+	return runStdin(t, m, "", args...)
+}
+
+// runStdin runs the CLI in-process with an empty environment and stdin.
+func runStdin(t *testing.T, m *Main, stdin string, args ...string) result {
 	t.Helper()
 	if m == nil {
 		m = NewMain()
@@ -30,8 +36,18 @@ func run(t *testing.T, m *Main, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := m.Run(ctx, args, strings.NewReader(""), &stdout, &stderr)
+	code := m.Run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}
+}
+
+// requireInputError checks exit 2 and one line "starter: <reason>" on
+// stderr, with the program's name once.
+func requireInputError(t *testing.T, r result) {
+	t.Helper()
+	require.Equal(t, 2, r.code, "%+v", r)
+	require.True(t, strings.HasPrefix(r.stderr, "starter: "), r.stderr)
+	require.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
+	require.Equal(t, 1, strings.Count(r.stderr, "starter:"), "the prefix once: %s", r.stderr)
 }
 
 func TestVersion(t *testing.T) {
@@ -178,4 +194,19 @@ func TestDescribeOutputFields(t *testing.T) {
 	for _, f := range []string{"task", "workflowId", "runId", "firstRunId", "key", "keyText", "scope", "status", "expired", "reset", "startTime"} {
 		require.Contains(t, string(b), `"`+f+`"`)
 	}
+}
+
+// Every command that talks to the server lists the remote codec flags.
+func TestHelpListsCodecFlags(t *testing.T) {
+	for _, cmd := range []string{"trigger", "batch", "reset", "describe", "history"} {
+		r := run(t, nil, cmd, "--help")
+		require.Equal(t, 0, r.code, r.stderr)
+		for _, flag := range []string{"--codec-endpoint URL", "--codec-auth VALUE", "--codec-header KEY=VALUE", "TEMPORAL_CODEC_ENDPOINT"} {
+			require.Contains(t, r.stdout, flag, cmd)
+		}
+	}
+	// A codec endpoint that is not an http(s) URL is the caller's input.
+	r := run(t, nil, "trigger", "hello", "--codec-endpoint", "codec.example:8080")
+	requireInputError(t, r)
+	require.Contains(t, r.stderr, `--codec-endpoint "codec.example:8080"`)
 }
