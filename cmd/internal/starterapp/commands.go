@@ -1,13 +1,16 @@
 package starterapp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -122,26 +125,72 @@ func (r *runner) trigger(ctx context.Context, s *starter.Client, task string, pa
 }
 
 // readPayload reads --payload: JSON text or @file; nil when empty.
+//
+// Errors (input errors): a file that cannot be read, an empty or blank
+// input, text that is not JSON (with where it breaks).
 func (r *runner) readPayload(arg string) (any, error) {
 	if arg == "" {
 		return nil, nil
 	}
 	data := []byte(arg)
+	what := "--payload" // names the input in errors
 	if name, ok := strings.CutPrefix(arg, "@"); ok {
 		var err error
 		if name == "-" {
+			what = "--payload @- (stdin)"
 			data, err = io.ReadAll(r.stdin)
 		} else {
+			what = "--payload @" + name
 			data, err = os.ReadFile(name)
 		}
 		if err != nil {
 			return nil, usagef("--payload: read %s: %v", name, err)
 		}
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		switch {
+		case arg == "@-":
+			return nil, usagef("%s: stdin was empty: pipe JSON text in, or leave --payload out for no payload", what)
+		case strings.HasPrefix(arg, "@"):
+			return nil, usagef("%s: the file is empty: write JSON text in it, or leave --payload out for no payload", what)
+		}
+		return nil, usagef("%s is blank: pass JSON text, or leave --payload out for no payload", what)
+	}
 	if !json.Valid(data) {
-		return nil, fmt.Errorf("--payload is not valid JSON: %w", idempotency.ErrPayloadNotSerializable)
+		return nil, usagef("%s is not valid JSON: %s", what, jsonSyntaxError(data))
 	}
 	return json.RawMessage(data), nil
+}
+
+// jsonSyntaxError says why data is not JSON and where it breaks: the byte
+// offset, and the line and column (in characters) of the byte the parser
+// stopped at.
+func jsonSyntaxError(data []byte) string {
+	err := json.Unmarshal(data, new(json.RawMessage))
+	var se *json.SyntaxError
+	if !errors.As(err, &se) || se.Offset <= 0 {
+		if err == nil {
+			return "invalid JSON"
+		}
+		return err.Error()
+	}
+	// The parser reports how many bytes it read: the offending one
+	// included, or all of them when the text ends early; then the place is
+	// the text's last byte that is not white space.
+	end, where := min(int(se.Offset), len(data)), "at"
+	if int(se.Offset) >= len(data) && strings.HasPrefix(se.Error(), "unexpected end") {
+		end, where = len(bytes.TrimRight(data, " \t\r\n")), "after"
+	}
+	line, col := position(data, end-1)
+	return fmt.Sprintf("%s %s byte %d (line %d, column %d)", se.Error(), where, end, line, col)
+}
+
+// position is the line and column (in characters), from 1, of data[i].
+func position(data []byte, i int) (line, col int) {
+	before := data[:max(i, 0)]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = 1 + utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])
+	return line, col
 }
 
 // resetOutput is reset's JSON output.

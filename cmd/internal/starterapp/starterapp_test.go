@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +211,41 @@ func TestHelpListsCodecFlags(t *testing.T) {
 	r := run(t, nil, "trigger", "hello", "--codec-endpoint", "codec.example:8080")
 	requireInputError(t, r)
 	require.Contains(t, r.stderr, `--codec-endpoint "codec.example:8080"`)
+}
+
+// A payload that is not JSON text is refused before any connection, with
+// where the text breaks; an empty stdin or file, or a blank --payload, says
+// so. None of them gets the hint for Go values that cannot be marshalled.
+func TestPayloadNotJSON(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.json")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	broken := filepath.Join(dir, "broken.json")
+	require.NoError(t, os.WriteFile(broken, []byte("{\n  \"a\": 1,\n  \"b\" 2\n}\n"), 0o600))
+	tests := []struct {
+		name, stdin string
+		payload     string
+		want        string
+	}{
+		{"truncated stdin", `{"name":`, "@-", "--payload @- (stdin) is not valid JSON: unexpected end of JSON input after byte 8 (line 1, column 8)"},
+		{"truncated stdin, newline", `{"name":` + "\n", "@-", "unexpected end of JSON input after byte 8 (line 1, column 8)"},
+		{"empty stdin", "", "@-", "--payload @- (stdin): stdin was empty"},
+		{"blank stdin", " \n", "@-", "stdin was empty"},
+		{"inline", "", `{"a":x}`, "--payload is not valid JSON: invalid character 'x' looking for beginning of value at byte 6 (line 1, column 6)"},
+		{"inline, two values", "", `{"a":1} {}`, "invalid character '{' after top-level value at byte 9 (line 1, column 9)"},
+		{"inline, characters", "", `["é", ?]`, "at byte 8 (line 1, column 7)"},
+		{"inline blank", "", " ", "--payload is blank"},
+		{"file", "", "@" + broken, "--payload @" + broken + " is not valid JSON: invalid character '2' after object key at byte 19 (line 3, column 7)"},
+		{"empty file", "", "@" + empty, "--payload @" + empty + ": the file is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The address cannot be dialled: the error comes before.
+			r := runStdin(t, nil, tt.stdin, "trigger", "hello", "--key", "k", "--payload", tt.payload, "--address", "127.0.0.1:1")
+			requireInputError(t, r)
+			require.Contains(t, r.stderr, tt.want)
+			require.NotContains(t, r.stderr, "JSON-serialisable")
+			require.NotContains(t, r.stderr, "unreachable")
+		})
+	}
 }
