@@ -243,9 +243,7 @@ func (r *runner) rootCommand() *cobra.Command {
 	root.SetErr(r.stderr)
 	root.SetUsageTemplate(usageTemplate)
 	root.SetVersionTemplate(`{{.DisplayName}} version {{.Version}}` + "\n")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s: %v (see %s --help)", c.Name(), err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(r.flagError)
 
 	pf := root.PersistentFlags()
 	pf.SortFlags = false
@@ -307,6 +305,23 @@ func example(name string, lines ...string) string {
 		b.WriteString("  " + name + " " + l)
 	}
 	return b.String()
+}
+
+// flagError is the error of c's flags that do not parse. On a command that
+// only groups others (the root, completion), an argument before the bad flag
+// that names no command is what went wrong ("starter trgger hello --key x"
+// has no flag --key because there is no command trgger): it is reported as
+// an unknown command. The program's name is not repeated: Run prefixes it.
+func (r *runner) flagError(c *cobra.Command, err error) error {
+	if c.HasAvailableSubCommands() {
+		if args := c.Flags().Args(); len(args) > 0 {
+			return r.noCommand(c, args)
+		}
+	}
+	if !c.HasParent() {
+		return usagef("%v (see %s --help)", err, c.CommandPath())
+	}
+	return usagef("%s: %v (see %s --help)", c.Name(), err, c.CommandPath())
 }
 
 // noCommand is the argument check of a command that only groups others:

@@ -249,3 +249,37 @@ func TestPayloadNotJSON(t *testing.T) {
 		})
 	}
 }
+
+// A misspelt command is reported as an unknown command, once prefixed,
+// not as the flags that only the real command has.
+func TestUnknownCommandWithFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"trgger", "hello", "--address", "x"},
+		{"trgger", "hello", "--key=k", "--wait"},
+		{"trgger", "--address", "x"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := run(t, nil, args...)
+			requireInputError(t, r)
+			require.True(t, strings.HasPrefix(r.stderr, `starter: unknown command "trgger": want one of `), r.stderr)
+			require.NotContains(t, r.stderr, "flag")
+		})
+	}
+	r := run(t, nil, "completion", "bsh", "--quiet")
+	requireInputError(t, r)
+	require.Contains(t, r.stderr, `unknown completion command "bsh"`)
+
+	// A bad flag of the root alone, or of a command, is still the flag's
+	// fault; the root's error names the program once.
+	r = run(t, nil, "--bogus")
+	requireInputError(t, r)
+	require.Equal(t, "starter: unknown flag: --bogus (see starter --help)\n", r.stderr)
+	r = run(t, nil, "trigger", "hello", "--bogus")
+	requireInputError(t, r)
+	require.Equal(t, "starter: trigger: unknown flag: --bogus (see starter trigger --help)\n", r.stderr)
+
+	r = run(t, &Main{Name: "temporal-once", DisplayName: "temporal once"}, "trgger", "hello", "--address", "x")
+	require.Equal(t, 2, r.code)
+	require.True(t, strings.HasPrefix(r.stderr, `temporal once: unknown command "trgger"`), r.stderr)
+	require.Equal(t, 1, strings.Count(r.stderr, "temporal once:"), r.stderr)
+}
