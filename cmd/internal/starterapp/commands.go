@@ -475,6 +475,9 @@ with "-". It needs no server.`,
 		if (scope == idempotency.ScopeRun || scope == idempotency.ScopeAttempt) && *runID == "" {
 			return usagef("--scope %s needs --run-id (outside a run every scope gives the global key)", scope)
 		}
+		if err := checkBlank(args); err != nil {
+			return err
+		}
 		k, err := idempotency.Derive(idempotency.RunContext{RunID: *runID, Attempt: int32(*attempt)}, scope, args...)
 		if err != nil {
 			return err

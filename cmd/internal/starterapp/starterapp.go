@@ -417,12 +417,26 @@ func taskArgs(c *cobra.Command, args []string) error {
 	return nil
 }
 
-// keyParts validates key parts as a global key would be derived.
+// keyParts validates key parts as a global key would be derived (see
+// checkBlank too).
 func keyParts(parts []string) (idempotency.Parts, error) {
+	if err := checkBlank(parts); err != nil {
+		return nil, err
+	}
 	if _, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, parts...); err != nil {
 		return nil, err
 	}
 	return idempotency.Parts(parts), nil
+}
+
+// checkBlank refuses key parts that are all white space: they count as
+// empty, as the library counts parts without text (idempotency.ErrEmptyKey),
+// so that --key " " is refused as --key "" is.
+func checkBlank(parts []string) error {
+	if len(parts) > 0 && !slices.ContainsFunc(parts, func(p string) bool { return strings.TrimSpace(p) != "" }) {
+		return fmt.Errorf("parts %q have no text but white space: %w", parts, idempotency.ErrEmptyKey)
+	}
+	return nil
 }
 
 // checkEnv validates --env (or ONCE_ENV).

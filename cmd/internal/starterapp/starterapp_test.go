@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,4 +283,45 @@ func TestUnknownCommandWithFlags(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.True(t, strings.HasPrefix(r.stderr, `temporal once: unknown command "trgger"`), r.stderr)
 	require.Equal(t, 1, strings.Count(r.stderr, "temporal once:"), r.stderr)
+}
+
+// Key parts of white space only are refused as empty ones are, before any
+// connection, by every command that takes a key; a blank part beside one
+// with text is accepted as an empty one is.
+func TestBlankKey(t *testing.T) {
+	for _, args := range [][]string{
+		{"trigger", "hello", "--key", " "},
+		{"trigger", "hello", "--key", ""},
+		{"trigger", "hello", "--key", "\t", "--key", " \n"},
+		{"reset", "hello", "--key", "  "},
+		{"describe", "hello", "--key", " "},
+		{"history", "hello", "--key", " ", "--out", t.TempDir()},
+		{"key", " "},
+		{"key", ""},
+	} {
+		t.Run(fmt.Sprintf("%q", args), func(t *testing.T) {
+			r := run(t, nil, append(args, "--address", "127.0.0.1:1")...)
+			if args[0] == "key" {
+				r = run(t, nil, args...)
+			}
+			requireInputError(t, r)
+			require.Contains(t, r.stderr, "key is empty")
+		})
+	}
+	_, err := keyParts([]string{" "})
+	require.ErrorIs(t, err, idempotency.ErrEmptyKey)
+	k, err := keyParts([]string{" ", "a"})
+	require.NoError(t, err)
+	require.Equal(t, idempotency.Parts{" ", "a"}, k)
+
+	r := run(t, nil, "key", " ", "a")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	// A batch line whose key is blank is an invalid line.
+	items, err := readBatch(strings.NewReader(`{"key":" "}`+"\n"+`{"key":["", " "]}`+"\n"+`{"key":"a"}`), "")
+	require.NoError(t, err)
+	require.Len(t, items, 3)
+	require.ErrorIs(t, items[0].err, idempotency.ErrEmptyKey)
+	require.ErrorIs(t, items[1].err, idempotency.ErrEmptyKey)
+	require.NoError(t, items[2].err)
 }
