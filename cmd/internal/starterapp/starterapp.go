@@ -10,8 +10,10 @@
 // Exit codes: 0 success; 1 runtime failure (server unreachable, no run for
 // the key, a run that failed with --wait, a command timeout, …); 2 invalid
 // input or usage (bad flags, payload that is not JSON, bad TTL, scope, task,
-// environment or key: every error that matches once.ErrInvalidInput). Errors
-// are one line "starter: <reason>" on stderr.
+// environment or key: every error that matches once.ErrInvalidInput; and a
+// --strict key reused with another payload,
+// starter.ErrKeyReusedWithDifferentPayload). Errors are one line
+// "starter: <reason>" on stderr.
 package starterapp
 
 import (
@@ -94,7 +96,9 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// exitCode maps an error to the exit code.
+// exitCode maps an error to the exit code: 2 for the caller's input (an
+// input error, or a strict trigger whose key was used with another payload:
+// the caller must change the key or the payload), else 1.
 func exitCode(err error) int {
 	var ee *exitError
 	switch {
@@ -102,7 +106,7 @@ func exitCode(err error) int {
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, once.ErrInvalidInput):
+	case errors.Is(err, once.ErrInvalidInput), errors.Is(err, starter.ErrKeyReusedWithDifferentPayload):
 		return 2
 	}
 	return 1
@@ -196,7 +200,8 @@ get Once's optional search attributes only with ONCE_SEARCH_ATTRIBUTES=true.
 Output: -o text (default), json (indented) or jsonl (one compact JSON value per
 line; --json is the same). Errors are one line on stderr.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid input or usage.`
+Exit codes: 0 ok, 1 runtime failure, 2 invalid input or usage (a --strict key
+reused with another payload included).`
 
 // usageTemplate is cobra's default with the usage on one line.
 const usageTemplate = `Usage: {{if .HasAvailableSubCommands}}{{.CommandPath}} <command> [flags]{{else}}{{.UseLine}}{{end}}{{if gt (len .Aliases) 0}}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
 )
 
 type result struct {
@@ -324,4 +326,20 @@ func TestBlankKey(t *testing.T) {
 	require.ErrorIs(t, items[0].err, idempotency.ErrEmptyKey)
 	require.ErrorIs(t, items[1].err, idempotency.ErrEmptyKey)
 	require.NoError(t, items[2].err)
+}
+
+// A strict trigger whose key holds a run of another payload is the caller's
+// input to change: exit 2, as a batch line that fails so.
+func TestStrictMismatchExitCode(t *testing.T) {
+	mismatch := fmt.Errorf("workflow dev/hello/k: %w", starter.ErrKeyReusedWithDifferentPayload)
+	require.Equal(t, 2, exitCode(mismatch))
+	require.Equal(t, 1, exitCode(errors.New("boom")))
+	require.Equal(t, 1, exitCode(fmt.Errorf("x: %w", starter.ErrNotFound)))
+	require.Equal(t, 2, exitCode(fmt.Errorf("x: %w", idempotency.ErrInvalidTTL)))
+
+	_, code := batchOutputs([]batchItem{{line: 1}, {line: 2}}, map[int]starter.BatchResult{
+		0: {Err: errors.New("boom")},
+		1: {Err: mismatch},
+	})
+	require.Equal(t, 2, code)
 }
