@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/examples"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
 )
@@ -69,8 +71,8 @@ type Main struct {
 	connFlags connection.Flags
 	conn      *connection.Config // resolved by ParseFlags; nil: from the environment at Run
 
-	server   DevServer // the embedded server (dev mode)
-	client   client.Client
+	server   DevServer       // the embedded server (dev mode)
+	starter  *starter.Client // owns the SDK client the worker polls with
 	worker   *worker.Worker
 	metrics  *http.Server
 	metAddr  string
@@ -126,11 +128,13 @@ const usage = `Runs Once's worker for one environment.
 
 Where it connects: the temporal CLI's connection flags and precedence. Each
 setting comes from its flag, else its environment variable (TEMPORAL_ADDRESS,
-TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, …), else the profile of the
-config file (--profile / TEMPORAL_PROFILE of --config-file /
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_CODEC_*, …), else
+the profile of the config file (--profile / TEMPORAL_PROFILE of --config-file /
 TEMPORAL_CONFIG_FILE, as "temporal config set" writes it). When none of them
 names an address, or with --dev, the worker first starts an embedded Temporal
 server backed by a SQLite file (dev mode) and registers the example tasks.
+With --codec-endpoint (in dev mode too) every payload goes through that remote
+codec server.
 
 Usage: worker [flags]
 
@@ -228,6 +232,13 @@ func (m *Main) Run(ctx context.Context) error {
 		if opts, err = m.startDev(); err != nil {
 			return err
 		}
+		// The codec flags hold in dev mode too: a starter with them must
+		// find the payloads this worker writes encoded the same way.
+		if m.conn != nil {
+			if opts.DataConverter, _, err = m.conn.CodecDataConverter(opts.Namespace); err != nil {
+				return fmt.Errorf("client configuration: %w", err)
+			}
+		}
 	} else {
 		if m.conn == nil {
 			getenv := m.Getenv
@@ -246,6 +257,9 @@ func (m *Main) Run(ctx context.Context) error {
 			origin = "from " + o
 		}
 		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
+	}
+	if endpoint := m.codecEndpoint(opts.Namespace); endpoint != "" {
+		fmt.Fprintf(m.Stdout, "Codec            %s\n", endpoint)
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	if m.MetricsAddr != "" {
@@ -266,16 +280,28 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	m.client, err = client.DialContext(dialCtx, opts)
+	// The SDK client the worker polls with is the starter's: the same
+	// namespace, data converter (and codec) and interceptors for the runs it
+	// executes and for the triggers of their activities.
+	m.starter, err = starter.Dial(dialCtx, opts, starter.Options{
+		Environment:   m.Environment,
+		TaskQueueBase: m.TaskQueueBase,
+		Logger:        opts.Logger,
+		// The trigger metrics of the worker's starter outside an activity;
+		// the SDK's and the tasks' go to the client's handler, the same one.
+		MetricsHandler: opts.MetricsHandler,
+	})
 	if err != nil {
+		if errors.Is(err, once.ErrInvalidInput) {
+			return err // refused before dialing: the environment
+		}
 		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 	}
-	namespace := orDefault(opts.Namespace, client.DefaultNamespace)
 	saMode := worker.SearchAttributesOff
 	if m.SearchAttributes {
 		saMode = worker.SearchAttributesAuto
 		saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := worker.EnsureSearchAttributes(saCtx, m.client, namespace); err != nil {
+		if err := worker.EnsureSearchAttributes(saCtx, m.starter.Temporal(), m.starter.Namespace()); err != nil {
 			logger.Warn("Once's search attributes are not registered; runs are still found by WorkflowType and WorkflowId", "error", err)
 		}
 		saCancel()
@@ -284,13 +310,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Examples {
 		tasks = examples.Tasks()
 	}
-	m.worker, err = worker.New(m.client, worker.Options{
-		Environment:      m.Environment,
-		TaskQueueBase:    m.TaskQueueBase,
-		Namespace:        namespace,
+	m.worker, err = worker.New(m.starter, worker.Options{
 		Tasks:            tasks,
 		Logger:           opts.Logger,
-		MetricsHandler:   opts.MetricsHandler,
 		Tracer:           tracer,
 		SearchAttributes: saMode,
 	})
@@ -307,8 +329,34 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Client is the connected client, after Run.
-func (m *Main) Client() client.Client { return m.client }
+// Client is the connected SDK client, after Run: the one the worker polls
+// with, made by Starter.
+func (m *Main) Client() client.Client {
+	if m.starter == nil {
+		return nil
+	}
+	return m.starter.Temporal()
+}
+
+// Starter is the starter the worker was made with, after Run: its
+// environment, and the SDK client (Client) it dialed.
+func (m *Main) Starter() *starter.Client { return m.starter }
+
+// codecEndpoint is the remote codec's endpoint for namespace, as the
+// banner shows it (a password in it hidden); "" without a codec.
+func (m *Main) codecEndpoint(namespace string) string {
+	if m.conn == nil {
+		return ""
+	}
+	_, endpoint, err := m.conn.CodecDataConverter(namespace)
+	if err != nil || endpoint == "" {
+		return ""
+	}
+	if u, err := url.Parse(endpoint); err == nil {
+		return u.Redacted()
+	}
+	return endpoint
+}
 
 // Close stops the worker (letting running work drain), the client and the
 // embedded server, in that order. The data file stays intact.
@@ -325,8 +373,8 @@ func (m *Main) Close() error {
 	if err := m.shutdownTracing(); err != nil {
 		fmt.Fprintf(m.Stderr, "tracing: %v\n", err)
 	}
-	if m.client != nil {
-		m.client.Close()
+	if m.starter != nil {
+		m.starter.Close()
 	}
 	if m.server != nil {
 		return m.server.Stop()
