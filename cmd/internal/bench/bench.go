@@ -304,12 +304,24 @@ func rawParent(ctx workflow.Context, n int) (int, error) {
 	return sum, nil
 }
 
-// side is one client of a server: the SDK client and a Once starter on it,
-// both starting runs in startsEnvironment (no worker: they stay open).
+// side is one client process of a server: a plain SDK client (the raw
+// side) and a Once starter on a connection of its own, which starter.Dial
+// made from the same client options, both starting runs in
+// startsEnvironment (no worker: they stay open).
 type side struct {
 	c       client.Client
 	starter *starter.Client
-	unseen  *starter.Client // remembers no key: every trigger starts (SeenKeys < 0)
+	unseen  *starter.Client // remembers no key: every trigger starts (SeenKeys < 0); starter's connection
+}
+
+// close closes both connections.
+func (s side) close() {
+	if s.c != nil {
+		s.c.Close()
+	}
+	if s.starter != nil {
+		s.starter.Close()
+	}
 }
 
 // env is a running benchmark environment.
@@ -350,18 +362,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if e.plain, err = e.dial(ctx, address, namespace, 0); err != nil {
 		return nil, err
 	}
-	defer e.plain.c.Close()
+	defer e.plain.close()
 	if cfg.RTT > 0 && !cfg.Scale {
 		if e.rtt, err = e.dial(ctx, address, namespace, cfg.RTT); err != nil {
 			return nil, err
 		}
-		defer e.rtt.c.Close()
+		defer e.rtt.close()
 	}
 	e.queue = e.plain.starter.TaskQueue()
 
-	w, err := worker.New(e.plain.c, worker.Options{
-		Environment: environment, Namespace: namespace, Logger: shared.DiscardLogger(),
-		Tasks: []workflows.Definition{noopTask, parentTask, parentBatchTask},
+	// Once's worker polls on Once's side's connection (that its parents are
+	// triggered on), the raw workers below on the plain SDK client.
+	ws, err := e.plain.starter.With(starter.Options{Environment: environment, Logger: shared.DiscardLogger()})
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(ws, worker.Options{
+		Logger: shared.DiscardLogger(),
+		Tasks:  []workflows.Definition{noopTask, parentTask, parentBatchTask},
 	})
 	if err != nil {
 		return nil, err
@@ -445,8 +463,9 @@ func (c Config) runs(step string) bool {
 	return len(c.Only) == 0 || slices.Contains(c.Only, step)
 }
 
-// dial connects a client (with rtt added to every RPC when positive) and
-// makes a starter on it for startsEnvironment.
+// dial connects a plain SDK client and a starter for startsEnvironment
+// (starter.Dial), each on its own connection made from the same options,
+// with rtt added to every RPC of both when positive.
 func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Duration) (side, error) {
 	opts := client.Options{HostPort: address, Namespace: namespace, Logger: shared.DiscardLogger()}
 	if rtt > 0 {
@@ -457,18 +476,19 @@ func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Dura
 		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
 	so := starter.Options{
-		Environment: startsEnvironment, Namespace: namespace, Logger: shared.DiscardLogger(),
+		Environment: startsEnvironment, Logger: shared.DiscardLogger(),
 		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
 	}
-	s, err := starter.New(c, so)
+	s, err := starter.Dial(ctx, opts, so)
 	if err != nil {
 		c.Close()
-		return side{}, err
+		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
 	so.SeenKeys = -1
-	unseen, err := starter.New(c, so)
+	unseen, err := s.With(so)
 	if err != nil {
 		c.Close()
+		s.Close()
 		return side{}, err
 	}
 	return side{c: c, starter: s, unseen: unseen}, nil

@@ -34,7 +34,7 @@ func (e *env) storage(ctx context.Context, rep *Report) error {
 			_ = srv.Stop()
 			return side{}, nil, err
 		}
-		return s, func() { s.c.Close(); _ = srv.Stop() }, nil
+		return s, func() { s.close(); _ = srv.Stop() }, nil
 	}
 	mem, stopMem, err := start(devserver.Options{})
 	if err != nil {
