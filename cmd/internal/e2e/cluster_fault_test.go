@@ -89,10 +89,9 @@ func (r *runIDs) len(prefix string) int {
 func TestClusterHistorySIGKILLDuringBatch(t *testing.T) {
 	script := needsCluster(t)
 	env := unique("cb")
-	st, err := starter.New(newClient(t), starter.Options{
-		Environment: env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger(), RequestTimeout: 10 * time.Second,
+	st := newStarter(t, starter.Options{
+		Environment: env, Logger: shared.DiscardLogger(), RequestTimeout: 10 * time.Second,
 	})
-	require.NoError(t, err)
 	ctx := testCtx(t, 8*time.Minute)
 	const n = 1000
 	items := make([]starter.BatchItem, n)

@@ -258,21 +258,25 @@ func (g *rpcGate) counts() map[string]int64 {
 type convergeEnv struct {
 	*taskEnv
 	gate *rpcGate
+	// plain is a starter of the environment on the worker's connection
+	// (taskEnv.c), whose RPCs do not go through gate.
+	plain *starter.Client
 }
 
 func newConvergeEnv(tb testing.TB, opts starter.Options) *convergeEnv {
 	tb.Helper()
-	e := &convergeEnv{taskEnv: &taskEnv{env: unique("cv"), c: newClient(tb)}, gate: &rpcGate{}}
+	e := &convergeEnv{taskEnv: &taskEnv{env: unique("cv")}, gate: &rpcGate{}}
+	e.plain = newStarter(tb, starter.Options{Environment: e.env, Logger: shared.DiscardLogger()})
+	e.c = e.plain.Temporal()
 	tasks := []workflows.Definition{cvLeaf, cvFail, cvSleep, cvParent}
-	w, err := worker.New(e.c, worker.Options{Environment: e.env, Namespace: srv.Namespace(), Tasks: tasks, Logger: shared.DiscardLogger()})
+	w, err := worker.New(e.plain, worker.Options{Tasks: tasks, Logger: shared.DiscardLogger()})
 	require.NoError(tb, err)
 	w.RegisterActivity(&cvActivities{s: w.Starter()})
 	require.NoError(tb, w.Start())
 	tb.Cleanup(w.Stop)
 
-	opts.Environment, opts.Namespace, opts.Logger = e.env, srv.Namespace(), shared.DiscardLogger()
-	e.starter, err = starter.New(lazyClient(tb, srv.Address(), grpc.WithChainUnaryInterceptor(e.gate.intercept)), opts)
-	require.NoError(tb, err)
+	opts.Environment, opts.Logger = e.env, shared.DiscardLogger()
+	e.starter = lazyStarter(tb, srv.Address(), srv.Namespace(), opts, grpc.WithChainUnaryInterceptor(e.gate.intercept))
 	return e
 }
 
@@ -557,8 +561,7 @@ func TestConvergeRPCs(t *testing.T) {
 func TestConvergeSeenKeyChangedElsewhere(t *testing.T) {
 	t.Parallel()
 	e := newConvergeEnv(t, starter.Options{})
-	other, err := starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
-	require.NoError(t, err)
+	other := e.plain
 	ctx := testCtx(t, 2*time.Minute)
 	key := idempotency.Parts{unique("k")}
 	trigger := func(opts starter.TriggerOptions) (*starter.Run, error) {

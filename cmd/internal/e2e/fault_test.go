@@ -36,17 +36,19 @@ func startServerChild(tb testing.TB, db, addr string) *child {
 	return startChild(tb, 90*time.Second, childModeEnv+"=server", childDBEnv+"="+db, childAddrEnv+"="+addr)
 }
 
-// lazyClient is a client of address that connects on first use, so that it
-// can be made while the server is down and survives the server's restarts.
-func lazyClient(tb testing.TB, address string, opts ...grpc.DialOption) client.Client {
+// lazyStarter is a starter of so (starter.NewLazy) whose client, of
+// address and namespace ("" for the default) with the extra gRPC dial
+// options, connects on first use, so that it can be made while the server
+// is down and survives the server's restarts.
+func lazyStarter(tb testing.TB, address, namespace string, so starter.Options, opts ...grpc.DialOption) *starter.Client {
 	tb.Helper()
-	c, err := client.NewLazyClient(client.Options{
-		HostPort: address, Logger: shared.DiscardLogger(),
+	s, err := starter.NewLazy(client.Options{
+		HostPort: address, Namespace: namespace, Logger: shared.DiscardLogger(),
 		ConnectionOptions: client.ConnectionOptions{DialOptions: opts},
-	})
+	}, so)
 	require.NoError(tb, err)
-	tb.Cleanup(c.Close)
-	return c
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // runsByWorkflowID lists the runs of the environment's task queue by
@@ -88,10 +90,9 @@ func TestFaultServerSIGKILL(t *testing.T) {
 	srvChild := startServerChild(t, db, "127.0.0.1:0")
 	addr := srvChild.addr
 	t.Logf("server child up on %s in %s", addr, time.Since(start).Round(time.Millisecond))
-	c := lazyClient(t, addr)
 	env := unique("f")
-	st, err := starter.New(c, starter.Options{Environment: env, RequestTimeout: 3 * time.Second, Logger: shared.DiscardLogger()})
-	require.NoError(t, err)
+	st := lazyStarter(t, addr, "", starter.Options{Environment: env, RequestTimeout: 3 * time.Second, Logger: shared.DiscardLogger()})
+	c := st.Temporal()
 	ctx := testCtx(t, 4*time.Minute)
 
 	var (
@@ -242,12 +243,11 @@ func TestFaultServerUnreachable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := starter.New(lazyClient(t, tt.addr), starter.Options{Environment: unique("f"), RequestTimeout: timeout, Logger: shared.DiscardLogger()})
-			require.NoError(t, err)
+			st := lazyStarter(t, tt.addr, "", starter.Options{Environment: unique("f"), RequestTimeout: timeout, Logger: shared.DiscardLogger()})
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			start := time.Now()
-			_, err = st.Trigger(ctx, faultTask, nil, starter.TriggerOptions{Key: idempotency.Parts{unique("k")}})
+			_, err := st.Trigger(ctx, faultTask, nil, starter.TriggerOptions{Key: idempotency.Parts{unique("k")}})
 			elapsed := time.Since(start)
 			t.Logf("after %s: %v", elapsed.Round(time.Millisecond), err)
 			require.ErrorIs(t, err, starter.ErrServerUnreachable)
@@ -286,10 +286,10 @@ func (d *dropResponses) intercept(ctx context.Context, method string, req, reply
 // with exactly one run, the one its successful trigger returned.
 func TestFaultLostResponse(t *testing.T) {
 	drop := &dropResponses{}
-	c := lazyClient(t, srv.Address(), grpc.WithChainUnaryInterceptor(drop.intercept))
 	env := unique("f")
-	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
-	require.NoError(t, err)
+	st := lazyStarter(t, srv.Address(), srv.Namespace(), starter.Options{Environment: env, Logger: shared.DiscardLogger()},
+		grpc.WithChainUnaryInterceptor(drop.intercept))
+	c := st.Temporal()
 	ctx := testCtx(t, 2*time.Minute)
 
 	t.Run("dropped response", func(t *testing.T) {
@@ -323,7 +323,7 @@ func TestFaultLostResponse(t *testing.T) {
 
 	t.Run("racing deadlines", func(t *testing.T) {
 		env := unique("f")
-		st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
+		st, err := st.With(starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 		require.NoError(t, err)
 		want := map[string]string{} // workflow ID → run ID
 		timedOut := 0

@@ -24,6 +24,7 @@ import (
 
 	"github.com/once-run/once/cmd/internal/devserver"
 	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/starter"
 )
 
 // Environment variables that point the tests at an external server.
@@ -103,6 +104,32 @@ func dial(tb testing.TB, address, namespace string) client.Client {
 	require.NoError(tb, err)
 	tb.Cleanup(c.Close)
 	return c
+}
+
+// sharedClientOptions are the client options of the shared server.
+func sharedClientOptions() client.Options {
+	return client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger()}
+}
+
+// mustDialStarter dials a starter (starter.Dial) with copts and opts, and
+// closes it at the end of the test.
+func mustDialStarter(tb testing.TB, copts client.Options, opts starter.Options) *starter.Client {
+	tb.Helper()
+	if copts.Logger == nil {
+		copts.Logger = shared.DiscardLogger()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := starter.Dial(ctx, copts, opts)
+	require.NoError(tb, err)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// newStarter is a starter of opts on the shared server (mustDialStarter).
+func newStarter(tb testing.TB, opts starter.Options) *starter.Client {
+	tb.Helper()
+	return mustDialStarter(tb, sharedClientOptions(), opts)
 }
 
 var uniqueSeq atomic.Int64

@@ -140,11 +140,10 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	require.Zero(t, triggers(once.OutcomeStarted))
 
-	s, err := starter.New(newClient(t), starter.Options{Environment: env, Tasks: map[string]once.TaskConfig{
+	s := newStarter(t, starter.Options{Environment: env, Tasks: map[string]once.TaskConfig{
 		examples.MyTask.ID(): examples.MyTask.Config(),
 	}})
-	require.NoError(t, err)
-	_, err = s.TriggerAndWait(ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 2}, nil,
+	_, err := s.TriggerAndWait(ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 2}, nil,
 		starter.TriggerOptions{Key: key("activity")})
 	require.NoError(t, err)
 	waitTriggers(once.OutcomeStarted, 1, "the first activity attempt starts the child")

@@ -57,11 +57,10 @@ type starterEnv struct {
 
 func newStarterEnv(t *testing.T, opts starter.Options) *starterEnv {
 	t.Helper()
-	c := newClient(t)
 	env := unique("env")
 	opts.Environment = env
-	s, err := starter.New(c, opts)
-	require.NoError(t, err)
+	s := newStarter(t, opts)
+	c := s.Temporal()
 	w := sdkworker.New(c, once.TaskQueue("", env), sdkworker.Options{})
 	for name, fn := range map[string]any{"echo": echoTask, "fail": failTask, "sleepy": sleepyTask, "whoami": envTask(env)} {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
@@ -520,7 +519,9 @@ func TestBadInputStartsNothing(t *testing.T) {
 			require.Nil(t, run)
 		})
 	}
-	_, err := starter.New(e.c, starter.Options{Environment: "Prod!"})
+	_, err := e.s.With(starter.Options{Environment: "Prod!"})
+	require.ErrorIs(t, err, idempotency.ErrInvalidEnvironment)
+	_, err = starter.Dial(ctx, sharedClientOptions(), starter.Options{Environment: "Prod!"})
 	require.ErrorIs(t, err, idempotency.ErrInvalidEnvironment)
 	// Nothing reached the server. (A start of this env would be visible.)
 	time.Sleep(500 * time.Millisecond)
@@ -528,11 +529,9 @@ func TestBadInputStartsNothing(t *testing.T) {
 }
 
 func TestServerUnreachable(t *testing.T) {
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: shared.DiscardLogger()})
+	s, err := starter.NewLazy(client.Options{HostPort: "127.0.0.1:1", Logger: shared.DiscardLogger()}, starter.Options{RequestTimeout: 2 * time.Second})
 	require.NoError(t, err)
-	defer c.Close()
-	s, err := starter.New(c, starter.Options{RequestTimeout: 2 * time.Second})
-	require.NoError(t, err)
+	defer s.Close()
 	start := time.Now()
 	_, err = s.Trigger(context.Background(), "echo", nil, starter.TriggerOptions{Key: key("k")})
 	require.ErrorIs(t, err, starter.ErrServerUnreachable)

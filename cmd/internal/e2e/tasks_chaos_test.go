@@ -87,15 +87,15 @@ func chaosChildIDs(tb testing.TB, e *taskEnv, runID string) []string {
 // childEnvEnv on the server at childAddrEnv, until SIGTERM or SIGKILL.
 func runWorkerChild() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	c, err := client.DialContext(ctx, client.Options{HostPort: os.Getenv(childAddrEnv), Logger: shared.DiscardLogger()})
+	s, err := starter.Dial(ctx, client.Options{HostPort: os.Getenv(childAddrEnv), Logger: shared.DiscardLogger()},
+		starter.Options{Environment: os.Getenv(childEnvEnv), Logger: shared.DiscardLogger()})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child worker: dial:", err)
 		return 1
 	}
-	defer c.Close()
-	w, err := worker.New(c, worker.Options{
-		Environment:            os.Getenv(childEnvEnv),
+	defer s.Close()
+	w, err := worker.New(s, worker.Options{
 		Tasks:                  e2eTasks(),
 		Logger:                 shared.DiscardLogger(),
 		AttachHeartbeatTimeout: 2 * time.Second,

@@ -73,17 +73,16 @@ type taskEnv struct {
 // an in-process worker that is stopped at the end of the test.
 func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 	tb.Helper()
-	e := &taskEnv{env: unique("t"), c: newClient(tb)}
+	e := &taskEnv{env: unique("t")}
 	configs := map[string]once.TaskConfig{}
 	for _, t := range e2eTasks() {
 		configs[t.ID()] = t.Config()
 	}
-	var err error
-	e.starter, err = starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Tasks: configs, Logger: shared.DiscardLogger()})
-	require.NoError(tb, err)
+	e.starter = newStarter(tb, starter.Options{Environment: e.env, Tasks: configs, Logger: shared.DiscardLogger()})
+	e.c = e.starter.Temporal()
 	if withWorker {
-		w, err := worker.New(e.c, worker.Options{
-			Environment: e.env, Namespace: srv.Namespace(), Tasks: e2eTasks(), Logger: shared.DiscardLogger(),
+		w, err := worker.New(e.starter, worker.Options{
+			Tasks: e2eTasks(), Logger: shared.DiscardLogger(),
 		})
 		require.NoError(tb, err)
 		w.RegisterActivity(&examples.Activities{Starter: w.Starter()})

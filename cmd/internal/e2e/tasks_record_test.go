@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/once-run/once/cmd/internal/shared"
@@ -50,15 +49,12 @@ func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, reg
 		t.Skipf("set %s=1 to record replay histories", recordEnv)
 	}
 	const env, identity = "record", "once-record"
-	ctx0, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx0, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger(), Identity: identity})
-	require.NoError(t, err)
-	defer c.Close()
-	st, err := starter.New(c, starter.Options{Environment: env, Namespace: srv.Namespace(), Tasks: workflows.StarterTasks(tasks...), Logger: shared.DiscardLogger(), Identity: identity})
-	require.NoError(t, err)
-	w, err := worker.New(c, worker.Options{
-		Environment: env, Namespace: srv.Namespace(), Tasks: tasks, Logger: shared.DiscardLogger(),
+	copts := sharedClientOptions()
+	copts.Identity = identity
+	st := mustDialStarter(t, copts, starter.Options{Environment: env, Tasks: workflows.StarterTasks(tasks...), Logger: shared.DiscardLogger()})
+	c := st.Temporal()
+	w, err := worker.New(st, worker.Options{
+		Tasks: tasks, Logger: shared.DiscardLogger(),
 		Worker: sdkworker.Options{Identity: identity},
 	})
 	require.NoError(t, err)

@@ -100,10 +100,9 @@ func TestTracingLinksTriggerToTaskRuns(t *testing.T) {
 
 	tracer, err := opentelemetry.NewTracer(opentelemetry.TracerOptions{Tracer: tp.Tracer("service")})
 	require.NoError(t, err)
-	s, err := starter.New(newClient(t), starter.Options{Environment: env, Tracer: tracer, Tasks: map[string]once.TaskConfig{
+	s := newStarter(t, starter.Options{Environment: env, Tracer: tracer, Tasks: map[string]once.TaskConfig{
 		examples.MyTask.ID(): examples.MyTask.Config(),
 	}})
-	require.NoError(t, err)
 
 	// request triggers task under k inside a service's request span.
 	request := func(name, task string, payload any, k string) *starter.Run {

@@ -23,7 +23,7 @@ func TestTypedTriggers(t *testing.T) {
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, time.Minute)
 	// A starter that knows no task configs: the typed calls bring them.
-	s, err := starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), Logger: shared.DiscardLogger()})
+	s, err := e.starter.With(starter.Options{Environment: e.env, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 
 	key := idempotency.Parts{unique("typed")}

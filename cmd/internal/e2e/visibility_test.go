@@ -237,10 +237,12 @@ func TestVisibilityRetriedRunExpires(t *testing.T) {
 func TestVisibilitySearchAttributesOption(t *testing.T) {
 	e := newTaskEnv(t, false)
 	ctx := testCtx(t, 2*time.Minute)
-	s, err := starter.New(e.c, starter.Options{Environment: e.env, Namespace: srv.Namespace(), SearchAttributes: true})
+	s, err := e.starter.With(starter.Options{Environment: e.env, SearchAttributes: true})
 	require.NoError(t, err)
-	w, err := worker.New(e.c, worker.Options{
-		Environment: e.env, Namespace: srv.Namespace(), Tasks: e2eTasks(), SearchAttributes: worker.SearchAttributesAuto,
+	ws, err := e.starter.With(starter.Options{Environment: e.env})
+	require.NoError(t, err)
+	w, err := worker.New(ws, worker.Options{
+		Tasks: e2eTasks(), SearchAttributes: worker.SearchAttributesAuto,
 	})
 	require.NoError(t, err)
 	require.True(t, w.SearchAttributes(), "the embedded server registers them")
@@ -264,9 +266,8 @@ func TestVisibilitySearchAttributesOption(t *testing.T) {
 	bare, err := devserver.Start(devserver.Options{SearchAttributes: map[string]enumspb.IndexedValueType{}})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, bare.Stop()) }()
-	c := dial(t, bare.Address(), bare.Namespace())
-	s, err = starter.New(c, starter.Options{Environment: e.env, Namespace: bare.Namespace(), SearchAttributes: true})
-	require.NoError(t, err)
+	s = mustDialStarter(t, client.Options{HostPort: bare.Address(), Namespace: bare.Namespace()}, starter.Options{Environment: e.env, SearchAttributes: true})
+	c := s.Temporal()
 	plain, err := s.Trigger(ctx, "echo", nil, starter.TriggerOptions{Key: key("no-sa")})
 	require.NoError(t, err)
 	require.False(t, plain.Cached)
