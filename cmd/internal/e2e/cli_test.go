@@ -131,6 +131,27 @@ func TestCLITriggerWait(t *testing.T) {
 	require.NotEmpty(t, out.Error)
 }
 
+// A strict trigger whose key holds a run of another payload prints that run
+// and exits 2: the caller's input to change (another key, or the payload).
+func TestCLIStrictMismatch(t *testing.T) {
+	e := newStarterEnv(t, starter.Options{})
+	r := cli(t, e.env, "", "trigger", "echo", "--key", "s", "--payload", `{"n":1}`, "--strict", "--json")
+	requireOK(t, r)
+	first := decodeJSON[cliTrigger](t, r.stdout)
+
+	r = cli(t, e.env, "", "trigger", "echo", "--key", "s", "--payload", `{ "n" : 1 }`, "--strict", "--json")
+	requireOK(t, r)
+	require.True(t, decodeJSON[cliTrigger](t, r.stdout).Cached, "the same payload, spelt otherwise")
+
+	r = cli(t, e.env, "", "trigger", "echo", "--key", "s", "--payload", `{"n":2}`, "--strict", "--json")
+	requireOneLineError(t, r, 2)
+	require.Contains(t, r.stderr, "different payload")
+	out := decodeJSON[cliTrigger](t, r.stdout)
+	require.Equal(t, first.RunID, out.RunID, "the key's run is printed")
+	require.NotEmpty(t, out.Error)
+	countRuns(t, e.c, runsOf(first.WorkflowID), 1)
+}
+
 // Batch: one output line per input line, in order; a duplicate key maps to
 // the same run; a bad line is reported and the rest proceed; a repeated
 // batch with a batch key returns the same runs, all cached.
@@ -313,6 +334,9 @@ func TestCLIBadInputs(t *testing.T) {
 		{"bad scope", []string{"trigger", "echo", "--key", "k", "--scope", "session"}},
 		{"bad env flag", []string{"trigger", "echo", "--key", "k", "--env", "Prod_1"}},
 		{"empty key", []string{"trigger", "echo", "--key", ""}},
+		{"blank key", []string{"trigger", "echo", "--key", " "}},
+		{"payload from empty stdin", []string{"trigger", "echo", "--key", "k", "--payload", "@-"}},
+		{"misspelt command with its flags", []string{"trgger", "echo", "--key", "k", "--address", srv.Address()}},
 		{"key too long", []string{"trigger", "echo", "--key", long}},
 		{"strict without key", []string{"trigger", "echo", "--strict"}},
 		{"bool flag with value", []string{"trigger", "echo", "--wait=maybe"}},
