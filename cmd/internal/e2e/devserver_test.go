@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -13,11 +15,13 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/devserver"
+	"github.com/once-run/once/cmd/internal/shared"
 )
 
 // echoWorkflow is a plain SDK workflow for tests of raw server semantics.
@@ -137,4 +141,44 @@ func TestWorkerAppDevMode(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestWorkerAppDevModeCodec: the codec flags hold in dev mode too, so that
+// a starter with them and the dev worker agree: the banner names the codec
+// (for the embedded server's namespace), and a client with the same codec
+// runs hello with its payload stored encoded.
+func TestWorkerAppDevModeCodec(t *testing.T) {
+	needsEmbedded(t)
+	const auth, secret = "Bearer dev-codec", "Ada-Lovelace-9b1f"
+	codec, served := xorCodecServer(t, auth)
+	m := workerMain(t, nil)
+	var stdout bytes.Buffer
+	m.Stdout = &stdout
+	require.NoError(t, m.ParseFlags([]string{
+		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "",
+		"--dev-db", filepath.Join(t.TempDir(), "dev.db"), "--log-level", "error",
+		"--codec-endpoint", codec.URL + "/{namespace}", "--codec-auth", auth,
+	}))
+	require.True(t, m.Dev)
+	ctx := testCtx(t, 2*time.Minute)
+	require.NoError(t, m.Run(ctx))
+	defer func() { require.NoError(t, m.Close()) }()
+	ns := m.Server().Namespace()
+	require.Contains(t, stdout.String(), fmt.Sprintf("\nCodec            %s/%s\n", codec.URL, ns))
+
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: m.Server().Address(), Namespace: ns, Logger: shared.DiscardLogger(),
+		DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), xorPayloadCodec{}),
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: unique("hello"), TaskQueue: once.TaskQueue("", "dev"),
+	}, "hello", map[string]string{"name": secret})
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, run.Get(ctx, &got))
+	require.Equal(t, "Hello, "+secret, got)
+	requireEncodedRun(t, ctx, dial(t, m.Server().Address(), ns), run.GetID(), run.GetRunID(), secret)
+	require.Positive(t, served(ns), "the worker asked the codec server for the dev namespace")
 }

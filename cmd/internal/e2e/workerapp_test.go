@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +17,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/workerapp"
+	"github.com/once-run/once/examples"
 )
 
 // workerMain is a worker program whose environment is vars only; the config
@@ -182,4 +190,152 @@ func closedAddress(tb testing.TB) string {
 	addr := l.Addr().String()
 	require.NoError(tb, l.Close())
 	return addr
+}
+
+// xorPayloadCodec is the codec of the test codec servers of the worker's
+// tests: it XORs the whole serialized payload, under its own encoding;
+// payloads of other encodings pass as they are.
+type xorPayloadCodec struct{}
+
+const xorPayloadEncoding = "binary/once-e2e-xor"
+
+func xorBytes(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = c ^ 0x5a
+	}
+	return out
+}
+
+func (xorPayloadCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &commonpb.Payload{Metadata: map[string][]byte{converter.MetadataEncoding: []byte(xorPayloadEncoding)}, Data: xorBytes(b)}
+	}
+	return out, nil
+}
+
+func (xorPayloadCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) != xorPayloadEncoding {
+			out[i] = p
+			continue
+		}
+		out[i] = &commonpb.Payload{}
+		if err := proto.Unmarshal(xorBytes(p.GetData()), out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// xorCodecServer is a remote codec server of xorPayloadCodec that answers
+// only requests with the Authorization auth, and counts the requests it
+// answered by the X-Namespace they name.
+func xorCodecServer(t *testing.T, auth string) (*httptest.Server, func(namespace string) int64) {
+	t.Helper()
+	var mu sync.Mutex
+	served := map[string]int64{}
+	handler := converter.NewPayloadCodecHTTPHandler(xorPayloadCodec{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != auth {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		served[r.Header.Get("X-Namespace")]++
+		mu.Unlock()
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s, func(namespace string) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return served[namespace]
+	}
+}
+
+// requireEncodedRun waits for the run to close and checks, with a client
+// without the codec, that its input and result are stored encoded by the
+// codec and that secret is nowhere in its history.
+func requireEncodedRun(t *testing.T, ctx context.Context, raw client.Client, workflowID, runID, secret string) {
+	t.Helper()
+	var all []byte
+	var input, result []*commonpb.Payload
+	eventually(t, time.Minute, "run "+workflowID+" completed", func() (bool, error) {
+		all, input, result = nil, nil, nil
+		it := raw.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return false, err
+			}
+			b, err := proto.Marshal(ev)
+			if err != nil {
+				return false, err
+			}
+			all = append(all, b...)
+			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+				input = a.GetInput().GetPayloads()
+			}
+			if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+				result = a.GetResult().GetPayloads()
+			}
+		}
+		return result != nil, nil
+	})
+	require.False(t, bytes.Contains(all, []byte(secret)), "the history of %s holds %q in plaintext", workflowID, secret)
+	require.NotEmpty(t, input)
+	for _, p := range append(input, result...) {
+		require.Equal(t, xorPayloadEncoding, string(p.GetMetadata()[converter.MetadataEncoding]), "a payload of %s went through the codec", workflowID)
+	}
+}
+
+// The worker takes the codec flags (--codec-endpoint, --codec-auth), says
+// so in its banner, and runs tasks whose payloads the codec server encodes:
+// the run a CLI with the same flags starts, and the child its activity
+// triggers through the worker's starter. The CLI prints the decoded result.
+func TestWorkerCodec(t *testing.T) {
+	const auth, secret = "Bearer worker-codec", "Grace-Hopper-7c1e"
+	codec, served := xorCodecServer(t, auth)
+	env := unique("codec")
+	m := workerMain(t, map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace()})
+	var stdout bytes.Buffer
+	m.Stdout = &stdout
+	require.NoError(t, m.ParseFlags([]string{"--env", env, "--examples", "--log-level", "error",
+		"--codec-endpoint", codec.URL + "/{namespace}", "--codec-auth", auth}))
+	ctx := testCtx(t, 2*time.Minute)
+	require.NoError(t, m.Run(ctx))
+	defer func() { require.NoError(t, m.Close()) }()
+	require.Contains(t, stdout.String(), fmt.Sprintf("\nCodec            %s/%s\n", codec.URL, srv.Namespace()))
+	require.Same(t, m.Starter().Temporal(), m.Client(), "the worker polls with its starter's client")
+
+	vars := map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace(), "ONCE_ENV": env,
+		"TEMPORAL_CODEC_ENDPOINT": codec.URL + "/{namespace}", "TEMPORAL_CODEC_AUTH": auth}
+	r := cliWith(t, vars, "", "trigger", "hello", "--key", "codec", "--payload", `{"name":"`+secret+`"}`, "--wait", "--json")
+	requireOK(t, r)
+	out := decodeJSON[cliTrigger](t, r.stdout)
+	require.JSONEq(t, `"Hello, `+secret+`"`, string(out.Result), "the CLI decoded the worker's result")
+	raw := newClient(t)
+	requireEncodedRun(t, ctx, raw, out.WorkflowID, out.RunID, secret)
+
+	r = cliWith(t, vars, "", "describe", "hello", "--key", "codec", "--json")
+	requireOK(t, r)
+	require.JSONEq(t, `"Hello, `+secret+`"`, string(decodeJSON[cliDescribe](t, r.stdout).Result), "describe decoded the result")
+
+	// A task whose activity triggers a child through the worker's starter:
+	// the child's payload and result go through the codec too.
+	r = cliWith(t, vars, "", "trigger", examples.ActivityTriggerTask.ID(), "--key", "codec-child", "--wait", "--json")
+	requireOK(t, r)
+	var child examples.TriggerChildOutput
+	require.NoError(t, json.Unmarshal(decodeJSON[cliTrigger](t, r.stdout).Result, &child), r.stdout)
+	require.NotEmpty(t, child.RunID)
+	parent := decodeJSON[cliTrigger](t, r.stdout).WorkflowID
+	requireEncodedRun(t, ctx, raw, child.WorkflowID, child.RunID, parent) // the child's payload names its parent
+	require.Positive(t, served(srv.Namespace()), "the codec server was asked for the namespace")
 }
