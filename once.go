@@ -106,6 +106,17 @@ const (
 	SpanAttrRunID       = "temporalRunID"      // as the SDK's spans
 )
 
+// Types of the failures (temporal.ApplicationError) with which a worker
+// ends a run at once, without retrying it.
+const (
+	// ErrTypeUnknownTask: no task of that ID is registered on the worker
+	// that took the run.
+	ErrTypeUnknownTask = "OnceUnknownTask"
+	// ErrTypeBadPayload: the run's payload does not decode into the task's
+	// payload type.
+	ErrTypeBadPayload = "OncePayloadInvalid"
+)
+
 // TaskConfig is applied to every start of a task, from a service or from
 // another task: the retry policy (so that retries are attempts of one run)
 // and the timeouts. workflows.NewTask builds it from a task definition.

@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/starter"
@@ -82,6 +83,17 @@ type Options struct {
 	// starts) get Once's search attributes. Optional: defaults to
 	// SearchAttributesOff.
 	SearchAttributes SearchAttributesMode
+
+	// KeepUnknownTasks leaves a run of a task this worker does not know (a
+	// workflow type on its task queue that no task of Tasks names) to another
+	// worker, as a plain SDK worker does: the run stays open, holding its
+	// key, until a worker that knows the task takes it. Set it during a
+	// rolling deploy that adds tasks, when old and new workers share the
+	// queue. Optional: defaults to false: such a run fails at once,
+	// non-retryably (once.ErrTypeUnknownTask), with a message that names the
+	// task and the tasks the worker runs, so that its key is released when
+	// it expires.
+	KeepUnknownTasks bool
 
 	// AttachHeartbeatTimeout is the heartbeat timeout of the activity that
 	// waits for a run a parent attached to. Optional: defaults to
@@ -183,6 +195,9 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	}
 	for _, t := range opts.Tasks {
 		t.Register(w.sdk, rt)
+	}
+	if !opts.KeepUnknownTasks {
+		w.sdk.RegisterDynamicWorkflow(workflows.UnknownTask(w.tasks), workflow.DynamicRegisterOptions{})
 	}
 	w.sdk.RegisterActivity(&workflows.RuntimeActivities{Client: c})
 	for _, a := range opts.Activities {

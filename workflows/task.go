@@ -1,11 +1,17 @@
 package workflows
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -190,12 +196,154 @@ func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.i
 // unkeyed triggers) into the workflow context, then calls the task's
 // function.
 func (t *Task[P, R]) Register(r Registry, rt Runtime) {
+	var p P
+	if _, isProto := any(&p).(proto.Message); isProto {
+		// Protobuf payloads decode into P itself, not into taskInput.
+		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, payload P) (R, error) {
+			return t.run(ctx, rt, payload)
+		}, workflow.RegisterOptions{Name: t.id})
+		return
+	}
 	r.RegisterWorkflowWithOptions(t.workflowFunc(rt), workflow.RegisterOptions{Name: t.id})
 }
 
-// workflowFunc is the workflow function registered for the task.
-func (t *Task[P, R]) workflowFunc(rt Runtime) func(workflow.Context, P) (R, error) {
-	return func(ctx workflow.Context, payload P) (R, error) {
-		return t.fn(withRuntime(ctx, rt), payload)
+// workflowFunc is the workflow function registered for the task. It takes
+// the payload as a taskInput, so that a payload that does not decode into P
+// fails the run with one line that says so, at once, instead of the SDK's
+// decoding error, retried as often as the task's policy allows.
+func (t *Task[P, R]) workflowFunc(rt Runtime) func(workflow.Context, taskInput[P]) (R, error) {
+	return func(ctx workflow.Context, in taskInput[P]) (R, error) {
+		if in.err != nil {
+			var zero R
+			return zero, badPayload(t.id, in.err)
+		}
+		return t.run(ctx, rt, in.v)
+	}
+}
+
+// run runs the task on payload: in a run started with the task's retry
+// policy and timeouts, its function; in one started without them, first a
+// continue-as-new that starts the run again with them (see configured).
+func (t *Task[P, R]) run(ctx workflow.Context, rt Runtime, payload P) (R, error) {
+	if !t.configured(workflow.GetInfo(ctx)) &&
+		workflow.GetVersion(ctx, configVersionChange, workflow.DefaultVersion, 1) == 1 {
+		var zero R
+		return zero, t.restartConfigured(ctx, payload)
+	}
+	return t.fn(withRuntime(ctx, rt), payload)
+}
+
+// configVersionChange marks, in a history, that the task restarted a run
+// started without its retry policy or timeouts (workflow.GetVersion): runs
+// recorded before it replay as they ran.
+const configVersionChange = "once.task-config"
+
+// configured reports whether the run carries the task's retry policy and
+// the run and task timeouts the task names (a timeout it leaves unset
+// accepts the start's), or may not be restarted to get them: only the first
+// run of a chain is restarted (a retry, or the run a restart made, never
+// is). Temporal's test environment reports neither a retry policy nor a
+// first run ID: there a run is taken as started (oncetest.Env.ExecuteTask
+// starts tasks with their configuration).
+func (t *Task[P, R]) configured(info *workflow.Info) bool {
+	if info.ContinuedExecutionRunID != "" || info.Attempt > 1 || info.FirstRunID == "" {
+		return true
+	}
+	runTimeout := t.cfg.RunTimeout
+	if runTimeout == 0 {
+		runTimeout = t.cfg.ExecutionTimeout
+	}
+	return samePolicy(info.RetryPolicy, t.cfg.RetryPolicy) &&
+		(t.cfg.TaskTimeout == 0 || info.WorkflowTaskTimeout == t.cfg.TaskTimeout) &&
+		(runTimeout == 0 || info.WorkflowRunTimeout == runTimeout)
+}
+
+// restartConfigured continues the run as new, with the same payload, the
+// task's retry policy and its run and task timeouts. The run keeps its
+// workflow ID, first run ID (so its keys), memo and the headers of its
+// context propagators.
+func (t *Task[P, R]) restartConfigured(ctx workflow.Context, payload P) error {
+	rp := t.cfg.Clone().RetryPolicy
+	if rp == nil {
+		rp = &temporal.RetryPolicy{MaximumAttempts: 1} // one attempt, whatever the start asked
+	}
+	runTimeout := t.cfg.RunTimeout
+	if runTimeout == 0 {
+		runTimeout = t.cfg.ExecutionTimeout
+	}
+	ctx = workflow.WithWorkflowRunTimeout(ctx, runTimeout)
+	ctx = workflow.WithWorkflowTaskTimeout(ctx, t.cfg.TaskTimeout)
+	return workflow.NewContinueAsNewErrorWithOptions(ctx, workflow.ContinueAsNewErrorOptions{RetryPolicy: rp}, t.id, payload)
+}
+
+// samePolicy reports whether the run's retry policy is the task's, as the
+// server fills in a policy's defaults. No policy, and one attempt, are the
+// same.
+func samePolicy(got, want *temporal.RetryPolicy) bool {
+	single := func(p *temporal.RetryPolicy) bool { return p == nil || p.MaximumAttempts == 1 }
+	if single(want) || single(got) {
+		return single(want) && single(got)
+	}
+	return got.MaximumAttempts == want.MaximumAttempts &&
+		got.InitialInterval == want.InitialInterval &&
+		got.BackoffCoefficient == want.BackoffCoefficient &&
+		got.MaximumInterval == want.MaximumInterval &&
+		slices.Equal(sortedCopy(got.NonRetryableErrorTypes), sortedCopy(want.NonRetryableErrorTypes))
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// taskInput is a task's payload as its workflow receives it: decoded into
+// P, or the reason it does not decode.
+type taskInput[P any] struct {
+	v   P
+	err error
+}
+
+// UnmarshalJSON decodes data into the payload type, keeping the error for
+// the workflow to report (the SDK's JSON converter calls it).
+func (in *taskInput[P]) UnmarshalJSON(data []byte) error {
+	in.err = json.Unmarshal(data, &in.v)
+	return nil
+}
+
+// badPayload is the failure of a run whose payload does not decode into the
+// task's payload type: non-retryable, one line naming the task, and the
+// field and type where JSON says so.
+func badPayload(task string, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		msg = fmt.Sprintf("field %q wants %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &typeErr):
+		msg = fmt.Sprintf("it wants %s, got %s", typeErr.Type, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		msg = fmt.Sprintf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("task %q: the payload does not decode into the task's payload type: %s", task, msg),
+		once.ErrTypeBadPayload, nil)
+}
+
+// UnknownTask is the workflow a worker runs for a workflow type on its task
+// queue that none of its tasks (known, their IDs) names: register it as the
+// worker's dynamic workflow. It fails the run at once, non-retryably
+// (once.ErrTypeUnknownTask), so that the run does not stay open holding its
+// key: unknown task "x" (this worker runs: a, b, c).
+func UnknownTask(known []string) func(workflow.Context, converter.EncodedValues) error {
+	list := strings.Join(slices.Sorted(slices.Values(known)), ", ")
+	if list == "" {
+		list = "no task"
+	}
+	return func(ctx workflow.Context, _ converter.EncodedValues) error {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("unknown task %q (this worker runs: %s)", workflow.GetInfo(ctx).WorkflowType.Name, list),
+			once.ErrTypeUnknownTask, nil)
 	}
 }
