@@ -237,7 +237,10 @@ func TestVisibilityRetriedRunExpires(t *testing.T) {
 func TestVisibilitySearchAttributesOption(t *testing.T) {
 	e := newTaskEnv(t, false)
 	ctx := testCtx(t, 2*time.Minute)
-	s, err := e.starter.With(starter.Options{Environment: e.env, SearchAttributes: true})
+	// The tasks' configs, as e.starter has them: a run started without its
+	// retry policy would be restarted once (continue-as-new), and the key
+	// would list two runs.
+	s, err := e.starter.With(starter.Options{Environment: e.env, SearchAttributes: true, Tasks: e.starter.Options().Tasks})
 	require.NoError(t, err)
 	ws, err := e.starter.With(starter.Options{Environment: e.env})
 	require.NoError(t, err)
