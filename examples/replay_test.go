@@ -52,7 +52,7 @@ func TestReplayDetectsChangedChildKey(t *testing.T) {
 		if err != nil {
 			return examples.MyTaskResult{}, err
 		}
-		child, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{}, workflows.TriggerOptions{Key: key})
+		child, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{}, workflows.ChildOptions{Key: key})
 		return examples.MyTaskResult{Child: child}, err
 	}, workflows.TaskOptions{})
 	require.NoError(t, oncetest.ReplayFile(paths[0], examples.Tasks()...))

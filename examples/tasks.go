@@ -92,7 +92,7 @@ type MyTaskResult struct {
 }
 
 func myTask(ctx workflow.Context, p MyTaskPayload) (MyTaskResult, error) {
-	opts := workflows.TriggerOptions{Scope: p.Scope}
+	opts := workflows.ChildOptions{Scope: p.Scope}
 	if !p.NoKey {
 		key, err := idempotency.CreateInWorkflowWithScope(ctx, p.Scope, MyTaskKeyText)
 		if err != nil {

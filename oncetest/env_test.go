@@ -25,10 +25,10 @@ var (
 	parent = workflows.NewTask("parent", func(ctx workflow.Context, _ struct{}) (parentResult, error) {
 		var r parentResult
 		var err error
-		if r.Keyed, err = echo.TriggerAndWait(ctx, "keyed", workflows.TriggerOptions{Key: idempotency.Parts{"k"}}); err != nil {
+		if r.Keyed, err = echo.TriggerAndWait(ctx, "keyed", workflows.ChildOptions{Key: idempotency.Parts{"k"}}); err != nil {
 			return r, err
 		}
-		if r.Unkeyed, err = echo.TriggerAndWait(ctx, "unkeyed", workflows.TriggerOptions{}); err != nil {
+		if r.Unkeyed, err = echo.TriggerAndWait(ctx, "unkeyed", workflows.ChildOptions{}); err != nil {
 			return r, err
 		}
 		if r.Attempt = workflow.GetInfo(ctx).Attempt; r.Attempt == 1 {
@@ -92,7 +92,7 @@ func TestAttachToFailedChild(t *testing.T) {
 	}, workflows.TaskOptions{})
 	var causes []string
 	caller := workflows.NewTask("caller", func(ctx workflow.Context, _ struct{}) (string, error) {
-		_, err := broken.TriggerAndWait(ctx, struct{}{}, workflows.TriggerOptions{})
+		_, err := broken.TriggerAndWait(ctx, struct{}{}, workflows.ChildOptions{})
 		var runErr *workflows.RunError
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &runErr) && errors.As(err, &appErr) {
@@ -117,7 +117,7 @@ func TestAttachWaitsForRunningChild(t *testing.T) {
 		return "slept", nil
 	}, workflows.TaskOptions{})
 	fire := workflows.NewTask("fire", func(ctx workflow.Context, _ struct{}) (string, error) {
-		h, err := slow.Trigger(ctx, struct{}{}, workflows.TriggerOptions{})
+		h, err := slow.Trigger(ctx, struct{}{}, workflows.ChildOptions{})
 		if err != nil {
 			return "", err
 		}

@@ -15,7 +15,7 @@
 //		if err != nil {
 //			return "", err
 //		}
-//		return Child.TriggerAndWait(ctx, ChildPayload{...}, workflows.TriggerOptions{Key: key})
+//		return Child.TriggerAndWait(ctx, ChildPayload{...}, workflows.ChildOptions{Key: key})
 //	}
 //
 // # Triggering from inside a task
@@ -24,7 +24,7 @@
 // TriggerAndWait also waits for its result. The child's workflow ID is always
 // deterministic, "<env>/<child task>/<key>", with the key
 //
-//   - from TriggerOptions.Key, resolved with TriggerOptions.Scope (default
+//   - from ChildOptions.Key, resolved with ChildOptions.Scope (default
 //     run: the same in every attempt of the parent's run; attempt: one child
 //     per parent attempt; global: shared with any caller), or
 //   - without a key, derived from the parent's run ID, the child task and the

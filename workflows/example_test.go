@@ -22,7 +22,7 @@ var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (
 	if err != nil {
 		return "", err
 	}
-	return examples.Hello.TriggerAndWait(ctx, examples.HelloPayload{Name: name}, workflows.TriggerOptions{Key: key})
+	return examples.Hello.TriggerAndWait(ctx, examples.HelloPayload{Name: name}, workflows.ChildOptions{Key: key})
 }, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
 
 func ExampleNewTask() {

@@ -34,17 +34,17 @@ var (
 	ordinals = workflows.NewTask("ordinals", func(ctx workflow.Context, _ struct{}) ([]string, error) {
 		var ids []string
 		for i := 0; i < 3; i++ {
-			h, err := examples.ChildTask.Trigger(ctx, map[string]any{"i": i}, workflows.TriggerOptions{})
+			h, err := examples.ChildTask.Trigger(ctx, map[string]any{"i": i}, workflows.ChildOptions{})
 			if err != nil {
 				return nil, err
 			}
 			ids = append(ids, h.WorkflowID)
 		}
-		h1, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 1}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
+		h1, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 1}, workflows.ChildOptions{Key: idempotency.Parts{"same"}})
 		if err != nil {
 			return nil, err
 		}
-		h2, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 2}, workflows.TriggerOptions{Key: idempotency.Parts{"same"}})
+		h2, err := examples.ChildTask.Trigger(ctx, map[string]any{"k": 2}, workflows.ChildOptions{Key: idempotency.Parts{"same"}})
 		if err != nil {
 			return nil, err
 		}
@@ -65,11 +65,11 @@ var (
 	// runs globalAttacher, which triggers it with the same key from another
 	// execution.
 	globalParent = workflows.NewTask("global-parent", func(ctx workflow.Context, _ struct{}) ([]map[string]any, error) {
-		first, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"from": "parent"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
+		first, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"from": "parent"}, workflows.ChildOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
 		if err != nil {
 			return nil, err
 		}
-		second, err := globalAttacher.TriggerAndWait(ctx, struct{}{}, workflows.TriggerOptions{})
+		second, err := globalAttacher.TriggerAndWait(ctx, struct{}{}, workflows.ChildOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +77,7 @@ var (
 	}, workflows.TaskOptions{})
 
 	globalAttacher = workflows.NewTask("global-attacher", func(ctx workflow.Context, _ struct{}) (map[string]any, error) {
-		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"from": "attacher"}, workflows.TriggerOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
+		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"from": "attacher"}, workflows.ChildOptions{Key: idempotency.Parts{"shared"}, Scope: idempotency.ScopeGlobal})
 		if err != nil {
 			return nil, err
 		}
@@ -90,13 +90,13 @@ var (
 	// batch triggers child-task for four items: two share a key, one has a
 	// key of its own, two inherit the batch key.
 	batch = workflows.NewTask("batch", func(ctx workflow.Context, _ struct{}) ([]map[string]any, error) {
-		items := []workflows.BatchItem[map[string]any]{
+		items := []workflows.ChildItem[map[string]any]{
 			{Payload: map[string]any{"i": 0}},
-			{Payload: map[string]any{"i": 1}, Options: workflows.TriggerOptions{Key: idempotency.Parts{"own"}}},
-			{Payload: map[string]any{"i": 2}, Options: workflows.TriggerOptions{Key: idempotency.Parts{"own"}}},
+			{Payload: map[string]any{"i": 1}, Options: workflows.ChildOptions{Key: idempotency.Parts{"own"}}},
+			{Payload: map[string]any{"i": 2}, Options: workflows.ChildOptions{Key: idempotency.Parts{"own"}}},
 			{Payload: map[string]any{"i": 3}},
 		}
-		res, err := examples.ChildTask.BatchTriggerAndWait(ctx, items, workflows.BatchOptions{BatchKey: idempotency.Parts{"batch"}})
+		res, err := examples.ChildTask.BatchTriggerAndWait(ctx, items, workflows.ChildBatchOptions{BatchKey: idempotency.Parts{"batch"}})
 		if err != nil {
 			return nil, err
 		}
@@ -113,10 +113,10 @@ var (
 	// retriedParent triggers child-task with a key and once without one,
 	// waits for both, and fails its first attempt.
 	retriedParent = workflows.NewTask("retried-parent", func(ctx workflow.Context, _ struct{}) (int32, error) {
-		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": true}, workflows.TriggerOptions{Key: idempotency.Parts{"keyed"}}); err != nil {
+		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": true}, workflows.ChildOptions{Key: idempotency.Parts{"keyed"}}); err != nil {
 			return 0, err
 		}
-		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": false}, workflows.TriggerOptions{}); err != nil {
+		if _, err := examples.ChildTask.TriggerAndWait(ctx, map[string]any{"keyed": false}, workflows.ChildOptions{}); err != nil {
 			return 0, err
 		}
 		attempt := workflow.GetInfo(ctx).Attempt
@@ -127,7 +127,7 @@ var (
 	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}})
 
 	globalNoKey = workflows.NewTask("global-no-key", func(ctx workflow.Context, _ struct{}) (string, error) {
-		_, err := examples.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{Scope: idempotency.ScopeGlobal})
+		_, err := examples.ChildTask.Trigger(ctx, nil, workflows.ChildOptions{Scope: idempotency.ScopeGlobal})
 		return "", err
 	}, workflows.TaskOptions{})
 )
@@ -149,7 +149,7 @@ func retryWrapper(ctx workflow.Context) (int32, error) {
 
 // plainParent is a workflow registered without the task runtime.
 func plainParent(ctx workflow.Context) error {
-	_, err := examples.ChildTask.Trigger(ctx, nil, workflows.TriggerOptions{})
+	_, err := examples.ChildTask.Trigger(ctx, nil, workflows.ChildOptions{})
 	return err
 }
 

@@ -39,8 +39,9 @@ const DefaultAttachHeartbeatTimeout = 30 * time.Second
 // ordinalKeyPrefix starts the key text of unkeyed triggers.
 const ordinalKeyPrefix = "once-ordinal"
 
-// TriggerOptions configures a trigger from workflow code.
-type TriggerOptions struct {
+// ChildOptions configures a trigger of a child from workflow code
+// (Task.Trigger, Task.TriggerAndWait).
+type ChildOptions struct {
 	// Key of the child run: idempotency.Parts (hashed with Scope) or an
 	// idempotency.Key (used as is; make one with idempotency.CreateInWorkflow).
 	// Optional: defaults to the ordinal key, from the parent's run ID, the
@@ -126,7 +127,7 @@ func (e *RunError) Unwrap() error { return e.Err }
 // Errors: ErrNoEnvironment, ErrNoRuntime, idempotency.ErrGlobalScopeNeedsKey, invalid
 // keys (idempotency errors), a start refused for another reason than an
 // existing run, the workflow's canceled error.
-func (t *Task[P, R]) Trigger(ctx workflow.Context, payload P, opts TriggerOptions) (*Handle[R], error) {
+func (t *Task[P, R]) Trigger(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
 	h, err := t.start(ctx, payload, opts)
 	if err == nil {
 		err = h.waitStarted(ctx)
@@ -141,7 +142,7 @@ func (t *Task[P, R]) Trigger(ctx workflow.Context, payload P, opts TriggerOption
 // whether this call started the child or attached to an existing run.
 //
 // Errors: those of Trigger and of Handle.Get.
-func (t *Task[P, R]) TriggerAndWait(ctx workflow.Context, payload P, opts TriggerOptions) (R, error) {
+func (t *Task[P, R]) TriggerAndWait(ctx workflow.Context, payload P, opts ChildOptions) (R, error) {
 	h, err := t.Trigger(ctx, payload, opts)
 	if err != nil {
 		var zero R
@@ -150,18 +151,18 @@ func (t *Task[P, R]) TriggerAndWait(ctx workflow.Context, payload P, opts Trigge
 	return h.Get(ctx)
 }
 
-// BatchItem is one trigger of a batch.
-type BatchItem[P any] struct {
+// ChildItem is one child trigger of a batch (Task.BatchTrigger).
+type ChildItem[P any] struct {
 	// Payload of the run.
 	Payload P
 	// Options of this item. Without Options.Key the item's key is derived
 	// from the batch key and the item's index, or, without a batch key, is
 	// the ordinal key (ordinals are given in item order).
-	Options TriggerOptions
+	Options ChildOptions
 }
 
-// BatchOptions configures a batch trigger.
-type BatchOptions struct {
+// ChildBatchOptions configures a batch of child triggers.
+type ChildBatchOptions struct {
 	// BatchKey gives every item without a key the key hash(batch key,
 	// index), as the starter does. Optional: without it such items get
 	// ordinal keys.
@@ -178,8 +179,8 @@ type BatchHandle[R any] struct {
 	Err error
 }
 
-// BatchResult is the outcome of one item of BatchTriggerAndWait.
-type BatchResult[R any] struct {
+// ChildResult is the outcome of one item of Task.BatchTriggerAndWait.
+type ChildResult[R any] struct {
 	// Handle is the item's run; nil when it could not be triggered.
 	Handle *Handle[R]
 	// Value is the run's result when Err is nil.
@@ -194,7 +195,7 @@ type BatchResult[R any] struct {
 //
 // Errors: only for the batch as a whole (an invalid batch key), with nothing
 // started; item errors are in the results.
-func (t *Task[P, R]) BatchTrigger(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]BatchHandle[R], error) {
+func (t *Task[P, R]) BatchTrigger(ctx workflow.Context, items []ChildItem[P], opts ChildBatchOptions) ([]BatchHandle[R], error) {
 	handles, errs, err := t.startBatch(ctx, items, opts)
 	if err != nil {
 		return nil, err
@@ -217,7 +218,7 @@ func (t *Task[P, R]) BatchTrigger(ctx workflow.Context, items []BatchItem[P], op
 // proceed in parallel; results come back in input order.
 //
 // Errors: as BatchTrigger.
-func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]BatchResult[R], error) {
+func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []ChildItem[P], opts ChildBatchOptions) ([]ChildResult[R], error) {
 	handles, err := t.BatchTrigger(ctx, items, opts)
 	if err != nil {
 		return nil, err
@@ -228,7 +229,7 @@ func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []BatchItem
 			bh.Handle.c.attachFuture(ctx)
 		}
 	}
-	out := make([]BatchResult[R], len(items))
+	out := make([]ChildResult[R], len(items))
 	for i, bh := range handles {
 		out[i].Handle, out[i].Err = bh.Handle, bh.Err
 		if bh.Err == nil {
@@ -238,7 +239,7 @@ func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []BatchItem
 	return out, nil
 }
 
-func (t *Task[P, R]) startBatch(ctx workflow.Context, items []BatchItem[P], opts BatchOptions) ([]*Handle[R], []error, error) {
+func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts ChildBatchOptions) ([]*Handle[R], []error, error) {
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
 		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, idempotency.RunContextFromWorkflow(ctx), nil)
@@ -267,7 +268,7 @@ func (t *Task[P, R]) startBatch(ctx workflow.Context, items []BatchItem[P], opts
 // start resolves the child's workflow ID and issues the start command (or
 // finds the child this execution already started with that ID). It does not
 // block.
-func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts TriggerOptions) (*Handle[R], error) {
+func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
 	st := runtimeFrom(ctx)
 	rc := idempotency.RunContextFromWorkflow(ctx)
 	env := rc.Environment

@@ -41,12 +41,12 @@ var PlaceOrder = workflows.NewTask("place-order", placeOrder, workflows.TaskOpti
 
 func placeOrder(ctx workflow.Context, o Order) (string, error) {
 	// Keyed: one shipment per order in this run, whatever the attempt.
-	shipped, err := Ship.TriggerAndWait(ctx, o, workflows.TriggerOptions{Key: idempotency.Parts{"ship", o.ID}})
+	shipped, err := Ship.TriggerAndWait(ctx, o, workflows.ChildOptions{Key: idempotency.Parts{"ship", o.ID}})
 	if err != nil {
 		return "", err
 	}
 	// Unkeyed: the ordinal key (1st trigger of notify), the same in every attempt.
-	if _, err := Notify.Trigger(ctx, o, workflows.TriggerOptions{}); err != nil {
+	if _, err := Notify.Trigger(ctx, o, workflows.ChildOptions{}); err != nil {
 		return "", err
 	}
 	// One try per attempt: a declined card fails the attempt.

@@ -49,11 +49,11 @@ var chargeFirstVersioned = workflows.NewTask("place-order", func(ctx workflow.Co
 }, shop.PlaceOrder.Options())
 
 func shipAndNotify(ctx workflow.Context, o shop.Order) (string, error) {
-	shipped, err := shop.Ship.TriggerAndWait(ctx, o, workflows.TriggerOptions{Key: idempotency.Parts{"ship", o.ID}})
+	shipped, err := shop.Ship.TriggerAndWait(ctx, o, workflows.ChildOptions{Key: idempotency.Parts{"ship", o.ID}})
 	if err != nil {
 		return "", err
 	}
-	_, err = shop.Notify.Trigger(ctx, o, workflows.TriggerOptions{})
+	_, err = shop.Notify.Trigger(ctx, o, workflows.ChildOptions{})
 	return shipped, err
 }
 

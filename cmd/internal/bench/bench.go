@@ -248,7 +248,7 @@ var parentTask = workflows.NewTask("bench-parent", func(ctx workflow.Context, n 
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			results[i], errs[i] = noopTask.TriggerAndWait(ctx, i, workflows.TriggerOptions{})
+			results[i], errs[i] = noopTask.TriggerAndWait(ctx, i, workflows.ChildOptions{})
 		})
 	}
 	wg.Wait(ctx)
@@ -265,11 +265,11 @@ var parentTask = workflows.NewTask("bench-parent", func(ctx workflow.Context, n 
 // parentBatchTask triggers n children of noopTask with one
 // BatchTriggerAndWait and waits for all of them (--diagnostics).
 var parentBatchTask = workflows.NewTask("bench-parent-batch", func(ctx workflow.Context, n int) (int, error) {
-	items := make([]workflows.BatchItem[int], n)
+	items := make([]workflows.ChildItem[int], n)
 	for i := range items {
 		items[i].Payload = i
 	}
-	results, err := noopTask.BatchTriggerAndWait(ctx, items, workflows.BatchOptions{})
+	results, err := noopTask.BatchTriggerAndWait(ctx, items, workflows.ChildBatchOptions{})
 	if err != nil {
 		return 0, err
 	}

@@ -78,11 +78,11 @@ var (
 
 	// secureParent triggers secureEcho as a child, keyed and unkeyed.
 	secureParent = workflows.NewTask("secure-parent", func(ctx workflow.Context, in secureInput) ([]secureOutput, error) {
-		keyed, err := secureEcho.TriggerAndWait(ctx, in, workflows.TriggerOptions{Key: idempotency.Parts{secretKeyText}})
+		keyed, err := secureEcho.TriggerAndWait(ctx, in, workflows.ChildOptions{Key: idempotency.Parts{secretKeyText}})
 		if err != nil {
 			return nil, err
 		}
-		unkeyed, err := secureEcho.TriggerAndWait(ctx, in, workflows.TriggerOptions{})
+		unkeyed, err := secureEcho.TriggerAndWait(ctx, in, workflows.ChildOptions{})
 		return []secureOutput{keyed, unkeyed}, err
 	}, workflows.TaskOptions{})
 

@@ -52,15 +52,15 @@ var (
 	flakyThree = workflows.NewTask("flaky-three", func(ctx workflow.Context, in defInput) (defOutput, error) {
 		attempt := workflow.GetInfo(ctx).Attempt
 		out := defOutput{Attempt: attempt}
-		keyed, err := defChild.Trigger(ctx, "keyed "+in.Order, workflows.TriggerOptions{Key: idempotency.Parts{"keyed"}})
+		keyed, err := defChild.Trigger(ctx, "keyed "+in.Order, workflows.ChildOptions{Key: idempotency.Parts{"keyed"}})
 		if err != nil {
 			return out, err
 		}
-		unkeyed, err := defChild.Trigger(ctx, "unkeyed "+in.Order, workflows.TriggerOptions{})
+		unkeyed, err := defChild.Trigger(ctx, "unkeyed "+in.Order, workflows.ChildOptions{})
 		if err != nil {
 			return out, err
 		}
-		perAttempt, err := defChild.Trigger(ctx, fmt.Sprint("attempt ", attempt), workflows.TriggerOptions{Key: idempotency.Parts{"a"}, Scope: idempotency.ScopeAttempt})
+		perAttempt, err := defChild.Trigger(ctx, fmt.Sprint("attempt ", attempt), workflows.ChildOptions{Key: idempotency.Parts{"a"}, Scope: idempotency.ScopeAttempt})
 		if err != nil {
 			return out, err
 		}

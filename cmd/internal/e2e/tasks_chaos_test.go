@@ -28,26 +28,26 @@ const childEnvEnv = "ONCE_E2E_ENV" // worker: the Once environment to serve
 // keyed child it waits for, (pause) an ordinal child it waits for, and a
 // batch of two under a batch key.
 var chaosParent = workflows.NewTask("chaos-parent", func(ctx workflow.Context, p chaosPayload) (int, error) {
-	if _, err := fastChild.Trigger(ctx, map[string]any{"n": 0}, workflows.TriggerOptions{}); err != nil {
+	if _, err := fastChild.Trigger(ctx, map[string]any{"n": 0}, workflows.ChildOptions{}); err != nil {
 		return 0, err
 	}
 	key, err := idempotency.CreateInWorkflow(ctx, "chaos")
 	if err != nil {
 		return 0, err
 	}
-	if _, err := fastChild.TriggerAndWait(ctx, map[string]any{"n": 1}, workflows.TriggerOptions{Key: key}); err != nil {
+	if _, err := fastChild.TriggerAndWait(ctx, map[string]any{"n": 1}, workflows.ChildOptions{Key: key}); err != nil {
 		return 0, err
 	}
 	// The embedded server fires timers with about 1s granularity.
 	if err := workflow.Sleep(ctx, 100*time.Millisecond); err != nil {
 		return 0, err
 	}
-	if _, err := fastChild.TriggerAndWait(ctx, map[string]any{"n": 2}, workflows.TriggerOptions{}); err != nil {
+	if _, err := fastChild.TriggerAndWait(ctx, map[string]any{"n": 2}, workflows.ChildOptions{}); err != nil {
 		return 0, err
 	}
-	res, err := fastChild.BatchTriggerAndWait(ctx, []workflows.BatchItem[map[string]any]{
+	res, err := fastChild.BatchTriggerAndWait(ctx, []workflows.ChildItem[map[string]any]{
 		{Payload: map[string]any{"n": 3}}, {Payload: map[string]any{"n": 4}},
-	}, workflows.BatchOptions{BatchKey: idempotency.Parts{"batch"}})
+	}, workflows.ChildBatchOptions{BatchKey: idempotency.Parts{"batch"}})
 	if err != nil {
 		return 0, err
 	}

@@ -38,7 +38,7 @@ var (
 
 	// fireAndForget triggers child-task with Trigger and returns at once.
 	fireAndForget = workflows.NewTask("fire-and-forget", func(ctx workflow.Context, _ struct{}) (string, error) {
-		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"fire": "forget"}, workflows.TriggerOptions{})
+		h, err := examples.ChildTask.Trigger(ctx, map[string]any{"fire": "forget"}, workflows.ChildOptions{})
 		if err != nil {
 			return "", err
 		}
@@ -52,7 +52,7 @@ var (
 
 	// failingParent waits for failingChild under the global key "fail".
 	failingParent = workflows.NewTask("failing-parent", func(ctx workflow.Context, _ struct{}) (string, error) {
-		return failingChild.TriggerAndWait(ctx, struct{}{}, workflows.TriggerOptions{Key: idempotency.Parts{"fail"}, Scope: idempotency.ScopeGlobal})
+		return failingChild.TriggerAndWait(ctx, struct{}{}, workflows.ChildOptions{Key: idempotency.Parts{"fail"}, Scope: idempotency.ScopeGlobal})
 	}, workflows.TaskOptions{})
 )
 

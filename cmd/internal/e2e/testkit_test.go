@@ -40,11 +40,11 @@ type kitResult struct {
 func kitParentBody(ctx workflow.Context, unkeyedFirst bool) (kitResult, error) {
 	var r kitResult
 	keyed := func() (err error) {
-		r.Keyed, err = kitChild.TriggerAndWait(ctx, "keyed", workflows.TriggerOptions{Key: idempotency.Parts{"keyed"}})
+		r.Keyed, err = kitChild.TriggerAndWait(ctx, "keyed", workflows.ChildOptions{Key: idempotency.Parts{"keyed"}})
 		return err
 	}
 	unkeyed := func() (err error) {
-		r.Unkeyed, err = kitChild.TriggerAndWait(ctx, "unkeyed", workflows.TriggerOptions{})
+		r.Unkeyed, err = kitChild.TriggerAndWait(ctx, "unkeyed", workflows.ChildOptions{})
 		return err
 	}
 	steps := []func() error{keyed, unkeyed}
