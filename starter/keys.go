@@ -100,26 +100,30 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 type RunInfo struct {
 	Task       string
 	WorkflowID string
-	RunID      string // the current run
-	FirstRunID string // the chain's first run: the run's stable ID
-	Key        idempotency.Key
-	// Status is the current run's status. A reset key reports Reset and the
-	// status of the marker (terminated).
+	// RunID is the run's stable ID: the first run ID of its chain, as in
+	// Run (a trigger of the key returns it).
+	RunID string
+	// CurrentRunID is the run that holds the workflow ID now: RunID, or
+	// the latest retry or continuation of its chain.
+	CurrentRunID string
+	Key          idempotency.Key
+	// Status is the status of CurrentRunID. A reset key reports Reset and
+	// the status of the marker (terminated).
 	Status    enumspb.WorkflowExecutionStatus
 	KeyText   string
 	Scope     string
 	ExpiresAt time.Time // zero when unknown
 	Expired   bool      // closed and past ExpiresAt: the next trigger starts a new run
 	Reset     bool      // reset: the next trigger starts a new run
-	StartTime time.Time
-	CloseTime time.Time // zero while running
+	StartTime time.Time // of CurrentRunID
+	CloseTime time.Time // of CurrentRunID; zero while running
 
 	c *Client
 }
 
 // Run returns a handle to get the run's result.
 func (i *RunInfo) Run() *Run {
-	return &Run{Task: i.Task, WorkflowID: i.WorkflowID, RunID: i.FirstRunID, Key: i.Key, Cached: true, c: i.c}
+	return &Run{Task: i.Task, WorkflowID: i.WorkflowID, RunID: i.RunID, Key: i.Key, Cached: true, c: i.c}
 }
 
 // LookupOptions configures Lookup.
@@ -150,18 +154,18 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
 	ri := &RunInfo{
 		Task: task, WorkflowID: workflowID, Key: k,
-		RunID:      info.GetExecution().GetRunId(),
-		FirstRunID: info.GetFirstRunId(),
-		Status:     info.GetStatus(),
-		KeyText:    m.KeyText,
-		Scope:      string(m.Scope),
-		ExpiresAt:  m.ExpiresAt,
-		Reset:      m.Reset,
-		StartTime:  info.GetStartTime().AsTime(),
-		c:          c,
+		RunID:        info.GetFirstRunId(),
+		CurrentRunID: info.GetExecution().GetRunId(),
+		Status:       info.GetStatus(),
+		KeyText:      m.KeyText,
+		Scope:        string(m.Scope),
+		ExpiresAt:    m.ExpiresAt,
+		Reset:        m.Reset,
+		StartTime:    info.GetStartTime().AsTime(),
+		c:            c,
 	}
-	if ri.FirstRunID == "" {
-		ri.FirstRunID = ri.RunID
+	if ri.RunID == "" {
+		ri.RunID = ri.CurrentRunID
 	}
 	if ri.ExpiresAt.IsZero() && !ri.Reset {
 		// A new key's run: the expiry follows from its chain's first start.

@@ -2,7 +2,9 @@ package starter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -47,10 +49,17 @@ type ListOptions struct {
 }
 
 // RunSummary is one run in a list, from visibility (which may lag a start
-// or a close by a moment).
+// or a close by a moment). Each execution is listed: the attempts of a
+// retried run (and the runs of a continue-as-new chain) are rows of their
+// own, with the same RunID.
 type RunSummary struct {
 	WorkflowID string
-	RunID      string
+	// RunID is the run's stable ID: the first run ID of its chain, as in
+	// Run and RunInfo. "" when the server no longer has the execution.
+	RunID string
+	// CurrentRunID is the execution this row lists: RunID, or a retry or
+	// continuation of its chain.
+	CurrentRunID string
 	// Key is the key in the workflow ID; "" when the ID holds a random
 	// UUID (an unkeyed trigger).
 	Key       idempotency.Key
@@ -64,7 +73,9 @@ type RunSummary struct {
 }
 
 // ListRuns lists the runs of task in this client's environment, newest
-// first, with RunsQuery.
+// first, with RunsQuery: one ListWorkflowExecutions per page, and one
+// DescribeWorkflowExecution per run listed, for its chain's first run ID
+// (RunSummary.RunID), which visibility does not report.
 //
 // Errors: invalid input; ErrServerUnreachable; the server's.
 func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([]RunSummary, error) {
@@ -90,14 +101,15 @@ func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([
 		for _, info := range resp.GetExecutions() {
 			m := c.decodeMemo(ctx, info.GetExecution().GetWorkflowId(), info.GetMemo())
 			s := RunSummary{
-				WorkflowID: info.GetExecution().GetWorkflowId(),
-				RunID:      info.GetExecution().GetRunId(),
-				Status:     info.GetStatus(),
-				KeyText:    m.KeyText,
-				Scope:      string(m.Scope),
-				ExpiresAt:  m.ExpiresAt,
-				Reset:      m.Reset,
-				StartTime:  info.GetStartTime().AsTime(),
+				WorkflowID:   info.GetExecution().GetWorkflowId(),
+				RunID:        info.GetFirstRunId(),
+				CurrentRunID: info.GetExecution().GetRunId(),
+				Status:       info.GetStatus(),
+				KeyText:      m.KeyText,
+				Scope:        string(m.Scope),
+				ExpiresAt:    m.ExpiresAt,
+				Reset:        m.Reset,
+				StartTime:    info.GetStartTime().AsTime(),
 			}
 			if _, _, rest, ok := idempotency.ParseWorkflowID(s.WorkflowID); ok {
 				if k, err := idempotency.ParseKey(rest); err == nil {
@@ -116,5 +128,38 @@ func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([
 	if len(out) > limit {
 		out = out[:limit]
 	}
+	if err := c.firstRunIDs(ctx, out); err != nil {
+		return nil, fmt.Errorf("list %s: %w", task, err)
+	}
 	return out, nil
+}
+
+// firstRunIDs fills in the RunID of the runs whose chain's first run
+// visibility did not report (Temporal 1.32 leaves it empty): one
+// DescribeWorkflowExecution per such run, Options.BatchParallelism at a
+// time. A run the server no longer has keeps RunID "".
+func (c *Client) firstRunIDs(ctx context.Context, runs []RunSummary) error {
+	sem := make(chan struct{}, c.opts.BatchParallelism)
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i := range runs {
+		if runs[i].RunID != "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			desc, err := c.describe(ctx, runs[i].WorkflowID, runs[i].CurrentRunID)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				errs[i] = err
+			default:
+				runs[i].RunID = desc.GetWorkflowExecutionInfo().GetFirstRunId()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

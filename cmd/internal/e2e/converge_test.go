@@ -392,7 +392,7 @@ func requireConverged(t *testing.T, ctx context.Context, e *convergeEnv, callers
 	}
 	info, err := e.starter.Lookup(ctx, first.Task, callers[0].opts.Key, starter.LookupOptions{})
 	require.NoError(t, err)
-	require.Equal(t, first.RunID, info.FirstRunID)
+	require.Equal(t, first.RunID, info.RunID)
 	require.WithinDuration(t, info.StartTime.Add(raceTTL(winner.i)), info.ExpiresAt, 10*time.Second, "the new run has the TTL of the caller whose start made it")
 	return winner
 }

@@ -398,7 +398,7 @@ func TestConcurrentTriggersMakeOneRunPerKey(t *testing.T) {
 		k := k
 		info, err := e.s.Lookup(ctx, "sleepy", key("k", fmt.Sprint(k)), starter.LookupOptions{})
 		require.NoError(t, err)
-		require.NoError(t, e.c.TerminateWorkflow(ctx, info.WorkflowID, info.RunID, "test cleanup"))
+		require.NoError(t, e.c.TerminateWorkflow(ctx, info.WorkflowID, info.CurrentRunID, "test cleanup"))
 	}
 }
 

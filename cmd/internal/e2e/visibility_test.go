@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -218,6 +219,16 @@ func TestVisibilityRetriedRunExpires(t *testing.T) {
 	info, err := e.starter.Lookup(ctx, examples.MyTask.ID(), key("retried-expiry"), starter.LookupOptions{})
 	require.NoError(t, err)
 	require.WithinDuration(t, triggered.Add(ttl), info.ExpiresAt, 5*time.Second, "from the first run's request ID")
+	require.Equal(t, first.RunID, info.RunID, "RunID is the run's stable ID, as the trigger returned it")
+	require.Equal(t, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), info.CurrentRunID, "the attempt that holds the workflow ID")
+	// Listed, each attempt is a row of its own, with the run's stable ID.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		runs, err := e.starter.ListRuns(ctx, examples.MyTask.ID(), starter.ListOptions{})
+		require.NoError(c, err)
+		require.Len(c, runs, 2)
+		require.ElementsMatch(c, []string{first.RunID, info.CurrentRunID}, []string{runs[0].CurrentRunID, runs[1].CurrentRunID})
+		require.Equal(c, []string{first.RunID, first.RunID}, []string{runs[0].RunID, runs[1].RunID})
+	}, 10*time.Second, 200*time.Millisecond)
 
 	hit, err := e.starter.Trigger(ctx, examples.MyTask.ID(), examples.MyTaskPayload{}, opts)
 	require.NoError(t, err)

@@ -268,8 +268,8 @@ func requireKey(keys []string) (idempotency.Parts, error) {
 type describeOutput struct {
 	Task       string          `json:"task"`
 	WorkflowID string          `json:"workflowId"`
-	RunID      string          `json:"runId"`
-	FirstRunID string          `json:"firstRunId"`
+	RunID      string          `json:"runId"`      // the run that holds the workflow ID now
+	FirstRunID string          `json:"firstRunId"` // the run's stable ID, as trigger prints it
 	Key        string          `json:"key"`
 	KeyText    string          `json:"keyText"`
 	Scope      string          `json:"scope"`
@@ -332,7 +332,7 @@ func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, k
 		return err
 	}
 	out := describeOutput{
-		Task: task, WorkflowID: info.WorkflowID, RunID: info.RunID, FirstRunID: info.FirstRunID,
+		Task: task, WorkflowID: info.WorkflowID, RunID: info.CurrentRunID, FirstRunID: info.RunID,
 		Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
 		Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
 		Query: starter.KeyQuery(info.WorkflowID),
@@ -387,7 +387,8 @@ func printDescribe(w io.Writer, out describeOutput) {
 // listItem is one run in describe's list (without --key).
 type listItem struct {
 	WorkflowID string     `json:"workflowId"`
-	RunID      string     `json:"runId"`
+	RunID      string     `json:"runId"`                // this execution
+	FirstRunID string     `json:"firstRunId,omitempty"` // the run's stable ID
 	Key        string     `json:"key,omitempty"`
 	KeyText    string     `json:"keyText,omitempty"`
 	Scope      string     `json:"scope,omitempty"`
@@ -410,7 +411,7 @@ func (r *runner) listRuns(c *cobra.Command, task string, limit int) error {
 		items := make([]listItem, len(runs))
 		for i, run := range runs {
 			items[i] = listItem{
-				WorkflowID: run.WorkflowID, RunID: run.RunID, Key: string(run.Key), KeyText: run.KeyText,
+				WorkflowID: run.WorkflowID, RunID: run.CurrentRunID, FirstRunID: run.RunID, Key: string(run.Key), KeyText: run.KeyText,
 				Scope: run.Scope, Status: statusName(run.Status), StartTime: run.StartTime,
 			}
 			if run.Reset {
