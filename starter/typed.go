@@ -17,6 +17,9 @@ type TypedTask[P, R any] interface {
 // TypedRun is a Run whose result has type R.
 type TypedRun[R any] struct {
 	*Run
+	// Result is the run's result, as TriggerTaskAndWait returns it; zero
+	// from TriggerTask and BatchTriggerTask, which do not wait (call Get).
+	Result R
 }
 
 // Get waits for the run to close and returns its result. A failed run
@@ -45,17 +48,23 @@ func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R],
 	return &TypedRun[R]{Run: run}, err
 }
 
-// TriggerTaskAndWait is TriggerTask, then waits for the run's result.
+// TriggerTaskAndWait is TriggerTask, then waits for the run's result, in
+// the returned run's Result (as Client.TriggerAndWait returns the run and
+// decodes the result into resultPtr).
 //
-// Errors: as Client.TriggerAndWait.
-func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (R, *TypedRun[R], error) {
+//	run, err := starter.TriggerTaskAndWait(ctx, s, examples.Hello.Ref(), examples.HelloPayload{Name: "Ada"}, opts)
+//	greeting := run.Result // string
+//
+// Errors: as Client.TriggerAndWait; the run is returned with the error
+// when there is one (a run that failed).
+func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
 	ref := task.Ref()
 	var out R
 	run, err := c.TriggerAndWait(ctx, ref.ID(), payload, &out, c.withTaskConfig(ref.ID(), ref.Config(), opts))
 	if run == nil {
-		return out, nil, err
+		return nil, err
 	}
-	return out, &TypedRun[R]{Run: run}, err
+	return &TypedRun[R]{Run: run, Result: out}, err
 }
 
 // TaskBatchItem is one trigger of BatchTriggerTask.

@@ -43,9 +43,9 @@ func TestTypedTriggers(t *testing.T) {
 
 	// my-task fails its first attempt: only the task's retry policy (from
 	// the typed task, not Options.Tasks) lets it complete in attempt 2.
-	res, myRun, err := starter.TriggerTaskAndWait(ctx, s, examples.MyTask, examples.MyTaskPayload{FailAttempts: 1}, starter.TriggerOptions{Key: idempotency.Parts{unique("typed-my")}})
+	myRun, err := starter.TriggerTaskAndWait(ctx, s, examples.MyTask, examples.MyTaskPayload{FailAttempts: 1}, starter.TriggerOptions{Key: idempotency.Parts{unique("typed-my")}})
 	require.NoError(t, err)
-	require.Equal(t, int32(2), res.Attempt)
+	require.Equal(t, int32(2), myRun.Result.Attempt)
 	require.NotEmpty(t, myRun.RunID)
 
 	// A typed batch: results in order, a repeated item key is cached.
