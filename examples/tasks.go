@@ -28,11 +28,11 @@ var (
 	// child-task with the run-scoped key "my-task-key" and waits for it,
 	// then fails while its attempt is at most MyTaskPayload.FailAttempts.
 	// Every attempt gets the same child.
-	MyTask = workflows.NewTask("my-task", myTask, workflows.TaskOptions{Retry: &workflows.RetryOptions{
-		MaxAttempts:        4,
+	MyTask = workflows.NewTask("my-task", myTask, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{
+		MaximumAttempts:    4,
 		InitialInterval:    500 * time.Millisecond,
 		BackoffCoefficient: 2,
-		MaxInterval:        5 * time.Second,
+		MaximumInterval:    5 * time.Second,
 	}})
 
 	// ActivityTriggerTask is the task "activity-trigger-task": its activity

@@ -35,7 +35,7 @@ var (
 			return r, temporal.NewApplicationError("attempt 1 fails", "FirstAttempt")
 		}
 		return r, nil
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 )
 
 type parentResult struct {
@@ -74,7 +74,7 @@ func TestRetriedParentStartsEachChildOnce(t *testing.T) {
 func TestExecuteTaskReturnsTheTasksFailure(t *testing.T) {
 	failing := workflows.NewTask("failing", func(ctx workflow.Context, _ struct{}) (string, error) {
 		return "", temporal.NewApplicationError("attempt fails", "Nope")
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 	env := oncetest.NewEnv(t, oncetest.Options{Environment: "staging"}, failing)
 	env.ExecuteTask(failing, struct{}{})
 	var appErr *temporal.ApplicationError
@@ -99,7 +99,7 @@ func TestAttachToFailedChild(t *testing.T) {
 			causes = append(causes, appErr.Type())
 		}
 		return "", err
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
 	env := oncetest.NewEnv(t, oncetest.Options{}, caller, broken)
 	env.ExecuteTask(caller, struct{}{})
 	require.Error(t, env.GetWorkflowError())
@@ -128,7 +128,7 @@ func TestAttachWaitsForRunningChild(t *testing.T) {
 			return "", errors.New("attempt 2 should have attached")
 		}
 		return h.Get(ctx)
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
 	env := oncetest.NewEnv(t, oncetest.Options{}, fire, slow)
 	env.ExecuteTask(fire, struct{}{})
 	require.NoError(t, env.GetWorkflowError())

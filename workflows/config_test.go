@@ -21,20 +21,22 @@ type order struct {
 
 var (
 	retried = NewTask("retried", func(_ workflow.Context, o order) (string, error) { return o.ID, nil }, TaskOptions{
-		Retry:       &RetryOptions{MaxAttempts: 3, NonRetryableErrorTypes: []string{"B", "A"}},
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{"B", "A"}},
 		RunTimeout:  time.Minute,
 		TaskTimeout: 5 * time.Second,
 	})
-	plain = NewTask("plain", func(_ workflow.Context, o order) (string, error) { return o.ID, nil }, TaskOptions{})
+	plain     = NewTask("plain", func(_ workflow.Context, o order) (string, error) { return o.ID, nil }, TaskOptions{})
+	unlimited = NewTask("unlimited", func(_ workflow.Context, o order) (string, error) { return o.ID, nil }, TaskOptions{
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 0, InitialInterval: 2 * time.Second},
+	})
 )
 
 // TestConfigured: a first run without the task's retry policy or timeouts is
 // restarted with them; a run with them, a retry, a restarted run and a run of
 // the test environment (no first run ID) are not.
 func TestConfigured(t *testing.T) {
-	cfg := retried.Config()
 	server := func(mod func(*workflow.Info)) *workflow.Info {
-		i := &workflow.Info{FirstRunID: "r1", Attempt: 1, RetryPolicy: cfg.RetryPolicy, WorkflowRunTimeout: time.Minute, WorkflowTaskTimeout: 5 * time.Second}
+		i := &workflow.Info{FirstRunID: "r1", Attempt: 1, WorkflowRunTimeout: time.Minute, WorkflowTaskTimeout: 5 * time.Second}
 		i.RetryPolicy = &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 100 * time.Second, MaximumAttempts: 3,
 			NonRetryableErrorTypes: []string{"A", "B"}, // another order: the same set
@@ -61,6 +63,13 @@ func TestConfigured(t *testing.T) {
 		{"one attempt, no policy", plain, server(func(i *workflow.Info) { i.RetryPolicy = nil }), true},
 		{"one attempt, a one-attempt policy", plain, server(func(i *workflow.Info) { i.RetryPolicy = &temporal.RetryPolicy{MaximumAttempts: 1} }), true},
 		{"one attempt, a caller's retries", plain, server(nil), false},
+		{"unlimited attempts", unlimited, server(func(i *workflow.Info) {
+			i.RetryPolicy = &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 200 * time.Second}
+		}), true},
+		{"unlimited attempts, no policy", unlimited, server(func(i *workflow.Info) { i.RetryPolicy = nil }), false},
+		{"unlimited attempts, a bounded policy", unlimited, server(func(i *workflow.Info) {
+			i.RetryPolicy = &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 200 * time.Second, MaximumAttempts: 3}
+		}), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, tt.task.configured(tt.info))

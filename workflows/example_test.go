@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -23,7 +24,7 @@ var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (
 		return "", err
 	}
 	return examples.Hello.TriggerAndWait(ctx, examples.HelloPayload{Name: name}, workflows.ChildOptions{Key: key})
-}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3}})
+}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 
 func ExampleNewTask() {
 	var s testsuite.WorkflowTestSuite
@@ -40,7 +41,7 @@ func ExampleNewTask() {
 		return
 	}
 	fmt.Println(got)
-	fmt.Println(greet.Config().RetryPolicy.MaximumAttempts, "attempts")
+	fmt.Println(greet.Options().RetryPolicy.MaximumAttempts, "attempts")
 	// Output:
 	// Hello, Ada
 	// 3 attempts

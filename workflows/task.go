@@ -17,37 +17,24 @@ import (
 	"github.com/once-run/once/idempotency"
 )
 
-// RetryOptions is a task's retry policy. Retries are attempts of the same
-// run: the workflow's RetryPolicy, so FirstRunID (and with it every
-// run-scoped key) stays while workflow.GetInfo(ctx).Attempt grows.
-type RetryOptions struct {
-	// MaxAttempts is the most attempts of a run, the first included; 1
-	// means no retry. Required: at least 1.
-	MaxAttempts int32
-
-	// InitialInterval is the wait before the first retry.
-	// Optional: defaults to 1s.
-	InitialInterval time.Duration
-
-	// BackoffCoefficient multiplies the wait after each retry.
-	// Optional: defaults to 2.
-	BackoffCoefficient float64
-
-	// MaxInterval caps the wait between attempts.
-	// Optional: defaults to 100 × InitialInterval.
-	MaxInterval time.Duration
-
-	// NonRetryableErrorTypes lists temporal.ApplicationError types that end
-	// the run without another attempt. Optional: defaults to none (a
-	// non-retryable ApplicationError never retries anyway).
-	NonRetryableErrorTypes []string
-}
-
-// TaskOptions configures a task.
+// TaskOptions configures a task: its retry policy and timeouts. They are
+// the task's, applied to every run of it whoever starts it — a child
+// trigger, the starter, the CLI, a plain SDK client: a run started without
+// them is restarted with them by the worker (see Task).
 type TaskOptions struct {
-	// Retry is the task's retry policy. Optional: defaults to nil, one
-	// attempt per run.
-	Retry *RetryOptions
+	// RetryPolicy is the task's retry policy, the SDK's: retries are
+	// attempts of the same run (the workflow's retry policy), so the run's
+	// stable ID (FirstRunID, and with it every run-scoped key) stays while
+	// workflow.GetInfo(ctx).Attempt grows. MaximumAttempts keeps Temporal's
+	// meaning: the most attempts, the first included; 1 means no retry, 0
+	// means unlimited (bound the run with ExecutionTimeout then). NewTask
+	// fills in InitialInterval (1s), BackoffCoefficient (2) and
+	// MaximumInterval (100 × InitialInterval) when they are zero, as the
+	// server does. NonRetryableErrorTypes lists temporal.ApplicationError
+	// types that end the run without another attempt (a non-retryable
+	// ApplicationError never retries anyway). Optional: defaults to nil,
+	// one attempt per run.
+	RetryPolicy *temporal.RetryPolicy
 
 	// ExecutionTimeout bounds a whole run, retries included.
 	// Optional: defaults to unlimited.
@@ -59,6 +46,16 @@ type TaskOptions struct {
 	// TaskTimeout bounds one workflow task (a worker that dies holding one is
 	// noticed after it). Optional: defaults to the server's 10s.
 	TaskTimeout time.Duration
+}
+
+// clone returns a copy of o that shares no memory with it.
+func (o TaskOptions) clone() TaskOptions {
+	if o.RetryPolicy != nil {
+		rp := *o.RetryPolicy
+		rp.NonRetryableErrorTypes = slices.Clone(rp.NonRetryableErrorTypes)
+		o.RetryPolicy = &rp
+	}
+	return o
 }
 
 // Runtime is what the worker tells the tasks it registers.
@@ -113,11 +110,16 @@ func StarterTasks(defs ...Definition) map[string]once.TaskConfig {
 // Task is a task with payload type P and result type R. Make one with
 // NewTask, usually as a package-level variable; it is immutable and safe for
 // concurrent use.
+//
+// Its retry policy and timeouts (TaskOptions) apply to every run of it: the
+// children it is triggered as get them, and a run started without them — by
+// a starter, the CLI or a plain SDK client — is restarted with them by the
+// worker, once (one continue-as-new, one more workflow task), before the
+// task's function runs.
 type Task[P, R any] struct {
 	id   string
 	fn   func(workflow.Context, P) (R, error)
-	opts TaskOptions
-	cfg  once.TaskConfig
+	opts TaskOptions // resolved: the retry policy's defaults filled in
 }
 
 var _ Definition = (*Task[struct{}, struct{}])(nil)
@@ -125,8 +127,10 @@ var _ Definition = (*Task[struct{}, struct{}])(nil)
 // NewTask defines a task: the workflow type id running fn with opts.
 //
 // NewTask panics, as regexp.MustCompile does, when id is not a valid task ID
-// (idempotency.ValidateTaskID), fn is nil, Retry.MaxAttempts is below 1 or a
-// duration is negative: tasks are defined once, at package level, and a bad
+// (idempotency.ValidateTaskID), fn is nil, a duration, MaximumAttempts or
+// BackoffCoefficient is negative, or the retry policy is one the server
+// refuses (a BackoffCoefficient below 1, a MaximumInterval below
+// InitialInterval): tasks are defined once, at package level, and a bad
 // definition is a programming error.
 func NewTask[P, R any](id string, fn func(workflow.Context, P) (R, error), opts TaskOptions) *Task[P, R] {
 	if err := idempotency.ValidateTaskID(id); err != nil {
@@ -138,25 +142,13 @@ func NewTask[P, R any](id string, fn func(workflow.Context, P) (R, error), opts 
 	if opts.ExecutionTimeout < 0 || opts.RunTimeout < 0 || opts.TaskTimeout < 0 {
 		panic(fmt.Sprintf("workflows: NewTask %s: negative timeout", id))
 	}
-	t := &Task[P, R]{id: id, fn: fn, opts: opts}
-	t.cfg = once.TaskConfig{
-		ExecutionTimeout: opts.ExecutionTimeout,
-		RunTimeout:       opts.RunTimeout,
-		TaskTimeout:      opts.TaskTimeout,
-	}
-	if r := opts.Retry; r != nil {
-		if r.MaxAttempts < 1 {
-			panic(fmt.Sprintf("workflows: NewTask %s: Retry.MaxAttempts is %d, want at least 1", id, r.MaxAttempts))
+	opts = opts.clone()
+	if rp := opts.RetryPolicy; rp != nil {
+		if rp.MaximumAttempts < 0 {
+			panic(fmt.Sprintf("workflows: NewTask %s: RetryPolicy.MaximumAttempts is %d: want 0 (unlimited) or more", id, rp.MaximumAttempts))
 		}
-		if r.InitialInterval < 0 || r.MaxInterval < 0 || r.BackoffCoefficient < 0 {
+		if rp.InitialInterval < 0 || rp.MaximumInterval < 0 || rp.BackoffCoefficient < 0 {
 			panic(fmt.Sprintf("workflows: NewTask %s: negative retry interval or coefficient", id))
-		}
-		rp := &temporal.RetryPolicy{
-			InitialInterval:        r.InitialInterval,
-			BackoffCoefficient:     r.BackoffCoefficient,
-			MaximumInterval:        r.MaxInterval,
-			MaximumAttempts:        r.MaxAttempts,
-			NonRetryableErrorTypes: append([]string(nil), r.NonRetryableErrorTypes...),
 		}
 		if rp.InitialInterval == 0 {
 			rp.InitialInterval = time.Second
@@ -167,29 +159,41 @@ func NewTask[P, R any](id string, fn func(workflow.Context, P) (R, error), opts 
 		if rp.MaximumInterval == 0 {
 			rp.MaximumInterval = 100 * rp.InitialInterval
 		}
-		t.cfg.RetryPolicy = rp
+		if rp.BackoffCoefficient < 1 {
+			panic(fmt.Sprintf("workflows: NewTask %s: RetryPolicy.BackoffCoefficient is %v: want at least 1", id, rp.BackoffCoefficient))
+		}
+		if rp.MaximumInterval < rp.InitialInterval {
+			panic(fmt.Sprintf("workflows: NewTask %s: RetryPolicy.MaximumInterval %v is below InitialInterval %v", id, rp.MaximumInterval, rp.InitialInterval))
+		}
 	}
-	return t
+	return &Task[P, R]{id: id, fn: fn, opts: opts}
 }
 
 // ID is the task ID, also the name of its workflow type.
 func (t *Task[P, R]) ID() string { return t.id }
 
-// Options returns the options the task was defined with.
-func (t *Task[P, R]) Options() TaskOptions { return t.opts }
+// Options returns the task's retry policy and timeouts as every run of it
+// gets them: the options it was defined with, the retry policy's defaults
+// filled in. It is a copy.
+func (t *Task[P, R]) Options() TaskOptions { return t.opts.clone() }
 
 // Config is the task's retry policy and timeouts in the starter's form. Give
 // it to starter.Options.Tasks (worker.New does) so that runs started from
 // outside retry and time out exactly like children started by other tasks.
 func (t *Task[P, R]) Config() once.TaskConfig {
-	return t.cfg.Clone()
+	return once.TaskConfig{
+		RetryPolicy:      t.opts.clone().RetryPolicy,
+		ExecutionTimeout: t.opts.ExecutionTimeout,
+		RunTimeout:       t.opts.RunTimeout,
+		TaskTimeout:      t.opts.TaskTimeout,
+	}
 }
 
 // Ref returns a reference to the task with its types and configuration, for
 // services that trigger it (starter.TriggerTask). A *Task can be passed to
 // starter.TriggerTask itself; a service that should not import the package
 // implementing the task declares its own with once.NewTaskRef.
-func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.id, t.cfg) }
+func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.id, t.Config()) }
 
 // Register registers the task's workflow on r under the task ID. The
 // registered function puts the task runtime (rt, and the counters of
@@ -249,12 +253,12 @@ func (t *Task[P, R]) configured(info *workflow.Info) bool {
 	if info.ContinuedExecutionRunID != "" || info.Attempt > 1 || info.FirstRunID == "" {
 		return true
 	}
-	runTimeout := t.cfg.RunTimeout
+	runTimeout := t.opts.RunTimeout
 	if runTimeout == 0 {
-		runTimeout = t.cfg.ExecutionTimeout
+		runTimeout = t.opts.ExecutionTimeout
 	}
-	return samePolicy(info.RetryPolicy, t.cfg.RetryPolicy) &&
-		(t.cfg.TaskTimeout == 0 || info.WorkflowTaskTimeout == t.cfg.TaskTimeout) &&
+	return samePolicy(info.RetryPolicy, t.opts.RetryPolicy) &&
+		(t.opts.TaskTimeout == 0 || info.WorkflowTaskTimeout == t.opts.TaskTimeout) &&
 		(runTimeout == 0 || info.WorkflowRunTimeout == runTimeout)
 }
 
@@ -263,16 +267,16 @@ func (t *Task[P, R]) configured(info *workflow.Info) bool {
 // workflow ID, first run ID (so its keys), memo and the headers of its
 // context propagators.
 func (t *Task[P, R]) restartConfigured(ctx workflow.Context, payload P) error {
-	rp := t.cfg.Clone().RetryPolicy
+	rp := t.opts.clone().RetryPolicy
 	if rp == nil {
 		rp = &temporal.RetryPolicy{MaximumAttempts: 1} // one attempt, whatever the start asked
 	}
-	runTimeout := t.cfg.RunTimeout
+	runTimeout := t.opts.RunTimeout
 	if runTimeout == 0 {
-		runTimeout = t.cfg.ExecutionTimeout
+		runTimeout = t.opts.ExecutionTimeout
 	}
 	ctx = workflow.WithWorkflowRunTimeout(ctx, runTimeout)
-	ctx = workflow.WithWorkflowTaskTimeout(ctx, t.cfg.TaskTimeout)
+	ctx = workflow.WithWorkflowTaskTimeout(ctx, t.opts.TaskTimeout)
 	return workflow.NewContinueAsNewErrorWithOptions(ctx, workflow.ContinueAsNewErrorOptions{RetryPolicy: rp}, t.id, payload)
 }
 

@@ -124,7 +124,7 @@ var (
 			return 0, errors.New("attempt 1 fails")
 		}
 		return attempt, nil
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
 
 	globalNoKey = workflows.NewTask("global-no-key", func(ctx workflow.Context, _ struct{}) (string, error) {
 		_, err := examples.ChildTask.Trigger(ctx, nil, workflows.ChildOptions{Scope: idempotency.ScopeGlobal})
@@ -409,20 +409,28 @@ func (s *tasksSuite) TestActivityTriggerTask() {
 	s.env.AssertExpectations(s.T())
 }
 
-func TestConfig(t *testing.T) {
-	cfg := examples.MyTask.Config()
-	require.NotNil(t, cfg.RetryPolicy)
-	require.Equal(t, int32(4), cfg.RetryPolicy.MaximumAttempts)
-	require.Equal(t, 500*time.Millisecond, cfg.RetryPolicy.InitialInterval)
-	require.Nil(t, examples.Hello.Config().RetryPolicy, "no Retry: one attempt")
+func TestOptions(t *testing.T) {
+	opts := examples.MyTask.Options()
+	require.NotNil(t, opts.RetryPolicy)
+	require.Equal(t, int32(4), opts.RetryPolicy.MaximumAttempts)
+	require.Equal(t, 500*time.Millisecond, opts.RetryPolicy.InitialInterval)
+	require.Nil(t, examples.Hello.Options().RetryPolicy, "no RetryPolicy: one attempt")
 
-	cfg.RetryPolicy.MaximumAttempts = 99
-	require.Equal(t, int32(4), examples.MyTask.Config().RetryPolicy.MaximumAttempts, "Config returns a copy")
+	opts.RetryPolicy.MaximumAttempts = 99
+	require.Equal(t, int32(4), examples.MyTask.Options().RetryPolicy.MaximumAttempts, "Options returns a copy")
 
+	defined := &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: []string{"Bad"}}
 	d := workflows.NewTask("defaults", func(workflow.Context, int) (int, error) { return 0, nil },
-		workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 2}, TaskTimeout: 2 * time.Second})
-	require.Equal(t, &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 100 * time.Second, MaximumAttempts: 2}, d.Config().RetryPolicy)
-	require.Equal(t, 2*time.Second, d.Config().TaskTimeout)
+		workflows.TaskOptions{RetryPolicy: defined, TaskTimeout: 2 * time.Second})
+	want := &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 100 * time.Second, MaximumAttempts: 2, NonRetryableErrorTypes: []string{"Bad"}}
+	require.Equal(t, want, d.Options().RetryPolicy, "the server's defaults filled in")
+	require.Equal(t, 2*time.Second, d.Options().TaskTimeout)
+	defined.MaximumAttempts, defined.NonRetryableErrorTypes[0] = 7, "Other"
+	require.Equal(t, want, d.Options().RetryPolicy, "NewTask keeps a copy")
+
+	unlimited := workflows.NewTask("unlimited", func(workflow.Context, int) (int, error) { return 0, nil },
+		workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{}, ExecutionTimeout: time.Hour})
+	require.Equal(t, int32(0), unlimited.Options().RetryPolicy.MaximumAttempts, "0: unlimited attempts, as in Temporal")
 }
 
 func TestNewTaskPanicsOnBadDefinition(t *testing.T) {
@@ -433,7 +441,18 @@ func TestNewTaskPanicsOnBadDefinition(t *testing.T) {
 	}{
 		{"invalid ID", func() { workflows.NewTask("-bad", fn, workflows.TaskOptions{}) }},
 		{"nil fn", func() { workflows.NewTask[int, int]("ok", nil, workflows.TaskOptions{}) }},
-		{"zero attempts", func() { workflows.NewTask("ok", fn, workflows.TaskOptions{Retry: &workflows.RetryOptions{}}) }},
+		{"negative attempts", func() {
+			workflows.NewTask("ok", fn, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: -1}})
+		}},
+		{"negative interval", func() {
+			workflows.NewTask("ok", fn, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{InitialInterval: -time.Second}})
+		}},
+		{"coefficient below 1", func() {
+			workflows.NewTask("ok", fn, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{BackoffCoefficient: 0.5}})
+		}},
+		{"maximum interval below the initial one", func() {
+			workflows.NewTask("ok", fn, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Minute, MaximumInterval: time.Second}})
+		}},
 		{"negative timeout", func() { workflows.NewTask("ok", fn, workflows.TaskOptions{RunTimeout: -1}) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) { require.Panics(t, tt.make) })

@@ -303,10 +303,10 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (
 	cwo := workflow.ChildWorkflowOptions{
 		WorkflowID:               id,
 		TaskQueue:                workflow.GetInfo(ctx).TaskQueueName,
-		WorkflowExecutionTimeout: t.cfg.ExecutionTimeout,
-		WorkflowRunTimeout:       t.cfg.RunTimeout,
-		WorkflowTaskTimeout:      t.cfg.TaskTimeout,
-		RetryPolicy:              t.Config().RetryPolicy,
+		WorkflowExecutionTimeout: t.opts.ExecutionTimeout,
+		WorkflowRunTimeout:       t.opts.RunTimeout,
+		WorkflowTaskTimeout:      t.opts.TaskTimeout,
+		RetryPolicy:              t.opts.clone().RetryPolicy,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
 		// Task, environment and key are in the workflow ID and type. A

@@ -36,7 +36,7 @@ var (
 
 // PlaceOrder ships, notifies and charges, in up to 3 attempts.
 var PlaceOrder = workflows.NewTask("place-order", placeOrder, workflows.TaskOptions{
-	Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: time.Second},
+	RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second},
 })
 
 func placeOrder(ctx workflow.Context, o Order) (string, error) {

@@ -71,7 +71,7 @@ var (
 			return out, temporal.NewApplicationError(fmt.Sprintf("attempt %d fails on purpose", attempt), "DefFlaky")
 		}
 		return out, nil
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: 100 * time.Millisecond}})
 
 	// slowFirst outlives its run timeout in its first attempt; the second
 	// returns at once.
@@ -84,8 +84,8 @@ var (
 		}
 		return attempt, nil
 	}, workflows.TaskOptions{
-		Retry:      &workflows.RetryOptions{MaxAttempts: 2, InitialInterval: 100 * time.Millisecond},
-		RunTimeout: 2 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: 100 * time.Millisecond},
+		RunTimeout:  2 * time.Second,
 	})
 )
 

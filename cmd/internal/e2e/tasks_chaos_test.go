@@ -61,7 +61,7 @@ var chaosParent = workflows.NewTask("chaos-parent", func(ctx workflow.Context, p
 	}
 	return 5, nil
 }, workflows.TaskOptions{
-	Retry:       &workflows.RetryOptions{MaxAttempts: 5, InitialInterval: 200 * time.Millisecond, MaxInterval: time.Second},
+	RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: 200 * time.Millisecond, MaximumInterval: time.Second},
 	TaskTimeout: 2 * time.Second,
 })
 

@@ -27,7 +27,7 @@ var (
 
 	kitParent = workflows.NewTask("kit-parent", func(ctx workflow.Context, _ struct{}) (kitResult, error) {
 		return kitParentBody(ctx, false)
-	}, workflows.TaskOptions{Retry: &workflows.RetryOptions{MaxAttempts: 3, InitialInterval: 200 * time.Millisecond}})
+	}, workflows.TaskOptions{RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: 200 * time.Millisecond}})
 )
 
 type kitResult struct {
