@@ -46,8 +46,9 @@ type BatchResult struct {
 // returns one result per item in input order. Two items with the same key
 // map to the same run (one of them Cached).
 //
-// Errors: only for the batch as a whole (an invalid task ID or batch key),
-// in which case nothing is started; item errors are in the results.
+// Errors: only for the batch as a whole (an invalid task ID, a task not in
+// Options.Tasks, an invalid batch key), in which case nothing is started;
+// item errors are in the results.
 func (c *Client) BatchTrigger(ctx context.Context, task string, items []BatchItem, opts BatchOptions) ([]BatchResult, error) {
 	return c.batch(ctx, task, items, opts, false)
 }
@@ -62,6 +63,9 @@ func (c *Client) BatchTriggerAndWait(ctx context.Context, task string, items []B
 
 func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts BatchOptions, wait bool) ([]BatchResult, error) {
 	if err := idempotency.ValidateTaskID(task); err != nil {
+		return nil, fmt.Errorf("batch trigger %s: %w", task, err)
+	}
+	if err := c.checkTask(task); err != nil {
 		return nil, fmt.Errorf("batch trigger %s: %w", task, err)
 	}
 	var batchKey idempotency.Key

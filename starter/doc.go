@@ -37,6 +37,26 @@
 // service does with Temporal; Client.With makes a Client of another
 // environment (or other Options) on the same connection.
 //
+// # A task's retry policy and timeouts: the worker's
+//
+// A task's retry policy and timeouts are part of its definition
+// (workflows.TaskOptions), on the worker, and apply to every run of it,
+// whoever starts it: this package, the CLI, another task, a plain SDK
+// client. The starter sends none and needs none: the worker restarts a run
+// started without them once, with them (a continue-as-new before the task's
+// code runs: one more workflow task, and one more run in the key's
+// history), so the run keeps its workflow ID, stable run ID, key and memo.
+// A run of a task that no worker of the environment knows, or whose payload
+// does not decode into the task's payload type, fails at once,
+// non-retryably, instead of holding its key (see worker.Options
+// KeepUnknownTasks for rolling deploys).
+//
+// Options.Tasks names the tasks a Client may trigger. When it names any, a
+// trigger, batch, reset, lookup or list of another task is ErrUnknownTask,
+// an input error, with nothing started: a misspelt task fails in the
+// caller, not on a worker. A worker's starter (worker.Worker.Starter) knows
+// the worker's tasks.
+//
 // # Triggering from an activity
 //
 // In an activity of a task the context carries the task's run (see package
@@ -117,7 +137,8 @@
 //     (neither changes, so the Client keeps what it read for the next
 //     triggers); a retried, continued-as-new or reset run of a new key: two,
 //     the second for the request ID of its chain's first run, where its TTL
-//     is;
+//     is — which includes every run of a task with a retry policy or
+//     timeouts, that the worker restarts with them (see above);
 //   - strict mode against a run started without strict mode: one
 //     GetWorkflowExecutionHistory to hash the original payload;
 //   - once per Client: DescribeNamespace (retention warning), and with
@@ -144,10 +165,11 @@
 // # Errors
 //
 // Every input error matches once.ErrInvalidInput and is returned before any
-// RPC, with nothing started: invalid task ID, key, scope or TTL, a payload
-// that cannot be encoded or is larger than Options.MaxPayloadBytes
-// (ErrPayloadTooLarge, default the server's default blob size limit), a
-// negative duration in TriggerOptions (ErrNegativeDuration). When the
+// RPC, with nothing started: invalid task ID, key, scope or TTL, a task not
+// in Options.Tasks (ErrUnknownTask), a payload that cannot be encoded or is
+// larger than Options.MaxPayloadBytes (ErrPayloadTooLarge, default the
+// server's default blob size limit), a negative TriggerOptions.StartDelay
+// (ErrNegativeDuration). When the
 // caller's context is done — its deadline passed or it canceled — every call
 // (Trigger, TriggerAndWait, Run.Get, BatchTrigger's items, ResetKey, Lookup)
 // returns an error that matches context.DeadlineExceeded or

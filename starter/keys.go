@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 )
 
@@ -80,10 +79,11 @@ func (c *Client) resetKey(ctx context.Context, task string, key idempotency.Inpu
 		workflowID: workflowID,
 		task:       task,
 		taskQueue:  markerTaskQueue,
-		cfg:        once.TaskConfig{ExecutionTimeout: time.Minute},
-		memo:       idempotency.Memo{Reset: true}.Fields(),
-		requestID:  requestID{kind: kindMarker, suffix: runID}.String(),
-		policy:     enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// Never executed: a bound in case its termination never comes.
+		executionTimeout: time.Minute,
+		memo:             idempotency.Memo{Reset: true}.Fields(),
+		requestID:        requestID{kind: kindMarker, suffix: runID}.String(),
+		policy:           enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
 	if err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -185,6 +185,9 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 // workflowIDFor resolves a key for ResetKey and Lookup.
 func (c *Client) workflowIDFor(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (string, idempotency.Key, error) {
 	if err := idempotency.ValidateTaskID(task); err != nil {
+		return "", "", err
+	}
+	if err := c.checkTask(task); err != nil {
 		return "", "", err
 	}
 	if key == nil {

@@ -80,6 +80,9 @@ type RunSummary struct {
 // Errors: invalid input; ErrServerUnreachable; the server's.
 func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([]RunSummary, error) {
 	query, err := c.RunsQuery(task)
+	if err == nil {
+		err = c.checkTask(task)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", task, err)
 	}

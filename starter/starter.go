@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,10 +79,27 @@ var (
 	// instead of the data.
 	ErrPayloadTooLarge = once.InputError("starter: payload too large")
 
-	// ErrNegativeDuration: StartDelay, ExecutionTimeout, RunTimeout or
-	// TaskTimeout of TriggerOptions is negative. Use 0 for the default.
+	// ErrNegativeDuration: TriggerOptions.StartDelay is negative. Use 0 for
+	// none.
 	ErrNegativeDuration = once.InputError("starter: negative duration in TriggerOptions: use 0 for the default or a positive duration")
+
+	// ErrUnknownTask: the task is not one of Options.Tasks, the tasks this
+	// client may trigger (when it names any). Nothing was started. The
+	// error's message names the task and the tasks the client knows.
+	ErrUnknownTask = once.InputError("starter: unknown task: this client knows only the tasks of Options.Tasks")
 )
+
+// unknownTaskError is ErrUnknownTask for one task.
+type unknownTaskError struct {
+	task  string
+	known []string
+}
+
+func (e *unknownTaskError) Error() string {
+	return fmt.Sprintf("starter: unknown task %q: this client knows only the tasks of Options.Tasks (%s)", e.task, strings.Join(e.known, ", "))
+}
+
+func (e *unknownTaskError) Unwrap() error { return ErrUnknownTask }
 
 // PayloadTooLargeError is the error of a trigger whose encoded payload is
 // larger than the limit; nothing was sent. It matches ErrPayloadTooLarge and
@@ -141,9 +160,14 @@ type Options struct {
 	// Optional: defaults to DefaultBatchParallelism.
 	BatchParallelism int
 
-	// Tasks holds per-task start settings by task ID. Optional: a task
-	// without an entry starts with one attempt and no timeouts.
-	Tasks map[string]once.TaskConfig
+	// Tasks lists the IDs of the tasks this client may trigger: a trigger,
+	// batch, reset, lookup or list of another task is an error
+	// (ErrUnknownTask), with nothing started — so that a misspelt task
+	// fails at once instead of starting a run no worker runs. A task's
+	// retry policy and timeouts are not set here: they are the task's
+	// (workflows.TaskOptions), and the worker applies them to every run.
+	// Optional: defaults to none, any valid task ID.
+	Tasks []string
 
 	// RequestTimeout bounds each call whose context has no deadline: a
 	// trigger (not the wait for its result), a reset, a lookup, with all
@@ -185,7 +209,8 @@ type Client struct {
 	svc       workflowservice.WorkflowServiceClient
 	opts      Options
 	taskQueue string
-	traceKey  string // the tracer's header key; "" without Options.Tracer
+	traceKey  string          // the tracer's header key; "" without Options.Tracer
+	known     map[string]bool // Options.Tasks; nil: any task
 
 	nsMu      sync.Mutex
 	nsLoaded  atomic.Bool // set once retention and hasSA are read; then no lock
@@ -247,7 +272,22 @@ func withDefaults(opts Options) (Options, error) {
 	if opts.Tracer != nil && opts.Tracer.Options().HeaderKey == "" {
 		return opts, errors.New("starter: the tracer names no header key")
 	}
+	for _, task := range opts.Tasks {
+		if err := idempotency.ValidateTaskID(task); err != nil {
+			return opts, fmt.Errorf("starter: Options.Tasks: %w", err)
+		}
+	}
+	opts.Tasks = slices.Clone(opts.Tasks)
 	return opts, nil
+}
+
+// checkTask refuses a task that is not one of Options.Tasks, when it names
+// any.
+func (c *Client) checkTask(task string) error {
+	if c.known != nil && !c.known[task] {
+		return &unknownTaskError{task: task, known: c.opts.Tasks}
+	}
+	return nil
 }
 
 // newClient is a Client on sdk, whose settings are s, with opts (defaults
@@ -258,6 +298,13 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 		// Read once, as the SDK's tracing interceptor does.
 		traceKey = opts.Tracer.Options().HeaderKey
 	}
+	var known map[string]bool
+	if len(opts.Tasks) > 0 {
+		known = make(map[string]bool, len(opts.Tasks))
+		for _, task := range opts.Tasks {
+			known[task] = true
+		}
+	}
 	return &Client{
 		client:    sdk,
 		settings:  s,
@@ -265,12 +312,13 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
+		known:     known,
 		seen:      seenKeys{size: max(opts.SeenKeys, 0)},
 	}
 }
 
 // With returns a Client on the same connection and client settings with
-// other Options: another environment, task settings, metrics handler, ….
+// other Options: another environment, tasks, metrics handler, ….
 // Closing it does nothing; close the Client that Dial returned.
 //
 // Errors: invalid opts, as Dial.
@@ -283,7 +331,11 @@ func (c *Client) With(opts Options) (*Client, error) {
 }
 
 // Options are the client's options, with their defaults filled in.
-func (c *Client) Options() Options { return c.opts }
+func (c *Client) Options() Options {
+	opts := c.opts
+	opts.Tasks = slices.Clone(opts.Tasks)
+	return opts
+}
 
 // Namespace is the namespace of the SDK client: where runs start and are
 // read.

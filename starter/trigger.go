@@ -21,6 +21,12 @@ import (
 
 // TriggerOptions configures one trigger. The zero value triggers without a
 // key: a new run every time (outside a task).
+//
+// A task's retry policy and timeouts are not options of a trigger: they are
+// the task's (workflows.TaskOptions, its definition on the worker), applied
+// to every run of it whoever starts it. The starter sends none; the worker
+// restarts a run started without them once, with them (one continue-as-new:
+// one more workflow task), before the task's code runs.
 type TriggerOptions struct {
 	// Key makes the trigger idempotent: idempotency.Parts (hashed with
 	// Scope) or an idempotency.Key (used as is). Optional: without a key, a
@@ -54,12 +60,6 @@ type TriggerOptions struct {
 	// Optional: defaults to false.
 	Strict bool
 
-	// RetryPolicy overrides the task's (Options.Tasks). Optional.
-	RetryPolicy *temporal.RetryPolicy
-	// ExecutionTimeout, RunTimeout and TaskTimeout override the task's.
-	// Optional: 0 keeps the task's; negative is an error
-	// (ErrNegativeDuration).
-	ExecutionTimeout, RunTimeout, TaskTimeout time.Duration
 	// StartDelay delays the first workflow task. Optional: defaults to none;
 	// negative is an error (ErrNegativeDuration).
 	StartDelay time.Duration
@@ -161,8 +161,11 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 	if err := idempotency.ValidateTaskID(task); err != nil {
 		return nil, err
 	}
-	if err := validateDurations(opts); err != nil {
+	if err := c.checkTask(task); err != nil {
 		return nil, err
+	}
+	if opts.StartDelay < 0 {
+		return nil, fmt.Errorf("StartDelay %v: %w", opts.StartDelay, ErrNegativeDuration)
 	}
 	p := &prepared{task: task, ttl: opts.TTL, strict: opts.Strict, retryFailed: opts.RetryFailed, payload: payload, extraMemo: opts.Memo}
 	if p.ttl == 0 {
@@ -201,31 +204,12 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 		task:       task,
 		taskQueue:  c.taskQueue,
 		payload:    payload,
-		cfg:        c.startConfig(task, opts),
 		delay:      opts.StartDelay,
 		memo:       c.memo(p, time.Time{}, ""), // TTL and hash: in the request ID
 		requestID:  requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}.String(),
 		policy:     enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}
 	return p, nil
-}
-
-// validateDurations refuses negative durations in opts.
-func validateDurations(opts TriggerOptions) error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"StartDelay", opts.StartDelay},
-		{"ExecutionTimeout", opts.ExecutionTimeout},
-		{"RunTimeout", opts.RunTimeout},
-		{"TaskTimeout", opts.TaskTimeout},
-	} {
-		if d.v < 0 {
-			return fmt.Errorf("%s %v: %w", d.name, d.v, ErrNegativeDuration)
-		}
-	}
-	return nil
 }
 
 // activityKeyPrefix starts the key text of unkeyed triggers from activities.
@@ -253,19 +237,6 @@ func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.In
 	return idempotency.ResolveTrigger(key, scope, rc, call)
 }
 
-// startConfig is the task's configuration (Options.Tasks) with the
-// trigger's overrides.
-func (c *Client) startConfig(task string, opts TriggerOptions) once.TaskConfig {
-	cfg := c.opts.Tasks[task]
-	if opts.RetryPolicy != nil {
-		cfg.RetryPolicy = opts.RetryPolicy
-	}
-	cfg.ExecutionTimeout = firstNonZero(opts.ExecutionTimeout, cfg.ExecutionTimeout)
-	cfg.RunTimeout = firstNonZero(opts.RunTimeout, cfg.RunTimeout)
-	cfg.TaskTimeout = firstNonZero(opts.TaskTimeout, cfg.TaskTimeout)
-	return cfg
-}
-
 // checkInput encodes the payload as the SDK client will encode it for the
 // start of workflowID (nil: no input), to refuse one the data converter
 // cannot encode or that is larger than Options.MaxPayloadBytes before any
@@ -287,11 +258,12 @@ func (c *Client) checkInput(ctx context.Context, workflowID string, payload any)
 
 // startSpec is one start: of a new key, of a replacement, of a reset
 // marker. Conflict policy FAIL, so that the server answers for an existing
-// run with its ID and start request ID.
+// run with its ID and start request ID. A task's start carries no retry
+// policy or timeouts: they are the task's, applied by the worker.
 type startSpec struct {
 	workflowID, task, taskQueue string
-	payload                     any // nil: no input
-	cfg                         once.TaskConfig
+	payload                     any           // nil: no input
+	executionTimeout            time.Duration // a reset marker's; 0 for a task's run
 	delay                       time.Duration
 	memo                        map[string]any
 	searchAttributes            temporal.SearchAttributes
@@ -321,14 +293,11 @@ func (c *Client) start(ctx context.Context, s startSpec) (string, error) {
 	run, err := c.client.ExecuteWorkflow(context.WithValue(rctx, startCallKey{}, call), client.StartWorkflowOptions{
 		ID:                                       s.workflowID,
 		TaskQueue:                                s.taskQueue,
-		WorkflowExecutionTimeout:                 s.cfg.ExecutionTimeout,
-		WorkflowRunTimeout:                       s.cfg.RunTimeout,
-		WorkflowTaskTimeout:                      s.cfg.TaskTimeout,
+		WorkflowExecutionTimeout:                 s.executionTimeout,
 		StartDelay:                               s.delay,
 		WorkflowIDReusePolicy:                    s.policy,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		RetryPolicy:                              s.cfg.RetryPolicy,
 		Memo:                                     s.memo,
 		TypedSearchAttributes:                    s.searchAttributes,
 	}, s.task, args...)
@@ -376,13 +345,4 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 
 func (c *Client) run(p *prepared, runID string, cached bool) *Run {
 	return &Run{Task: p.task, WorkflowID: p.workflowID(), RunID: runID, Key: p.key.Key, Cached: cached, c: c}
-}
-
-func firstNonZero(ds ...time.Duration) time.Duration {
-	for _, d := range ds {
-		if d != 0 {
-			return d
-		}
-	}
-	return 0
 }

@@ -82,9 +82,6 @@ func TestInputErrorsBeforeAnyRPC(t *testing.T) {
 		want    error
 	}{
 		{"negative StartDelay", 0, nil, TriggerOptions{StartDelay: -time.Second}, ErrNegativeDuration},
-		{"negative ExecutionTimeout", 0, nil, TriggerOptions{ExecutionTimeout: -1}, ErrNegativeDuration},
-		{"negative RunTimeout", 0, nil, TriggerOptions{RunTimeout: -time.Minute}, ErrNegativeDuration},
-		{"negative TaskTimeout", 0, nil, TriggerOptions{TaskTimeout: -time.Millisecond}, ErrNegativeDuration},
 		{"payload over the default limit", 0, big, TriggerOptions{Key: idempotency.Parts{"k"}}, ErrPayloadTooLarge},
 		{"payload over a set limit", 100, strings.Repeat("y", 200), TriggerOptions{}, ErrPayloadTooLarge},
 	}
@@ -120,6 +117,57 @@ func TestInputErrorsBeforeAnyRPC(t *testing.T) {
 		require.ErrorIs(t, err, ErrServerUnreachable, "a payload of the limit goes on to the server")
 		_, err = s.Trigger(context.Background(), "task", big[:n]+"x", TriggerOptions{})
 		require.ErrorIs(t, err, ErrPayloadTooLarge)
+	})
+}
+
+// TestUnknownTask: with Options.Tasks, a trigger, batch, reset, lookup or
+// list of another task is ErrUnknownTask (an input error) before any RPC,
+// with a message that names the task and the tasks the client knows; the
+// tasks it knows go on to the server.
+func TestUnknownTask(t *testing.T) {
+	ctx := context.Background()
+	s := newOfflineClient(t, Options{Tasks: []string{"hello", "my-task"}})
+	key := idempotency.Parts{"k"}
+	calls := map[string]func(task string) error{
+		"trigger": func(task string) error { _, err := s.Trigger(ctx, task, nil, TriggerOptions{Key: key}); return err },
+		"batch": func(task string) error {
+			res, err := s.BatchTrigger(ctx, task, []BatchItem{{Options: TriggerOptions{Key: key}}}, BatchOptions{})
+			if err == nil {
+				err = res[0].Err
+			}
+			return err
+		},
+		"reset":  func(task string) error { return s.ResetKey(ctx, task, key, ResetOptions{}) },
+		"lookup": func(task string) error { _, err := s.Lookup(ctx, task, key, LookupOptions{}); return err },
+		"list":   func(task string) error { _, err := s.ListRuns(ctx, task, ListOptions{}); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			err := call("hellp")
+			require.ErrorIs(t, err, ErrUnknownTask)
+			require.ErrorIs(t, err, once.ErrInvalidInput)
+			require.Contains(t, err.Error(), `unknown task "hellp": this client knows only the tasks of Options.Tasks (hello, my-task)`)
+			require.False(t, errors.Is(err, ErrServerUnreachable), "an RPC was made: %v", err)
+
+			require.ErrorIs(t, call("hello"), ErrServerUnreachable, "a task of Options.Tasks goes on to the server")
+		})
+	}
+
+	t.Run("without Options.Tasks, any task", func(t *testing.T) {
+		s := newOfflineClient(t, Options{})
+		_, err := s.Trigger(ctx, "hellp", nil, TriggerOptions{})
+		require.ErrorIs(t, err, ErrServerUnreachable)
+	})
+
+	t.Run("an invalid task ID in Options.Tasks", func(t *testing.T) {
+		_, err := NewLazy(client.Options{HostPort: "127.0.0.1:1"}, Options{Tasks: []string{"hello", "-bad"}})
+		require.ErrorIs(t, err, idempotency.ErrInvalidTaskID)
+	})
+
+	t.Run("Options returns a copy", func(t *testing.T) {
+		tasks := s.Options().Tasks
+		tasks[0] = "other"
+		require.Equal(t, []string{"hello", "my-task"}, s.Options().Tasks)
 	})
 }
 

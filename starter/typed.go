@@ -32,8 +32,7 @@ func (r *TypedRun[R]) Get(ctx context.Context) (R, error) {
 
 // TriggerTask is Client.Trigger with types: it triggers task with payload
 // and returns a run whose Get yields the task's result type. The task's
-// retry policy and timeouts apply unless Options.Tasks or opts override
-// them.
+// retry policy and timeouts are the worker's, as for any trigger.
 //
 //	run, err := starter.TriggerTask(ctx, s, examples.Hello, examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: idempotency.Parts{"order-42"}})
 //	greeting, err := run.Get(ctx) // string
@@ -41,7 +40,7 @@ func (r *TypedRun[R]) Get(ctx context.Context) (R, error) {
 // Errors: as Client.Trigger.
 func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
 	ref := task.Ref()
-	run, err := c.Trigger(ctx, ref.ID(), payload, c.withTaskConfig(ref.ID(), ref.Config(), opts))
+	run, err := c.Trigger(ctx, ref.ID(), payload, opts)
 	if run == nil {
 		return nil, err
 	}
@@ -60,7 +59,7 @@ func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R],
 func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
 	ref := task.Ref()
 	var out R
-	run, err := c.TriggerAndWait(ctx, ref.ID(), payload, &out, c.withTaskConfig(ref.ID(), ref.Config(), opts))
+	run, err := c.TriggerAndWait(ctx, ref.ID(), payload, &out, opts)
 	if run == nil {
 		return nil, err
 	}
@@ -91,7 +90,7 @@ func BatchTriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P
 	ref := task.Ref()
 	untyped := make([]BatchItem, len(items))
 	for i, it := range items {
-		untyped[i] = BatchItem{Payload: it.Payload, Options: c.withTaskConfig(ref.ID(), ref.Config(), it.Options)}
+		untyped[i] = BatchItem{Payload: it.Payload, Options: it.Options}
 	}
 	results, err := c.BatchTrigger(ctx, ref.ID(), untyped, opts)
 	if err != nil {
@@ -105,25 +104,4 @@ func BatchTriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P
 		}
 	}
 	return out, nil
-}
-
-// withTaskConfig fills the retry policy and timeouts of opts from cfg where
-// neither opts nor Options.Tasks sets them.
-func (c *Client) withTaskConfig(task string, cfg once.TaskConfig, opts TriggerOptions) TriggerOptions {
-	if _, known := c.opts.Tasks[task]; known {
-		return opts
-	}
-	if opts.RetryPolicy == nil {
-		opts.RetryPolicy = cfg.RetryPolicy
-	}
-	if opts.ExecutionTimeout == 0 {
-		opts.ExecutionTimeout = cfg.ExecutionTimeout
-	}
-	if opts.RunTimeout == 0 {
-		opts.RunTimeout = cfg.RunTimeout
-	}
-	if opts.TaskTimeout == 0 {
-		opts.TaskTimeout = cfg.TaskTimeout
-	}
-	return opts
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -139,10 +140,6 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	c := s.Temporal()
 
 	so := s.Options()
-	configs := make(map[string]once.TaskConfig, len(so.Tasks)+len(opts.Tasks))
-	for id, cfg := range so.Tasks {
-		configs[id] = cfg
-	}
 	seen := make(map[string]bool, len(opts.Tasks))
 	for _, t := range opts.Tasks {
 		if t == nil {
@@ -152,7 +149,6 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 			return nil, fmt.Errorf("worker: task %q registered twice", t.ID())
 		}
 		seen[t.ID()] = true
-		configs[t.ID()] = t.Config()
 		w.tasks = append(w.tasks, t.ID())
 	}
 
@@ -162,8 +158,14 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 		}
 	}
 
-	// The starter of activities: s, knowing the tasks' configs.
-	so.Tasks = configs
+	// The starter of activities: s, knowing the worker's tasks too. With
+	// any, a trigger of a task that neither names fails at once
+	// (starter.ErrUnknownTask), as this worker would fail its run.
+	for _, id := range w.tasks {
+		if !slices.Contains(so.Tasks, id) {
+			so.Tasks = append(so.Tasks, id)
+		}
+	}
 	if so.Tracer == nil {
 		so.Tracer = opts.Tracer
 	}
@@ -228,7 +230,8 @@ func (w *Worker) TaskQueue() string { return w.taskQueue }
 func (w *Worker) Tasks() []string { return append([]string(nil), w.tasks...) }
 
 // Starter is the starter activities trigger tasks with: the starter.Client
-// the worker was made with, knowing the tasks' configs.
+// the worker was made with, its Options.Tasks extended with the worker's
+// tasks.
 func (w *Worker) Starter() *starter.Client { return w.starter }
 
 // SearchAttributes reports whether children get Once's search attributes.

@@ -36,7 +36,12 @@ func TestNew(t *testing.T) {
 	require.Equal(t, "staging", w.Starter().Environment())
 	require.Equal(t, "once-staging", w.Starter().TaskQueue())
 	require.False(t, w.SearchAttributes())
-	require.Equal(t, examples.Hello.Config(), w.Starter().Options().Tasks["hello"], "the worker's starter knows its tasks")
+	require.Equal(t, w.Tasks(), w.Starter().Options().Tasks, "the worker's starter knows its tasks")
+
+	// The starter's own tasks stay, the worker's are added once.
+	w, err = worker.New(lazyStarter(t, starter.Options{Tasks: []string{"elsewhere", "hello"}}), worker.Options{Tasks: examples.Tasks()})
+	require.NoError(t, err)
+	require.Equal(t, []string{"elsewhere", "hello", "child-task", "my-task", "activity-trigger-task"}, w.Starter().Options().Tasks)
 
 	// The default is off: no search attributes, and no RPC to ask.
 	w, err = worker.New(lazyStarter(t, starter.Options{}), worker.Options{})

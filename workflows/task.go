@@ -96,17 +96,6 @@ type Definition interface {
 	Register(r Registry, rt Runtime)
 }
 
-// StarterTasks returns the start settings of defs by task ID, for
-// starter.Options.Tasks: a starter that triggers these tasks from outside
-// then applies their retry policies and timeouts.
-func StarterTasks(defs ...Definition) map[string]once.TaskConfig {
-	m := make(map[string]once.TaskConfig, len(defs))
-	for _, d := range defs {
-		m[d.ID()] = d.Config()
-	}
-	return m
-}
-
 // Task is a task with payload type P and result type R. Make one with
 // NewTask, usually as a package-level variable; it is immutable and safe for
 // concurrent use.

@@ -48,7 +48,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/grpc"
 
-	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/devserver"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/idempotency"
@@ -475,10 +474,7 @@ func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Dura
 	if err != nil {
 		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
-	so := starter.Options{
-		Environment: startsEnvironment, Logger: shared.DiscardLogger(),
-		Tasks: map[string]once.TaskConfig{noopTask.ID(): noopTask.Config()},
-	}
+	so := starter.Options{Environment: startsEnvironment, Logger: shared.DiscardLogger()}
 	s, err := starter.Dial(ctx, opts, so)
 	if err != nil {
 		c.Close()

@@ -738,9 +738,6 @@ func TestConvergeBadInputStartsNothing(t *testing.T) {
 		{"3 MB payload", strings.Repeat("x", 3<<20), starter.TriggerOptions{}, starter.ErrPayloadTooLarge},
 		{"10 MB payload, keyed", strings.Repeat("x", 10<<20), starter.TriggerOptions{Key: idempotency.Parts{"big"}}, starter.ErrPayloadTooLarge},
 		{"negative StartDelay", nil, starter.TriggerOptions{StartDelay: -time.Second}, starter.ErrNegativeDuration},
-		{"negative ExecutionTimeout", nil, starter.TriggerOptions{ExecutionTimeout: -time.Second}, starter.ErrNegativeDuration},
-		{"negative RunTimeout", nil, starter.TriggerOptions{RunTimeout: -time.Second}, starter.ErrNegativeDuration},
-		{"negative TaskTimeout", nil, starter.TriggerOptions{TaskTimeout: -time.Second}, starter.ErrNegativeDuration},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,9 +140,7 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	require.Zero(t, triggers(once.OutcomeStarted))
 
-	s := newStarter(t, starter.Options{Environment: env, Tasks: map[string]once.TaskConfig{
-		examples.MyTask.ID(): examples.MyTask.Config(),
-	}})
+	s := newStarter(t, starter.Options{Environment: env})
 	_, err := s.TriggerAndWait(ctx, examples.ActivityTriggerTask.ID(), examples.ActivityTriggerPayload{FailAttempts: 2}, nil,
 		starter.TriggerOptions{Key: key("activity")})
 	require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
+	"github.com/once-run/once/workflows"
 )
 
 // Test tasks for the starter's server semantics. echoTask is also the
@@ -41,6 +42,11 @@ func sleepyTask(ctx workflow.Context, _ map[string]any) (string, error) {
 	sel.Select(ctx)
 	return "finished", ctx.Err()
 }
+
+// sleepyOneSecond is sleepy with a run timeout of a second: a task's
+// timeouts are its own, so a run of it started without them (by the
+// starter) is restarted with them, and then times out.
+var sleepyOneSecond = workflows.NewTask("sleepy-1s", sleepyTask, workflows.TaskOptions{RunTimeout: time.Second})
 
 // envTask answers with the environment of the worker that ran it.
 func envTask(env string) func(workflow.Context, map[string]any) (string, error) {
@@ -65,6 +71,7 @@ func newStarterEnv(t *testing.T, opts starter.Options) *starterEnv {
 	for name, fn := range map[string]any{"echo": echoTask, "fail": failTask, "sleepy": sleepyTask, "whoami": envTask(env)} {
 		w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
+	sleepyOneSecond.Register(w, workflows.Runtime{Environment: env})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return &starterEnv{env: env, c: c, s: s}
@@ -155,7 +162,8 @@ func TestTriggerCompletedIsCachedWithResult(t *testing.T) {
 	countRuns(t, e.c, runsOf(r1.WorkflowID), 1)
 }
 
-// closeAs drives a fresh keyed run of sleepy (or fail) to a closed status.
+// closeAs drives a fresh keyed run of sleepy (or fail, or sleepy-1s) to a
+// closed status.
 func closeAs(t *testing.T, e *starterEnv, ctx context.Context, status enumspb.WorkflowExecutionStatus, k string) *starter.Run {
 	t.Helper()
 	task, opts := "sleepy", starter.TriggerOptions{Key: key(k)}
@@ -163,7 +171,7 @@ func closeAs(t *testing.T, e *starterEnv, ctx context.Context, status enumspb.Wo
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		task = "fail"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		opts.ExecutionTimeout = time.Second
+		task = sleepyOneSecond.ID()
 	}
 	run, err := e.s.Trigger(ctx, task, nil, opts)
 	require.NoError(t, err)
@@ -207,7 +215,11 @@ func TestTriggerClosedUnsuccessfully(t *testing.T) {
 			require.False(t, retried.Cached)
 			require.NotEqual(t, old.RunID, retried.RunID)
 			require.Equal(t, old.WorkflowID, retried.WorkflowID)
-			countRuns(t, e.c, runsOf(old.WorkflowID), 2)
+			runs := int64(2)
+			if task == sleepyOneSecond.ID() {
+				runs = 4 // each run restarted once by the task, with its run timeout
+			}
+			countRuns(t, e.c, runsOf(old.WorkflowID), runs)
 			if task == "sleepy" {
 				require.NoError(t, e.c.TerminateWorkflow(ctx, retried.WorkflowID, retried.RunID, "test cleanup"))
 			}

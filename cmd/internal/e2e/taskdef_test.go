@@ -240,3 +240,41 @@ func TestUnknownTaskAndBadPayloadFailAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestStarterRefusesUnknownTasks: a starter with Options.Tasks, and the
+// worker's starter (its tasks added), refuse another task at once, as an
+// input error that names it, with nothing started; their tasks still start.
+func TestStarterRefusesUnknownTasks(t *testing.T) {
+	env := unique("def")
+	s := dialStarter(t, starter.Options{Environment: env, Tasks: []string{"elsewhere"}, Logger: shared.DiscardLogger()})
+	w, err := worker.New(s, worker.Options{Tasks: []workflows.Definition{defChild}, Logger: shared.DiscardLogger()})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	ctx := testCtx(t, time.Minute)
+	key := idempotency.Parts{unique("k")}
+
+	for name, c := range map[string]*starter.Client{"the starter": s, "the worker's starter": w.Starter()} {
+		t.Run(name, func(t *testing.T) {
+			_, err := c.Trigger(ctx, "no-such-task", "x", starter.TriggerOptions{Key: key})
+			require.ErrorIs(t, err, starter.ErrUnknownTask)
+			require.ErrorIs(t, err, once.ErrInvalidInput)
+			require.Contains(t, err.Error(), `unknown task "no-such-task"`)
+			_, err = c.Lookup(ctx, "no-such-task", key, starter.LookupOptions{})
+			require.ErrorIs(t, err, starter.ErrUnknownTask, "a lookup is refused too")
+		})
+	}
+	resp, err := s.Temporal().ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.Namespace(), Query: fmt.Sprintf("WorkflowId STARTS_WITH '%s/'", env),
+	})
+	require.NoError(t, err)
+	require.Empty(t, resp.GetExecutions(), "no run in the environment")
+
+	_, err = s.Trigger(ctx, defChild.ID(), "x", starter.TriggerOptions{})
+	require.ErrorIs(t, err, starter.ErrUnknownTask, "the starter knows only its own tasks")
+	run, err := w.Starter().Trigger(ctx, defChild.ID(), "x", starter.TriggerOptions{Key: key})
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, run.Get(ctx, &got))
+	require.Equal(t, "x", got)
+}

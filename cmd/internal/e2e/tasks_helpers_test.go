@@ -74,11 +74,7 @@ type taskEnv struct {
 func newTaskEnv(tb testing.TB, withWorker bool) *taskEnv {
 	tb.Helper()
 	e := &taskEnv{env: unique("t")}
-	configs := map[string]once.TaskConfig{}
-	for _, t := range e2eTasks() {
-		configs[t.ID()] = t.Config()
-	}
-	e.starter = newStarter(tb, starter.Options{Environment: e.env, Tasks: configs, Logger: shared.DiscardLogger()})
+	e.starter = newStarter(tb, starter.Options{Environment: e.env, Logger: shared.DiscardLogger()})
 	e.c = e.starter.Temporal()
 	if withWorker {
 		w, err := worker.New(e.starter, worker.Options{

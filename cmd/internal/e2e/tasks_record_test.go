@@ -51,7 +51,7 @@ func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, reg
 	const env, identity = "record", "once-record"
 	copts := sharedClientOptions()
 	copts.Identity = identity
-	st := mustDialStarter(t, copts, starter.Options{Environment: env, Tasks: workflows.StarterTasks(tasks...), Logger: shared.DiscardLogger()})
+	st := mustDialStarter(t, copts, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 	c := st.Temporal()
 	w, err := worker.New(st, worker.Options{
 		Tasks: tasks, Logger: shared.DiscardLogger(),

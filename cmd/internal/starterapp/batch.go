@@ -51,8 +51,8 @@ elsewhere nothing but the results is printed.`,
 			`batch hello --file items.jsonl`,
 			`batch hello --file items.jsonl --batch-key import-7 --parallel 32 --output jsonl`,
 			`batch hello --file - < items.jsonl`),
-		Args:              taskArgs,
-		ValidArgsFunction: completeTask,
+		Args:              r.taskArgs,
+		ValidArgsFunction: r.completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false

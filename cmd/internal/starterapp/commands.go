@@ -39,8 +39,8 @@ run that exists (cached) instead of starting a second one.`,
 			`trigger hello --key order-42 --payload @payload.json --wait --output json`,
 			`trigger my-task --key customer-7 --key invoice-9 --ttl 12h --retry-failed`,
 			`trigger hello --payload @- --namespace staging --env prod < payload.json`),
-		Args:              taskArgs,
-		ValidArgsFunction: completeTask,
+		Args:              r.taskArgs,
+		ValidArgsFunction: r.completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
@@ -210,8 +210,8 @@ unless --terminate is given.`,
 		Example: example(r.m.DisplayName,
 			`reset hello --key order-42`,
 			`reset my-task --key customer-7 --key invoice-9 --terminate`),
-		Args:              taskArgs,
-		ValidArgsFunction: completeTask,
+		Args:              r.taskArgs,
+		ValidArgsFunction: r.completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false
@@ -306,8 +306,8 @@ WorkflowType = '<task>' AND WorkflowId STARTS_WITH '<env>/'.`,
 			`describe hello --key order-42`,
 			`describe hello --key order-42 --output json`,
 			`describe hello --limit 50 --env prod`),
-		Args:              taskArgs,
-		ValidArgsFunction: completeTask,
+		Args:              r.taskArgs,
+		ValidArgsFunction: r.completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false

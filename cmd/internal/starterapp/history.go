@@ -22,8 +22,8 @@ tests (oncetest.ReplayDir). The folder is created when missing.`,
 		Example: example(r.m.DisplayName,
 			`history hello --key order-42 --out testdata/replay`,
 			`history place-order --key order-42 --out testdata/replay --output json`),
-		Args:              taskArgs,
-		ValidArgsFunction: completeTask,
+		Args:              r.taskArgs,
+		ValidArgsFunction: r.completeTask,
 	}
 	fs := c.Flags()
 	fs.SortFlags = false

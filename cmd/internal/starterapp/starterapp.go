@@ -38,7 +38,6 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
-	"github.com/once-run/once/workflows"
 )
 
 // DefaultDialTimeout bounds connecting to the Temporal server.
@@ -60,7 +59,7 @@ type Main struct {
 	// Version is what --version prints. Optional: defaults to the build's
 	// module version, commit and SDK version (shared.Version).
 	Version string
-	// Getenv reads the environment (ONCE_ENV, ONCE_TASK_QUEUE,
+	// Getenv reads the environment (ONCE_ENV, ONCE_TASK_QUEUE, ONCE_TASKS,
 	// ONCE_SEARCH_ATTRIBUTES and the TEMPORAL_* variables of the SDK's
 	// envconfig). Optional: defaults to os.Getenv.
 	Getenv func(string) string
@@ -175,6 +174,7 @@ type runner struct {
 	logFormat      string
 	env            string
 	taskQueue      string
+	tasks          string // --tasks: comma-separated task IDs; "" for any
 	conn           connection.Flags
 
 	cmdCtx context.Context    // bounded by --command-timeout; nil without
@@ -196,6 +196,9 @@ through that remote codec server.
 
 Environment (of Once, not Temporal's): --env, else ONCE_ENV, else "dev". Runs
 get Once's optional search attributes only with ONCE_SEARCH_ATTRIBUTES=true.
+--tasks (ONCE_TASKS) lists the tasks a command may name, comma-separated:
+another is refused (exit 2) before anything starts. A task's retry policy and
+timeouts are its own, applied by the worker.
 
 Output: -o text (default), json (indented) or jsonl (one compact JSON value per
 line; --json is the same). Errors are one line on stderr.
@@ -378,6 +381,7 @@ func (r *runner) addConnectFlags(c *cobra.Command) {
 	fs := c.Flags()
 	fs.SortFlags = false
 	fs.StringVar(&r.taskQueue, "task-queue", r.getenv("ONCE_TASK_QUEUE"), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
+	fs.StringVar(&r.tasks, "tasks", r.getenv("ONCE_TASKS"), "comma-separated task `IDS` the command may name; another task is refused (env ONCE_TASKS, default any)")
 	r.conn.AddClientFlags(fs)
 }
 
@@ -398,11 +402,14 @@ func fixedCompletion(values ...string) cobra.CompletionFunc {
 	}
 }
 
-// completeTask completes the first argument with the tasks this repository
-// registers (the examples).
-func completeTask(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+// completeTask completes the first argument with the tasks of --tasks
+// (ONCE_TASKS), else those this repository registers (the examples).
+func (r *runner) completeTask(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	if ids := r.taskList(); len(ids) > 0 {
+		return ids, cobra.ShellCompDirectiveNoFileComp
 	}
 	var ids []string
 	for _, d := range examples.Tasks() {
@@ -411,13 +418,35 @@ func completeTask(_ *cobra.Command, args []string, _ string) ([]string, cobra.Sh
 	return ids, cobra.ShellCompDirectiveNoFileComp
 }
 
-// taskArgs is the argument check of a command on one task.
-func taskArgs(c *cobra.Command, args []string) error {
+// taskList is --tasks (or ONCE_TASKS) as a list: the IDs between commas,
+// trimmed, the empty ones left out; nil for any task.
+func (r *runner) taskList() []string {
+	var ids []string
+	for _, id := range strings.Split(r.tasks, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// taskArgs is the argument check of a command on one task: a valid task
+// ID, and one of --tasks when it names any.
+func (r *runner) taskArgs(c *cobra.Command, args []string) error {
 	if len(args) != 1 {
 		return usagef("%s: want exactly one task argument, got %d (see %s --help)", c.Name(), len(args), c.CommandPath())
 	}
 	if err := idempotency.ValidateTaskID(args[0]); err != nil {
 		return fmt.Errorf("task %q: %w", args[0], err)
+	}
+	ids := r.taskList()
+	for _, id := range ids {
+		if err := idempotency.ValidateTaskID(id); err != nil {
+			return fmt.Errorf("--tasks: task %q: %w", id, err)
+		}
+	}
+	if len(ids) > 0 && !slices.Contains(ids, args[0]) {
+		return usagef("unknown task %q: --tasks (ONCE_TASKS) names only %s", args[0], strings.Join(ids, ", "))
 	}
 	return nil
 }
@@ -492,9 +521,9 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 		Logger:        sdklog.NewStructuredLogger(logger),
 		// As the worker: Once's search attributes only when asked for.
 		SearchAttributes: searchAttrs,
-		// The tasks this repository's worker registers: their retry
-		// policies and timeouts apply to starts from the CLI.
-		Tasks: workflows.StarterTasks(examples.Tasks()...),
+		// The tasks the CLI may name (--tasks): another is refused before
+		// any start. A task's retry policy and timeouts are the worker's.
+		Tasks: r.taskList(),
 	})
 	switch {
 	case err == nil:

@@ -102,6 +102,50 @@ func TestCompletionCandidates(t *testing.T) {
 	require.Contains(t, r.stdout, "--scope")
 }
 
+// --tasks (or ONCE_TASKS) names the tasks a command may name: another, or
+// an invalid ID in the list, exits 2 with one line before any connection;
+// completion offers the listed tasks.
+func TestTasksFlag(t *testing.T) {
+	for _, cmd := range [][]string{
+		{"trigger", "hellp", "--key", "k"},
+		{"batch", "hellp", "--file", "-"},
+		{"reset", "hellp", "--key", "k"},
+		{"describe", "hellp"},
+		{"history", "hellp", "--key", "k", "--out", t.TempDir()},
+	} {
+		t.Run(cmd[0], func(t *testing.T) {
+			// The address cannot be dialled: the error comes before.
+			r := run(t, nil, append(cmd, "--tasks", "hello, my-task", "--address", "127.0.0.1:1")...)
+			requireInputError(t, r)
+			require.Contains(t, r.stderr, `unknown task "hellp": --tasks (ONCE_TASKS) names only hello, my-task`)
+		})
+	}
+
+	r := run(t, nil, "trigger", "hello", "--tasks", "hello,-bad", "--address", "127.0.0.1:1")
+	requireInputError(t, r)
+	require.Contains(t, r.stderr, `--tasks: task "-bad"`)
+
+	m := NewMain()
+	env := map[string]string{"ONCE_TASKS": "orders,invoices"}
+	var stdout, stderr bytes.Buffer
+	code := m.runWith(env, []string{"trigger", "hello", "--address", "127.0.0.1:1"}, &stdout, &stderr)
+	require.Equal(t, 2, code, stderr.String())
+	require.Contains(t, stderr.String(), `unknown task "hello": --tasks (ONCE_TASKS) names only orders, invoices`)
+
+	stdout.Reset()
+	require.Equal(t, 0, m.runWith(env, []string{cobra.ShellCompRequestCmd, "trigger", ""}, &stdout, &stderr))
+	require.True(t, strings.HasPrefix(stdout.String(), "orders\ninvoices\n:4\n"), stdout.String())
+}
+
+// runWith runs m with the environment env and an empty stdin.
+func (m *Main) runWith(env map[string]string, args []string, stdout, stderr *bytes.Buffer) int {
+	m.Getenv = func(k string) string { return env[k] }
+	m.Environ = func() []string { return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return m.Run(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
 // Every command's --help has examples and GNU-style flags; help goes to
 // stdout with exit 0.
 func TestHelpHasExamples(t *testing.T) {
