@@ -580,6 +580,7 @@ func TestConvergeSeenKeyChangedElsewhere(t *testing.T) {
 	_, err = e.starter.Trigger(ctx, cvLeaf.ID(), map[string]any{"n": 2}, starter.TriggerOptions{Key: key, Strict: true})
 	require.ErrorIs(t, err, starter.ErrKeyReusedWithDifferentPayload)
 
+	require.NoError(t, first.Get(ctx, nil), "a key is reset once its run has closed")
 	require.NoError(t, other.ResetKey(ctx, cvLeaf.ID(), key, starter.ResetOptions{}))
 	e.gate.counts()
 	afterReset, err := trigger(starter.TriggerOptions{})
