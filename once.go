@@ -1,20 +1,14 @@
 // Package once is Once's vocabulary: the names that its packages, its
 // operators and its callers share — memo keys, search attribute names,
 // metric and span names and outcome labels, the default environment and the
-// task-queue rule, the per-task start configuration, a typed reference to a
-// task, and the umbrella error of invalid input.
+// task-queue rule, a typed reference to a task, and the umbrella error of
+// invalid input.
 //
 // It imports no other package of Once, and every other package may import
 // it. It holds no logic beyond naming: keys live in package idempotency,
 // triggering from services in package starter, the task runtime in package
 // workflows, and the wiring of a worker in package worker.
 package once
-
-import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
-)
 
 // DefaultEnvironment is the environment of a starter or worker whose
 // options name none.
@@ -117,54 +111,22 @@ const (
 	ErrTypeBadPayload = "OncePayloadInvalid"
 )
 
-// TaskConfig is applied to every start of a task, from a service or from
-// another task: the retry policy (so that retries are attempts of one run)
-// and the timeouts. workflows.NewTask builds it from a task definition.
-type TaskConfig struct {
-	// RetryPolicy of the task's workflow. Optional: defaults to none (one
-	// attempt).
-	RetryPolicy *temporal.RetryPolicy
-	// ExecutionTimeout bounds the whole run, retries included.
-	// Optional: defaults to unlimited.
-	ExecutionTimeout time.Duration
-	// RunTimeout bounds one attempt. Optional: defaults to ExecutionTimeout.
-	RunTimeout time.Duration
-	// TaskTimeout bounds one workflow task. Optional: defaults to 10s.
-	TaskTimeout time.Duration
-}
-
-// Clone returns a copy of c that shares no memory with it.
-func (c TaskConfig) Clone() TaskConfig {
-	if c.RetryPolicy != nil {
-		rp := *c.RetryPolicy
-		rp.NonRetryableErrorTypes = append([]string(nil), rp.NonRetryableErrorTypes...)
-		c.RetryPolicy = &rp
-	}
-	return c
-}
-
-// TaskRef names a task with its payload type P and result type R, and its
-// start configuration, without its code: what a service needs to trigger the
-// task with types checked at compile time (starter.TriggerTask). A
-// workflows.Task returns its own with Ref; a service that should not import
-// the package that implements the task declares one with NewTaskRef.
+// TaskRef names a task with its payload type P and result type R, without
+// its code: what a service needs to trigger the task with types checked at
+// compile time (starter.TriggerTask). A workflows.Task returns its own with
+// Ref; a service that should not import the package that implements the
+// task declares one with NewTaskRef. The task's retry policy and timeouts
+// are not part of it: they are the task's, applied by the worker to every
+// run.
 type TaskRef[P, R any] struct {
-	id  string
-	cfg TaskConfig
+	id string
 }
 
-// NewTaskRef returns a reference to the task id with payload type P, result
-// type R and the start configuration cfg (which should match the task's
-// definition, workflows.Task.Config).
-func NewTaskRef[P, R any](id string, cfg TaskConfig) TaskRef[P, R] {
-	return TaskRef[P, R]{id: id, cfg: cfg.Clone()}
+// NewTaskRef returns a reference to the task id with payload type P and
+// result type R.
+func NewTaskRef[P, R any](id string) TaskRef[P, R] {
+	return TaskRef[P, R]{id: id}
 }
 
 // ID is the task ID, also the workflow type name.
 func (r TaskRef[P, R]) ID() string { return r.id }
-
-// Config is the task's start configuration.
-func (r TaskRef[P, R]) Config() TaskConfig { return r.cfg.Clone() }
-
-// Ref returns r, so that a TaskRef and a workflows.Task can be passed alike.
-func (r TaskRef[P, R]) Ref() TaskRef[P, R] { return r }

@@ -171,17 +171,17 @@ func (e *Env) TaskWorkflowID(task workflows.Definition) string {
 // ChildStarts. Call ExecuteTask (or ExecuteWorkflow) once per Env.
 func (e *Env) ExecuteTask(task workflows.Definition, payload any) {
 	id := e.TaskWorkflowID(task)
-	cfg := task.Config()
+	opts := task.Options()
 	e.mu.Lock()
 	e.taskID = id
 	e.mu.Unlock()
 	run := func(ctx workflow.Context) (converter.RawValue, error) {
 		ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:               id,
-			WorkflowExecutionTimeout: cfg.ExecutionTimeout,
-			WorkflowRunTimeout:       cfg.RunTimeout,
-			WorkflowTaskTimeout:      cfg.TaskTimeout,
-			RetryPolicy:              cfg.RetryPolicy,
+			WorkflowExecutionTimeout: opts.ExecutionTimeout,
+			WorkflowRunTimeout:       opts.RunTimeout,
+			WorkflowTaskTimeout:      opts.TaskTimeout,
+			RetryPolicy:              opts.RetryPolicy,
 		})
 		var raw converter.RawValue
 		err := workflow.ExecuteChildWorkflow(ctx, task.ID(), payload).Get(ctx, &raw)

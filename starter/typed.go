@@ -6,14 +6,6 @@ import (
 	"github.com/once-run/once"
 )
 
-// TypedTask is a task with payload type P and result type R: a
-// *workflows.Task, or a once.TaskRef for a service that does not import the
-// package implementing the task. TriggerTask and its variants take one, so
-// the compiler checks the payload and result types.
-type TypedTask[P, R any] interface {
-	Ref() once.TaskRef[P, R]
-}
-
 // TypedRun is a Run whose result has type R.
 type TypedRun[R any] struct {
 	*Run
@@ -34,13 +26,12 @@ func (r *TypedRun[R]) Get(ctx context.Context) (R, error) {
 // and returns a run whose Get yields the task's result type. The task's
 // retry policy and timeouts are the worker's, as for any trigger.
 //
-//	run, err := starter.TriggerTask(ctx, s, examples.Hello, examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: idempotency.Parts{"order-42"}})
+//	run, err := starter.TriggerTask(ctx, s, examples.Hello.Ref(), examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: idempotency.Parts{"order-42"}})
 //	greeting, err := run.Get(ctx) // string
 //
 // Errors: as Client.Trigger.
-func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
-	ref := task.Ref()
-	run, err := c.Trigger(ctx, ref.ID(), payload, opts)
+func TriggerTask[P, R any](ctx context.Context, c *Client, task once.TaskRef[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
+	run, err := c.Trigger(ctx, task.ID(), payload, opts)
 	if run == nil {
 		return nil, err
 	}
@@ -56,10 +47,9 @@ func TriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R],
 //
 // Errors: as Client.TriggerAndWait; the run is returned with the error
 // when there is one (a run that failed).
-func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
-	ref := task.Ref()
+func TriggerTaskAndWait[P, R any](ctx context.Context, c *Client, task once.TaskRef[P, R], payload P, opts TriggerOptions) (*TypedRun[R], error) {
 	var out R
-	run, err := c.TriggerAndWait(ctx, ref.ID(), payload, &out, opts)
+	run, err := c.TriggerAndWait(ctx, task.ID(), payload, &out, opts)
 	if run == nil {
 		return nil, err
 	}
@@ -86,13 +76,12 @@ type TaskBatchResult[R any] struct {
 // BatchTriggerTask is Client.BatchTrigger with types.
 //
 // Errors: as Client.BatchTrigger.
-func BatchTriggerTask[P, R any](ctx context.Context, c *Client, task TypedTask[P, R], items []TaskBatchItem[P], opts BatchOptions) ([]TaskBatchResult[R], error) {
-	ref := task.Ref()
+func BatchTriggerTask[P, R any](ctx context.Context, c *Client, task once.TaskRef[P, R], items []TaskBatchItem[P], opts BatchOptions) ([]TaskBatchResult[R], error) {
 	untyped := make([]BatchItem, len(items))
 	for i, it := range items {
 		untyped[i] = BatchItem{Payload: it.Payload, Options: it.Options}
 	}
-	results, err := c.BatchTrigger(ctx, ref.ID(), untyped, opts)
+	results, err := c.BatchTrigger(ctx, task.ID(), untyped, opts)
 	if err != nil {
 		return nil, err
 	}

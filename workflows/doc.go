@@ -2,10 +2,10 @@
 // examples).
 //
 // A task is a typed Temporal workflow made with NewTask: a task ID, a
-// function of a payload P to a result R, and options (retry policy and
-// timeouts). Register tasks with the worker package (worker.Options.Tasks);
-// trigger them from outside with the starter package (give it Config so the
-// same retry policy and timeouts apply) and from inside other tasks with the
+// function of a payload P to a result R, and options (TaskOptions: the SDK's
+// retry policy and the timeouts). Register tasks with the worker package
+// (worker.Options.Tasks); trigger them from outside with the starter package
+// (by ID, or typed with Task.Ref) and from inside other tasks with the
 // methods of Task:
 //
 //	var Child = workflows.NewTask("child", child, workflows.TaskOptions{})
@@ -53,6 +53,21 @@
 // (idempotency.Memo) — the task, environment and key are in its workflow ID
 // and type — and only with Runtime.SearchAttributes does it get Once's
 // search attributes.
+//
+// # A task's retry policy and timeouts
+//
+// They are the task's, applied to every run of it whoever starts it: a
+// parent's trigger starts the child with them; a run started without them —
+// by the starter, which sends none, the CLI or a plain SDK client — is
+// restarted by the worker once, with them, before the task's function runs:
+// a continue-as-new that keeps the workflow ID, the first run ID (so every
+// run-scoped key), the memo and the propagated headers, for the price of
+// one more workflow task (recorded with workflow.GetVersion, so histories
+// of earlier runs replay). A run of a workflow type that no task of the
+// worker names fails at once (UnknownTask; worker.Options.KeepUnknownTasks
+// keeps the SDK's wait, for rolling deploys), and so does a run whose
+// payload does not decode into the task's payload type
+// (once.ErrTypeBadPayload).
 //
 // # Testing
 //

@@ -90,8 +90,9 @@ type Registry interface {
 type Definition interface {
 	// ID is the task ID, also the workflow type name.
 	ID() string
-	// Config is the task's retry policy and timeouts, for the starter.
-	Config() once.TaskConfig
+	// Options are the task's retry policy and timeouts, as every run of it
+	// gets them.
+	Options() TaskOptions
 	// Register registers the task's workflow on r.
 	Register(r Registry, rt Runtime)
 }
@@ -166,23 +167,11 @@ func (t *Task[P, R]) ID() string { return t.id }
 // filled in. It is a copy.
 func (t *Task[P, R]) Options() TaskOptions { return t.opts.clone() }
 
-// Config is the task's retry policy and timeouts in the starter's form. Give
-// it to starter.Options.Tasks (worker.New does) so that runs started from
-// outside retry and time out exactly like children started by other tasks.
-func (t *Task[P, R]) Config() once.TaskConfig {
-	return once.TaskConfig{
-		RetryPolicy:      t.opts.clone().RetryPolicy,
-		ExecutionTimeout: t.opts.ExecutionTimeout,
-		RunTimeout:       t.opts.RunTimeout,
-		TaskTimeout:      t.opts.TaskTimeout,
-	}
-}
-
-// Ref returns a reference to the task with its types and configuration, for
-// services that trigger it (starter.TriggerTask). A *Task can be passed to
-// starter.TriggerTask itself; a service that should not import the package
-// implementing the task declares its own with once.NewTaskRef.
-func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.id, t.Config()) }
+// Ref returns a reference to the task with its payload and result types,
+// for services that trigger it (starter.TriggerTask); a service that should
+// not import the package implementing the task declares its own with
+// once.NewTaskRef.
+func (t *Task[P, R]) Ref() once.TaskRef[P, R] { return once.NewTaskRef[P, R](t.id) }
 
 // Register registers the task's workflow on r under the task ID. The
 // registered function puts the task runtime (rt, and the counters of

@@ -140,7 +140,7 @@ const retriedParentID = "dev/retried-parent/222222222222222222222222222222222222
 func retryWrapper(ctx workflow.Context) (int32, error) {
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:  retriedParentID,
-		RetryPolicy: retriedParent.Config().RetryPolicy,
+		RetryPolicy: retriedParent.Options().RetryPolicy,
 	})
 	var attempt int32
 	err := workflow.ExecuteChildWorkflow(ctx, retriedParent.ID(), struct{}{}).Get(ctx, &attempt)

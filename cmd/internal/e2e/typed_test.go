@@ -16,18 +16,19 @@ import (
 )
 
 // TestTypedTriggers: a service triggers tasks with their payload and result
-// types checked at compile time, from the task itself or from a TaskRef
-// declared without the task's code; the task's retry policy applies even
-// though the starter was given no task configs.
+// types checked at compile time, with the task's Ref or a TaskRef declared
+// without the task's code; the task's retry policy applies, though no
+// trigger sends it.
 func TestTypedTriggers(t *testing.T) {
 	e := newTaskEnv(t, true)
 	ctx := testCtx(t, time.Minute)
-	// A starter that knows no task configs: the typed calls bring them.
-	s, err := e.starter.With(starter.Options{Environment: e.env, Logger: shared.DiscardLogger()})
+	// A starter that knows the tasks it triggers, and nothing of their
+	// retry policies.
+	s, err := e.starter.With(starter.Options{Environment: e.env, Tasks: []string{"hello", "my-task"}, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 
 	key := idempotency.Parts{unique("typed")}
-	run, err := starter.TriggerTask(ctx, s, examples.Hello, examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: key})
+	run, err := starter.TriggerTask(ctx, s, examples.Hello.Ref(), examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: key})
 	require.NoError(t, err)
 	require.False(t, run.Cached)
 	greeting, err := run.Get(ctx)
@@ -35,15 +36,18 @@ func TestTypedTriggers(t *testing.T) {
 	require.Equal(t, "Hello, Ada", greeting)
 
 	// A reference declared by the service, without importing the task's code.
-	helloRef := once.NewTaskRef[examples.HelloPayload, string]("hello", once.TaskConfig{})
+	helloRef := once.NewTaskRef[examples.HelloPayload, string]("hello")
 	again, err := starter.TriggerTask(ctx, s, helloRef, examples.HelloPayload{Name: "Ada"}, starter.TriggerOptions{Key: key})
 	require.NoError(t, err)
 	require.True(t, again.Cached)
 	require.Equal(t, run.RunID, again.RunID)
+	// A reference to a task the starter does not know: refused at once.
+	_, err = starter.TriggerTask(ctx, s, once.NewTaskRef[examples.HelloPayload, string]("helo"), examples.HelloPayload{}, starter.TriggerOptions{})
+	require.ErrorIs(t, err, starter.ErrUnknownTask)
 
-	// my-task fails its first attempt: only the task's retry policy (from
-	// the typed task, not Options.Tasks) lets it complete in attempt 2.
-	myRun, err := starter.TriggerTaskAndWait(ctx, s, examples.MyTask, examples.MyTaskPayload{FailAttempts: 1}, starter.TriggerOptions{Key: idempotency.Parts{unique("typed-my")}})
+	// my-task fails its first attempt: only the task's retry policy (the
+	// worker's) lets it complete in attempt 2.
+	myRun, err := starter.TriggerTaskAndWait(ctx, s, examples.MyTask.Ref(), examples.MyTaskPayload{FailAttempts: 1}, starter.TriggerOptions{Key: idempotency.Parts{unique("typed-my")}})
 	require.NoError(t, err)
 	require.Equal(t, int32(2), myRun.Result.Attempt)
 	require.NotEmpty(t, myRun.RunID)
@@ -53,7 +57,7 @@ func TestTypedTriggers(t *testing.T) {
 		{Payload: examples.HelloPayload{Name: "Grace"}},
 		{Payload: examples.HelloPayload{Name: "Alan"}, Options: starter.TriggerOptions{Key: key}},
 	}
-	results, err := starter.BatchTriggerTask(ctx, s, examples.Hello, items, starter.BatchOptions{BatchKey: idempotency.Parts{unique("typed-batch")}})
+	results, err := starter.BatchTriggerTask(ctx, s, examples.Hello.Ref(), items, starter.BatchOptions{BatchKey: idempotency.Parts{unique("typed-batch")}})
 	require.NoError(t, err)
 	require.Len(t, results, 2)
 	require.NoError(t, results[0].Err)
