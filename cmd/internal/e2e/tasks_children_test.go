@@ -25,6 +25,8 @@ import (
 // four attempts share one child-task run: attempts 2–4 had the start refused
 // by the server (WORKFLOW_ALREADY_EXISTS) and attached. The child carries
 // the memo (key text and scope: task, environment and key are in its ID).
+// The run the starter started (without the task's retry policy) is
+// restarted once by the worker with it: one more execution of the chain.
 func TestTasksMyTaskRetriesAttachToOneChild(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
@@ -35,7 +37,7 @@ func TestTasksMyTaskRetriesAttachToOneChild(t *testing.T) {
 
 	childID := e.childID(t, "child-task", run.RunID, 0, idempotency.ScopeRun, examples.MyTaskKeyText)
 	e.requireRunIDs(t, ctx, "child-task", []string{childID})
-	e.requireRunIDs(t, ctx, "my-task", []string{run.WorkflowID, run.WorkflowID, run.WorkflowID, run.WorkflowID})
+	e.requireRunIDs(t, ctx, "my-task", []string{run.WorkflowID, run.WorkflowID, run.WorkflowID, run.WorkflowID, run.WorkflowID}) // the restart, attempts 1–4
 
 	desc, err := e.c.DescribeWorkflowExecution(ctx, childID, "")
 	require.NoError(t, err)

@@ -78,7 +78,9 @@ func TestTestkitRetriedParentCountsAsServer(t *testing.T) {
 		e.childID(t, kitChild.ID(), run.RunID, 0, idempotency.ScopeRun, "once-ordinal", kitChild.ID(), "1"),
 	}
 	e.requireRunIDs(t, ctx, kitChild.ID(), serverChildren)
-	e.requireRunIDs(t, ctx, kitParent.ID(), []string{run.WorkflowID, run.WorkflowID})
+	// The run the starter started, restarted once by the worker with the
+	// task's retry policy, then attempts 1 and 2.
+	e.requireRunIDs(t, ctx, kitParent.ID(), []string{run.WorkflowID, run.WorkflowID, run.WorkflowID})
 
 	kit := oncetest.NewEnv(t, oncetest.Options{Environment: e.env}, kitParent, kitChild)
 	kit.ExecuteTask(kitParent, struct{}{})
@@ -90,9 +92,11 @@ func TestTestkitRetriedParentCountsAsServer(t *testing.T) {
 	require.Equal(t, len(serverChildren), kit.ChildStarts(kitChild.ID()), "child runs: server %d, test environment %d", len(serverChildren), kit.ChildStarts(kitChild.ID()))
 }
 
-// TestTestkitRecordAndReplay: RecordRun writes both attempts of a run with
-// a failed attempt from the server, each with its metadata; ReplayDir
-// replays them; a reordered parent does not replay them.
+// TestTestkitRecordAndReplay: RecordRun writes every execution of a run
+// with a failed attempt from the server — the run the starter started,
+// which the worker restarted with the task's retry policy, then both
+// attempts — each with its metadata; ReplayDir replays them; a reordered
+// parent does not replay the attempts.
 func TestTestkitRecordAndReplay(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
@@ -102,14 +106,17 @@ func TestTestkitRecordAndReplay(t *testing.T) {
 	dir := t.TempDir()
 	paths, err := oncetest.RecordRun(ctx, e.c, run.WorkflowID, dir)
 	require.NoError(t, err)
-	require.Len(t, paths, 2, "one file per attempt")
+	require.Len(t, paths, 3, "one file per execution: the restart, attempts 1 and 2")
 	for i, p := range paths {
 		_, meta, err := oncetest.ReadHistoryFile(p)
 		require.NoError(t, err)
 		require.NotEmpty(t, meta.RunID)
+		if i == 0 {
+			require.Equal(t, run.RunID, meta.RunID, "the run the starter started")
+		}
 		meta.RunID = ""
 		require.Equal(t, oncetest.Metadata{
-			WorkflowID: run.WorkflowID, FirstRunID: run.RunID, Attempt: int32(i + 1), Task: kitParent.ID(), Environment: e.env,
+			WorkflowID: run.WorkflowID, FirstRunID: run.RunID, Attempt: []int32{1, 1, 2}[i], Task: kitParent.ID(), Environment: e.env,
 		}, meta, p)
 	}
 	oncetest.ReplayDir(t, dir, kitParent)
@@ -117,13 +124,15 @@ func TestTestkitRecordAndReplay(t *testing.T) {
 	swapped := workflows.NewTask(kitParent.ID(), func(ctx workflow.Context, _ struct{}) (kitResult, error) {
 		return kitParentBody(ctx, true)
 	}, kitParent.Options())
-	for _, p := range paths {
+	require.NoError(t, oncetest.ReplayFile(paths[0], swapped), "the restart runs none of the task's code")
+	for _, p := range paths[1:] {
 		require.ErrorContains(t, oncetest.ReplayFile(p, swapped), "nondeterministic", p)
 	}
 }
 
-// TestTestkitCLIHistory: `starter history` writes every attempt of the
-// key's run; the files replay with the helper.
+// TestTestkitCLIHistory: `starter history` writes every execution of the
+// key's run (the CLI's start, restarted by the worker with the task's retry
+// policy, then attempts 1 and 2); the files replay with the helper.
 func TestTestkitCLIHistory(t *testing.T) {
 	t.Parallel()
 	e := newTaskEnv(t, true)
@@ -133,10 +142,10 @@ func TestTestkitCLIHistory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "replay")
 	r := cli(t, e.env, "", "history", examples.MyTask.ID(), "--key", key, "--out", dir)
 	requireOK(t, r)
-	require.Equal(t, 2, strings.Count(r.stdout, "wrote "), r.stdout)
+	require.Equal(t, 3, strings.Count(r.stdout, "wrote "), r.stdout)
 	files, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, files, 2)
+	require.Len(t, files, 3)
 	oncetest.ReplayDir(t, dir, examples.Tasks()...)
 
 	requireOneLineError(t, cli(t, e.env, "", "history", examples.MyTask.ID(), "--key", key), 2)

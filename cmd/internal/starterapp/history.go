@@ -16,9 +16,11 @@ func (r *runner) historyCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history <task>",
 		Short: "Write every attempt of a key's run as replay files",
-		Long: `Record the run that holds a key: one history file per attempt, with the
-workflow ID, attempt and environment stored beside the history, for replay
-tests (oncetest.ReplayDir). The folder is created when missing.`,
+		Long: `Record the run that holds a key: one history file per execution (each
+attempt, and the worker's restart of a run started without the task's retry
+policy or timeouts), with the workflow ID, attempt and environment stored
+beside the history, for replay tests (oncetest.ReplayDir). The folder is
+created when missing.`,
 		Example: example(r.m.DisplayName,
 			`history hello --key order-42 --out testdata/replay`,
 			`history place-order --key order-42 --out testdata/replay --output json`),
@@ -28,7 +30,7 @@ tests (oncetest.ReplayDir). The folder is created when missing.`,
 	fs := c.Flags()
 	fs.SortFlags = false
 	keys := fs.StringArray("key", nil, "idempotency key `PART`; can be passed multiple times")
-	out := fs.String("out", "", "`FOLDER` for the history files, one per attempt (created when missing); replay them with oncetest.ReplayDir")
+	out := fs.String("out", "", "`FOLDER` for the history files, one per execution (created when missing); replay them with oncetest.ReplayDir")
 	r.addConnectFlags(c)
 	_ = c.MarkFlagDirname("out")
 	checkOut := func() error {
@@ -63,7 +65,7 @@ func historyOutputs(paths []string) []historyFile {
 }
 
 // recordHistory writes every attempt of the run that holds task and key
-// into dir (oncetest.RecordRun: one history file per attempt, with the
+// into dir (oncetest.RecordRun: one history file per execution, with the
 // workflow ID, attempt and environment stored in it) and returns the files
 // written, also when it fails part way.
 //
