@@ -36,8 +36,12 @@ type TaskOptions struct {
 	// one attempt per run.
 	RetryPolicy *temporal.RetryPolicy
 
-	// ExecutionTimeout bounds a whole run, retries included.
-	// Optional: defaults to unlimited.
+	// ExecutionTimeout bounds a whole run, retries included, in the runs
+	// that start with it: children of a task. A run started without it (by
+	// the starter, the CLI, a plain SDK client) cannot get it afterwards —
+	// a continue-as-new keeps the chain's — so the worker's restart gives
+	// each of its attempts that bound instead, as its run timeout (unless
+	// RunTimeout is set). Optional: defaults to unlimited.
 	ExecutionTimeout time.Duration
 
 	// RunTimeout bounds one attempt. Optional: defaults to ExecutionTimeout.
