@@ -158,12 +158,14 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 		}
 	}
 
-	// The starter of activities: s, knowing the worker's tasks too. With
-	// any, a trigger of a task that neither names fails at once
-	// (starter.ErrUnknownTask), as this worker would fail its run.
-	for _, id := range w.tasks {
-		if !slices.Contains(so.Tasks, id) {
-			so.Tasks = append(so.Tasks, id)
+	// The starter of activities: s. When s lists the tasks it may trigger,
+	// the worker's own are added to the list; when it lists none, any task
+	// may be triggered (another worker of the queue may run it).
+	if len(so.Tasks) > 0 {
+		for _, id := range w.tasks {
+			if !slices.Contains(so.Tasks, id) {
+				so.Tasks = append(so.Tasks, id)
+			}
 		}
 	}
 	if so.Tracer == nil {
@@ -230,8 +232,8 @@ func (w *Worker) TaskQueue() string { return w.taskQueue }
 func (w *Worker) Tasks() []string { return append([]string(nil), w.tasks...) }
 
 // Starter is the starter activities trigger tasks with: the starter.Client
-// the worker was made with, its Options.Tasks extended with the worker's
-// tasks.
+// the worker was made with, its Options.Tasks (when it lists any) extended
+// with the worker's tasks.
 func (w *Worker) Starter() *starter.Client { return w.starter }
 
 // SearchAttributes reports whether children get Once's search attributes.
