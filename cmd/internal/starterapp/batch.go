@@ -116,7 +116,25 @@ func (r *runner) batchInput(file, batchKey string, parallel int) ([]batchItem, e
 		defer f.Close()
 		in = f
 	}
-	return readBatch(in, bkey)
+	items, err := readBatch(in, bkey)
+	if err == nil && bkey == "" {
+		r.noteUnkeyed(items)
+	}
+	return items, err
+}
+
+// noteUnkeyed says on stderr, in one line, how many lines start a new run
+// on every invocation: those without "key" in a batch without --batch-key.
+func (r *runner) noteUnkeyed(items []batchItem) {
+	n := 0
+	for _, it := range items {
+		if it.err == nil && it.item.Options.Key == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(r.stderr, "starter: note: %d of %d lines have no \"key\" and there is no --batch-key: each starts a new run every time this batch runs\n", n, len(items))
+	}
 }
 
 // triggerBatch triggers the valid items, in chunks so that progress can be

@@ -533,6 +533,9 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 	case errors.Is(err, once.ErrInvalidInput), errors.Is(err, starter.ErrUnsupportedClientOption):
 		return nil, nil, err // refused before dialing
 	}
+	if opts.ConnectionOptions.TLS != nil && isTLSHandshakeError(err) {
+		return nil, nil, fmt.Errorf("connect to %s with TLS: the TLS handshake failed (%v): if the server is plaintext, connect without --tls (or with --tls=false)", opts.HostPort, err)
+	}
 	return nil, nil, fmt.Errorf("connect to %s: %w (%v)", opts.HostPort, starter.ErrServerUnreachable, err)
 }
 
@@ -556,4 +559,11 @@ func oneLine(s string) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// isTLSHandshakeError reports a dial that failed in the TLS handshake: the
+// server answered, but not with TLS (or with a certificate not trusted).
+func isTLSHandshakeError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "tls:") || strings.Contains(msg, "authentication handshake failed")
 }

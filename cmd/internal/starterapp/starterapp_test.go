@@ -387,3 +387,35 @@ func TestStrictMismatchExitCode(t *testing.T) {
 	})
 	require.Equal(t, 2, code)
 }
+
+// A batch without --batch-key says on stderr how many lines start a new run
+// every time; with a batch key, or keys on every line, it says nothing.
+func TestBatchNotesUnkeyedLines(t *testing.T) {
+	for _, tt := range []struct {
+		name, batchKey, input, want string
+	}{
+		{"unkeyed lines", "", `{"payload":1}` + "\n" + `{"key":"a"}` + "\n" + `{"payload":2}`, "starter: note: 2 of 3 lines have no \"key\" and there is no --batch-key"},
+		{"every line keyed", "", `{"key":"a"}` + "\n" + `{"key":"b"}`, ""},
+		{"a batch key", "b-1", `{"payload":1}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			r := &runner{m: NewMain(), stdin: strings.NewReader(tt.input), stderr: &stderr, env: "dev"}
+			_, err := r.batchInput("-", tt.batchKey, 1)
+			require.NoError(t, err)
+			if tt.want == "" {
+				require.Empty(t, stderr.String())
+				return
+			}
+			require.True(t, strings.HasPrefix(stderr.String(), tt.want), stderr.String())
+			require.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line")
+		})
+	}
+}
+
+// A dial that fails in the TLS handshake is told apart from an unreachable
+// server.
+func TestTLSHandshakeError(t *testing.T) {
+	require.True(t, isTLSHandshakeError(errors.New(`connection error: desc = "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"`)))
+	require.False(t, isTLSHandshakeError(errors.New(`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)))
+}
