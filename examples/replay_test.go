@@ -10,12 +10,13 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
 
 // replayDir holds the recorded histories of the example tasks (recorded on
 // the embedded server by cmd/internal/e2e TestTasksRecordHistories), with
-// their metadata (oncetest.Metadata).
+// their metadata (starter.HistoryMetadata).
 var replayDir = filepath.Join("testdata", "replay")
 
 // TestReplayExampleHistories replays the committed histories of the example
@@ -31,7 +32,7 @@ func TestEveryExampleTaskHasAHistory(t *testing.T) {
 	require.NoError(t, err)
 	recorded := map[string]bool{}
 	for _, p := range paths {
-		_, meta, err := oncetest.ReadHistoryFile(p)
+		_, meta, err := starter.ReadHistoryFile(p)
 		require.NoError(t, err)
 		recorded[meta.Task] = true
 	}

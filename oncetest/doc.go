@@ -22,13 +22,14 @@
 // first run ID; see idempotency.RunContextFromWorkflow), so keys, ordinal
 // keys and child workflow IDs are the same in every attempt, as on a server.
 //
-// Replay tests. RecordRun writes every attempt of a run from a Temporal
-// server into a folder, one history file per execution (an attempt, or the
-// worker's restart of a run started without the task's retry policy or
-// timeouts, which replays as well), with the workflow ID, run ID, attempt,
-// task and environment stored with the history (see Metadata; the CLI's
-// "starter history" does the same). ReplayDir replays every history file of
-// a folder against the current code of the tasks:
+// Replay tests. starter.RecordRun writes every attempt of a run from a
+// Temporal server into a folder, one history file per execution (an
+// attempt, or the worker's restart of a run started without the task's
+// retry policy or timeouts, which replays as well), with the workflow ID,
+// run ID, attempt, task and environment stored with the history (see
+// starter.HistoryMetadata; the CLI's "starter history" does the same).
+// ReplayDir replays every history file of a folder against the current code
+// of the tasks:
 //
 //	func TestReplay(t *testing.T) {
 //		oncetest.ReplayDir(t, "testdata/replay", PlaceOrder)

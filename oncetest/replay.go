@@ -1,6 +1,7 @@
 package oncetest
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,7 +13,24 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
+)
+
+// Errors of ReplayFile (and of ReplayDir's subtests), tested with errors.Is.
+var (
+	// ErrNoWorkflowID: the history file stores no workflow ID, which Once's
+	// tasks need to replay. Record it with starter.RecordRun or `starter
+	// history`.
+	ErrNoWorkflowID = errors.New(`oncetest: the history file stores no workflow ID ("once": {"workflowId": …}): record it with starter.RecordRun or "starter history"`)
+
+	// ErrNoEnvironment: neither the history file nor its workflow ID names
+	// the run's environment, without which a task cannot trigger children.
+	ErrNoEnvironment = errors.New(`oncetest: the history file names no environment ("once": {"environment": …}) and its workflow ID is not "<env>/<task>/<key>"`)
+
+	// ErrTaskNotGiven: the history is of a task that was not passed to
+	// ReplayFile or ReplayDir.
+	ErrTaskNotGiven = errors.New("oncetest: the history's task is not among the tasks given")
 )
 
 // ReplayDir replays every history file (*.json) in dir against the current
@@ -22,7 +40,8 @@ import (
 // (a history of another task fails: ErrTaskNotGiven); a task's children
 // need not be given. A folder without history files fails the test.
 //
-// Record the files with RecordRun or `starter history`. See ReplayFile for
+// Record the files with starter.RecordRun or `starter history` (the
+// format: starter.HistoryMetadata). See ReplayFile for
 // the errors a subtest reports.
 func ReplayDir(t *testing.T, dir string, tasks ...workflows.Definition) {
 	t.Helper()
@@ -52,7 +71,7 @@ func ReplayDir(t *testing.T, dir string, tasks ...workflows.Definition) {
 // does not replay the history (its message says "nondeterministic"); file
 // and JSON errors.
 func ReplayFile(path string, tasks ...workflows.Definition) error {
-	h, meta, err := ReadHistoryFile(path)
+	h, meta, err := starter.ReadHistoryFile(path)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/once-run/once/examples"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
 
@@ -30,7 +31,7 @@ func recordedMyTask(t *testing.T) string {
 // non-determinism error that a bare replay without the workflow ID gives on
 // unchanged code.
 func TestReplayFileSetUpErrors(t *testing.T) {
-	h, meta, err := ReadHistoryFile(recordedMyTask(t))
+	h, meta, err := starter.ReadHistoryFile(recordedMyTask(t))
 	require.NoError(t, err)
 	require.Equal(t, "my-task", meta.Task)
 	require.Equal(t, int32(2), meta.Attempt)
@@ -54,44 +55,14 @@ func TestReplayFileSetUpErrors(t *testing.T) {
 	require.ErrorIs(t, ReplayFile(plain, examples.Tasks()...), ErrNoWorkflowID)
 
 	noEnv := filepath.Join(dir, "no-env.json")
-	require.NoError(t, writeHistoryFile(noEnv, Metadata{WorkflowID: "order-42"}, h))
+	require.NoError(t, starter.WriteHistoryFile(noEnv, starter.HistoryMetadata{WorkflowID: "order-42"}, h))
 	require.ErrorIs(t, ReplayFile(noEnv, examples.Tasks()...), ErrNoEnvironment)
 
 	// With the environment stored, a workflow ID of any shape replays.
 	withEnv := filepath.Join(dir, "with-env.json")
-	require.NoError(t, writeHistoryFile(withEnv, Metadata{WorkflowID: "order-42", Environment: "record"}, h))
+	require.NoError(t, starter.WriteHistoryFile(withEnv, starter.HistoryMetadata{WorkflowID: "order-42", Environment: "record"}, h))
 	require.NoError(t, ReplayFile(withEnv, examples.Tasks()...))
 
 	require.ErrorIs(t, ReplayFile(recordedMyTask(t), examples.Hello), ErrTaskNotGiven)
 	require.NoError(t, ReplayFile(recordedMyTask(t), examples.MyTask))
-}
-
-// TestHistoryFileRoundTrip: the metadata comes first and survives, and the
-// file still reads as a plain history.
-func TestHistoryFileRoundTrip(t *testing.T) {
-	h, meta, err := ReadHistoryFile(recordedMyTask(t))
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "x.json")
-	require.NoError(t, writeHistoryFile(path, meta, h))
-	got, gotMeta, err := ReadHistoryFile(path)
-	require.NoError(t, err)
-	require.Equal(t, meta, gotMeta)
-	require.Len(t, got.GetEvents(), len(h.GetEvents()))
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	require.Regexp(t, `^\{\n  "once": \{\n    "workflowId": `, string(b))
-
-	orig, err := os.ReadFile(recordedMyTask(t))
-	require.NoError(t, err)
-	require.Equal(t, string(orig), string(b), "writing is stable: a re-recorded file gives a small diff")
-}
-
-func TestShortID(t *testing.T) {
-	for _, tt := range []struct{ name, id, want string }{
-		{"once", "dev/my-task/39ae5776989b1152a6a54759268b7f9d1f9205e72acd584fac975f2c1ba4dde0", "39ae5776989b"},
-		{"uuid", "dev/my-task/0195f3a2-7c1e-7d3a", "0195f3a2-7c1"},
-		{"other", "orders/42 now", "orders_42_now"},
-	} {
-		t.Run(tt.name, func(t *testing.T) { require.Equal(t, tt.want, shortID(tt.id)) })
-	}
 }

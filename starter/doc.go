@@ -162,6 +162,15 @@
 //
 // (Lookup finds the run of a key without visibility: by its workflow ID.)
 //
+// # Replay files
+//
+// RecordRun writes every execution of a run's chain from the server into a
+// folder, one history file each, with the workflow ID, attempt and
+// environment a replay needs stored beside the history (HistoryMetadata);
+// ReadHistoryFile and WriteHistoryFile read and write that format. The CLI's
+// "starter history" records the same way, and oncetest.ReplayDir replays the
+// files against the current code of the tasks.
+//
 // # Errors
 //
 // Every input error matches once.ErrInvalidInput and is returned before any

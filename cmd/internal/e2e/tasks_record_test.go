@@ -16,7 +16,6 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/examples/shop"
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -40,7 +39,7 @@ type recorded struct {
 }
 
 // recordHistories replaces the history files in dir with every attempt of
-// each run of runs (oncetest.RecordRun), run by a worker of tasks (and of
+// each run of runs (starter.RecordRun), run by a worker of tasks (and of
 // the activities that register registers) in the environment "record" with
 // fixed identities, which keep this machine's name and PIDs out of the files.
 func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, register func(*worker.Worker), runs []recorded) {
@@ -71,7 +70,7 @@ func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, reg
 	for _, r := range runs {
 		run, err := st.TriggerAndWait(ctx, r.task, r.payload, nil, starter.TriggerOptions{Key: idempotency.Parts{"replay", r.name}})
 		require.NoError(t, err)
-		paths, err := oncetest.RecordRun(ctx, c, run.WorkflowID, dir)
+		paths, err := starter.RecordRun(ctx, c, run.WorkflowID, dir)
 		require.NoError(t, err)
 		t.Logf("%s: wrote %v", r.name, paths)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
+	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
 
@@ -104,18 +105,18 @@ func TestTestkitRecordAndReplay(t *testing.T) {
 	run := e.triggerAndGet(t, ctx, kitParent.ID(), struct{}{}, nil)
 
 	dir := t.TempDir()
-	paths, err := oncetest.RecordRun(ctx, e.c, run.WorkflowID, dir)
+	paths, err := starter.RecordRun(ctx, e.c, run.WorkflowID, dir)
 	require.NoError(t, err)
 	require.Len(t, paths, 3, "one file per execution: the restart, attempts 1 and 2")
 	for i, p := range paths {
-		_, meta, err := oncetest.ReadHistoryFile(p)
+		_, meta, err := starter.ReadHistoryFile(p)
 		require.NoError(t, err)
 		require.NotEmpty(t, meta.RunID)
 		if i == 0 {
 			require.Equal(t, run.RunID, meta.RunID, "the run the starter started")
 		}
 		meta.RunID = ""
-		require.Equal(t, oncetest.Metadata{
+		require.Equal(t, starter.HistoryMetadata{
 			WorkflowID: run.WorkflowID, FirstRunID: run.RunID, Attempt: []int32{1, 1, 2}[i], Task: kitParent.ID(), Environment: e.env,
 		}, meta, p)
 	}

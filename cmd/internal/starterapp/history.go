@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/once-run/once/idempotency"
-	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/starter"
 )
 
@@ -65,7 +64,7 @@ func historyOutputs(paths []string) []historyFile {
 }
 
 // recordHistory writes every attempt of the run that holds task and key
-// into dir (oncetest.RecordRun: one history file per execution, with the
+// into dir (starter.RecordRun: one history file per execution, with the
 // workflow ID, attempt and environment stored in it) and returns the files
 // written, also when it fails part way.
 //
@@ -80,7 +79,7 @@ func recordHistory(ctx context.Context, s *starter.Client, task string, key idem
 	if info.Reset {
 		return nil, fmt.Errorf("task %s key %s was reset: there is no run to record", task, idempotency.Text(key))
 	}
-	paths, err := oncetest.RecordRun(ctx, s.Temporal(), info.WorkflowID, dir)
+	paths, err := starter.RecordRun(ctx, s.Temporal(), info.WorkflowID, dir)
 	if err != nil {
 		return paths, fmt.Errorf("record %s: %w", info.WorkflowID, err)
 	}

@@ -35,7 +35,6 @@ import (
 	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
-	"github.com/once-run/once/examples"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
@@ -403,7 +402,8 @@ func fixedCompletion(values ...string) cobra.CompletionFunc {
 }
 
 // completeTask completes the first argument with the tasks of --tasks
-// (ONCE_TASKS), else those this repository registers (the examples).
+// (ONCE_TASKS), else those this repository registers (the examples; none in
+// a -tags nodev build).
 func (r *runner) completeTask(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
@@ -411,11 +411,7 @@ func (r *runner) completeTask(_ *cobra.Command, args []string, _ string) ([]stri
 	if ids := r.taskList(); len(ids) > 0 {
 		return ids, cobra.ShellCompDirectiveNoFileComp
 	}
-	var ids []string
-	for _, d := range examples.Tasks() {
-		ids = append(ids, d.ID())
-	}
-	return ids, cobra.ShellCompDirectiveNoFileComp
+	return exampleTaskIDs(), cobra.ShellCompDirectiveNoFileComp
 }
 
 // taskList is --tasks (or ONCE_TASKS) as a list: the IDs between commas,

@@ -92,8 +92,12 @@ func TestCompletionScripts(t *testing.T) {
 func TestCompletionCandidates(t *testing.T) {
 	r := run(t, nil, cobra.ShellCompRequestCmd, "trigger", "")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "hello\n")
-	require.Contains(t, r.stdout, "my-task\n")
+	if exampleTaskIDs() == nil {
+		require.Equal(t, ":4\n", r.stdout, "a -tags nodev build has no example tasks to offer")
+	} else {
+		require.Contains(t, r.stdout, "hello\n")
+		require.Contains(t, r.stdout, "my-task\n")
+	}
 
 	r = run(t, nil, cobra.ShellCompRequestCmd, "describe", "hello", "--output", "")
 	require.Equal(t, "text\njson\njsonl\n:4\n", r.stdout[:strings.Index(r.stdout, ":4\n")+3])

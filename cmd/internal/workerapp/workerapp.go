@@ -29,7 +29,6 @@ import (
 
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
-	"github.com/once-run/once/examples"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
@@ -80,6 +79,18 @@ type Main struct {
 
 	tracerProvider *sdktrace.TracerProvider // the one Run made, shut down by Close
 }
+
+// exampleSet is the example tasks and their activities: builtinExamples,
+// set in examples.go, nil in a -tags nodev build (noexamples.go), which does
+// not link package examples.
+type exampleSet struct {
+	tasks    func() []workflows.Definition
+	register func(*worker.Worker) // the activities the tasks call
+}
+
+// errNoExamples: --examples (ONCE_EXAMPLES=true) asked a -tags nodev build
+// for the example tasks it was built without.
+var errNoExamples = errors.New("this worker is built without the example tasks (-tags nodev): drop --examples and ONCE_EXAMPLES, or run the dev build (go run ./cmd/worker)")
 
 // DevServer is the embedded Temporal server of dev mode (internal/devserver;
 // an interface so that a -tags nodev build, which has none, compiles the same
@@ -174,7 +185,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data `FILE` (env ONCE_DEV_DB)")
 	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "`ENVIRONMENT` whose tasks this worker runs (env ONCE_ENV)")
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
-	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)")
+	examplesUsage := "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)"
+	if builtinExamples == nil {
+		examplesUsage = "not in this build (-tags nodev): the example tasks are only in the dev build (env ONCE_EXAMPLES)"
+	}
+	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), examplesUsage)
 	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
 	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
@@ -214,7 +229,10 @@ func (m *Main) ParseFlags(args []string) error {
 		return errors.New("--dev starts an embedded server: drop --address, or --dev to connect there")
 	}
 	if !fs.Changed("examples") && m.Getenv("ONCE_EXAMPLES") == "" {
-		m.Examples = m.Dev
+		// Dev mode registers the examples, when the binary has them.
+		m.Examples = m.Dev && builtinExamples != nil
+	} else if m.Examples && builtinExamples == nil {
+		return errNoExamples
 	}
 	return nil
 }
@@ -222,6 +240,9 @@ func (m *Main) ParseFlags(args []string) error {
 // Run starts the server (in dev mode), connects and starts the worker. It
 // returns once the worker polls; Close stops everything.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Examples && builtinExamples == nil {
+		return errNoExamples // set directly, not by ParseFlags
+	}
 	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, orDefault(m.LogFormat, "text"))
 	if err != nil {
 		return err
@@ -308,7 +329,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	var tasks []workflows.Definition
 	if m.Examples {
-		tasks = examples.Tasks()
+		tasks = builtinExamples.tasks()
 	}
 	m.worker, err = worker.New(m.starter, worker.Options{
 		Tasks:            tasks,
@@ -320,7 +341,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if m.Examples {
-		m.worker.RegisterActivity(&examples.Activities{Starter: m.worker.Starter()})
+		builtinExamples.register(m.worker)
 	}
 	if err := m.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -1,10 +1,9 @@
-package oncetest
+package starter
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,13 +20,15 @@ import (
 	"github.com/once-run/once/idempotency"
 )
 
-// Metadata is what a history file stores beside the history: what a replay
-// needs and the history does not hold (the workflow ID, from which Once's
-// tasks read their environment), and what names the run for a reader.
+// HistoryMetadata is what a history file (a replay file) stores beside the
+// history: what a replay needs and the history does not hold (the workflow
+// ID, from which Once's tasks read their environment), and what names the
+// run for a reader. RecordRun writes history files; oncetest.ReplayDir and
+// oncetest.ReplayFile replay them.
 //
 // A history file is the JSON of a Temporal history, as `temporal workflow
 // show --output json` and client.HistoryFromJSON read and write it, with one
-// more top-level field "once" that holds the Metadata (history readers
+// more top-level field "once" that holds the HistoryMetadata (history readers
 // ignore it):
 //
 //	{
@@ -35,7 +36,7 @@ import (
 //	           "attempt": 2, "task": "my-task", "environment": "dev"},
 //	  "events": [ … ]
 //	}
-type Metadata struct {
+type HistoryMetadata struct {
 	// WorkflowID of the run. Required for a replay.
 	WorkflowID string `json:"workflowId"`
 	// RunID of this execution (one attempt of the run).
@@ -51,29 +52,16 @@ type Metadata struct {
 	Environment string `json:"environment,omitempty"`
 }
 
-// Errors of ReplayFile (and of ReplayDir's subtests), tested with errors.Is.
-var (
-	// ErrNoWorkflowID: the history file stores no workflow ID, which Once's
-	// tasks need to replay. Record it with RecordRun or `starter history`.
-	ErrNoWorkflowID = errors.New(`oncetest: the history file stores no workflow ID ("once": {"workflowId": …}): record it with oncetest.RecordRun or "starter history"`)
-
-	// ErrNoEnvironment: neither the history file nor its workflow ID names
-	// the run's environment, without which a task cannot trigger children.
-	ErrNoEnvironment = errors.New(`oncetest: the history file names no environment ("once": {"environment": …}) and its workflow ID is not "<env>/<task>/<key>"`)
-
-	// ErrTaskNotGiven: the history is of a task that was not passed to
-	// ReplayFile or ReplayDir.
-	ErrTaskNotGiven = errors.New("oncetest: the history's task is not among the tasks given")
-)
-
 // RecordRun writes every attempt of the run that holds workflowID — every
 // execution of the chain of its latest execution: the first attempt, its
 // retries (and continuations) up to the latest — into dir, one history file
-// per execution with its Metadata (see Metadata for the format). The files
-// are named "<task>-<short ID>-<n>.json", n counting the executions of the
-// chain from 1 (the attempt, for a run without continue-as-new); an existing
-// file of that name is replaced. It returns the paths written, first
-// execution first.
+// per execution with its HistoryMetadata (see HistoryMetadata for the
+// format), for replay tests (oncetest.ReplayDir); the CLI's "starter
+// history" records the same way. The files are named
+// "<task>-<short ID>-<n>.json", n counting the executions of the chain from
+// 1 (the attempt, for a run without continue-as-new); an existing file of
+// that name is replaced. It returns the paths written, first execution
+// first.
 //
 // A run still open is recorded as far as it got. Record runs of a worker
 // with fixed identities if the files are committed: the history holds the
@@ -87,7 +75,7 @@ func RecordRun(ctx context.Context, c client.Client, workflowID, dir string) ([]
 		return nil, fmt.Errorf("describe %s: %w", workflowID, err)
 	}
 	type execution struct {
-		meta Metadata
+		meta HistoryMetadata
 		h    *historypb.History
 	}
 	var chain []execution
@@ -102,7 +90,7 @@ func RecordRun(ctx context.Context, c client.Client, workflowID, dir string) ([]
 		if started == nil {
 			return nil, fmt.Errorf("history of %s run %s does not start with WorkflowExecutionStarted", workflowID, runID)
 		}
-		meta := Metadata{
+		meta := HistoryMetadata{
 			WorkflowID: workflowID,
 			RunID:      runID,
 			FirstRunID: started.GetFirstExecutionRunId(),
@@ -128,7 +116,7 @@ func RecordRun(ctx context.Context, c client.Client, workflowID, dir string) ([]
 	for i := len(chain) - 1; i >= 0; i-- {
 		x := chain[i]
 		path := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.json", fileSafe(x.meta.Task), shortID(workflowID), len(chain)-i))
-		if err := writeHistoryFile(path, x.meta, x.h); err != nil {
+		if err := WriteHistoryFile(path, x.meta, x.h); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)
@@ -153,9 +141,9 @@ func readHistory(ctx context.Context, c client.Client, workflowID, runID string)
 	return h, nil
 }
 
-// writeHistoryFile writes h with meta in the history file format, indented
-// so that a re-recorded file gives a small diff.
-func writeHistoryFile(path string, meta Metadata, h *historypb.History) error {
+// WriteHistoryFile writes h with meta in the history file format (see
+// HistoryMetadata), indented so that a re-recorded file gives a small diff.
+func WriteHistoryFile(path string, meta HistoryMetadata, h *historypb.History) error {
 	b, err := protojson.Marshal(h)
 	if err != nil {
 		return err
@@ -181,23 +169,23 @@ func writeHistoryFile(path string, meta Metadata, h *historypb.History) error {
 	return os.WriteFile(path, out.Bytes(), 0o644)
 }
 
-// ReadHistoryFile reads a history file: the history, and the Metadata
+// ReadHistoryFile reads a history file: the history, and the HistoryMetadata
 // stored with it (zero when the file has none, e.g. written by `temporal
 // workflow show`).
-func ReadHistoryFile(path string) (*historypb.History, Metadata, error) {
+func ReadHistoryFile(path string) (*historypb.History, HistoryMetadata, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Metadata{}, err
+		return nil, HistoryMetadata{}, err
 	}
 	var wrapper struct {
-		Once Metadata `json:"once"`
+		Once HistoryMetadata `json:"once"`
 	}
 	if err := json.Unmarshal(b, &wrapper); err != nil {
-		return nil, Metadata{}, fmt.Errorf("%s: %w", path, err)
+		return nil, HistoryMetadata{}, fmt.Errorf("%s: %w", path, err)
 	}
 	h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 	if err != nil {
-		return nil, Metadata{}, fmt.Errorf("%s: %w", path, err)
+		return nil, HistoryMetadata{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return h, wrapper.Once, nil
 }
