@@ -347,17 +347,21 @@ func requireInNamespaceOnly(tb testing.TB, ctx context.Context, raw client.Clien
 	require.ErrorAs(tb, err, &notFound, "workflow %s must not be in namespace %s", workflowID, srv.Namespace())
 }
 
-// requireNoPlaintext reads the raw history of a closed run and checks that
-// no secret is in it as it is stored; it returns the start event's
-// attributes.
-func requireNoPlaintext(tb testing.TB, ctx context.Context, raw client.Client, workflowID, runID string) *startedAttrs {
+// storedRun is a completed run's history as the server stores it.
+type storedRun struct {
+	events    []byte // every event, marshalled
+	started   *historypb.WorkflowExecutionStartedEventAttributes
+	completed *historypb.WorkflowExecutionCompletedEventAttributes
+}
+
+// readStoredRun waits until the run has completed and reads its history
+// with raw, a client without the codec.
+func readStoredRun(tb testing.TB, ctx context.Context, raw client.Client, workflowID, runID string) storedRun {
 	tb.Helper()
-	var all []byte
-	var started *startedAttrs
-	eventually(tb, time.Minute, "run "+workflowID+" closed", func() (bool, error) {
-		all, started = nil, nil
+	var r storedRun
+	eventually(tb, time.Minute, "run "+workflowID+" completed", func() (bool, error) {
+		r = storedRun{}
 		it := raw.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		closed := false
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {
@@ -367,27 +371,36 @@ func requireNoPlaintext(tb testing.TB, ctx context.Context, raw client.Client, w
 			if err != nil {
 				return false, err
 			}
-			all = append(all, b...)
+			r.events = append(r.events, b...)
 			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
-				started = a
+				r.started = a
 			}
-			if ev.GetWorkflowExecutionCompletedEventAttributes() != nil {
-				closed = true
+			if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+				r.completed = a
 			}
 		}
-		return closed, nil
+		return r.completed != nil, nil
 	})
+	require.NotNil(tb, r.started)
+	return r
+}
+
+// requireNoPlaintext reads the raw history of a completed run and checks
+// that no secret is in it as it is stored, and that its input and memo went
+// through the codec; it returns the start event's attributes.
+func requireNoPlaintext(tb testing.TB, ctx context.Context, raw client.Client, workflowID, runID string) *startedAttrs {
+	tb.Helper()
+	r := readStoredRun(tb, ctx, raw, workflowID, runID)
 	for _, secret := range []string{secretCustomer, secretKeyText, secretBatch} {
-		require.False(tb, bytes.Contains(all, []byte(secret)), "the history of %s holds %q in plaintext", workflowID, secret)
+		require.False(tb, bytes.Contains(r.events, []byte(secret)), "the history of %s holds %q in plaintext", workflowID, secret)
 	}
-	require.NotNil(tb, started)
-	for name, p := range started.GetMemo().GetFields() {
+	for name, p := range r.started.GetMemo().GetFields() {
 		require.Equal(tb, testCodecEncoding, string(p.GetMetadata()["encoding"]), "memo %q of %s went through the codec", name, workflowID)
 	}
-	for _, p := range started.GetInput().GetPayloads() {
+	for _, p := range r.started.GetInput().GetPayloads() {
 		require.Equal(tb, testCodecEncoding, string(p.GetMetadata()["encoding"]), "the input of %s went through the codec", workflowID)
 	}
-	return started
+	return r.started
 }
 
 type startedAttrs = historypb.WorkflowExecutionStartedEventAttributes

@@ -18,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
@@ -265,31 +264,9 @@ func xorCodecServer(t *testing.T, auth string) (*httptest.Server, func(namespace
 // codec and that secret is nowhere in its history.
 func requireEncodedRun(t *testing.T, ctx context.Context, raw client.Client, workflowID, runID, secret string) {
 	t.Helper()
-	var all []byte
-	var input, result []*commonpb.Payload
-	eventually(t, time.Minute, "run "+workflowID+" completed", func() (bool, error) {
-		all, input, result = nil, nil, nil
-		it := raw.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				return false, err
-			}
-			b, err := proto.Marshal(ev)
-			if err != nil {
-				return false, err
-			}
-			all = append(all, b...)
-			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
-				input = a.GetInput().GetPayloads()
-			}
-			if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
-				result = a.GetResult().GetPayloads()
-			}
-		}
-		return result != nil, nil
-	})
-	require.False(t, bytes.Contains(all, []byte(secret)), "the history of %s holds %q in plaintext", workflowID, secret)
+	r := readStoredRun(t, ctx, raw, workflowID, runID)
+	input, result := r.started.GetInput().GetPayloads(), r.completed.GetResult().GetPayloads()
+	require.False(t, bytes.Contains(r.events, []byte(secret)), "the history of %s holds %q in plaintext", workflowID, secret)
 	require.NotEmpty(t, input)
 	for _, p := range append(input, result...) {
 		require.Equal(t, xorPayloadEncoding, string(p.GetMetadata()[converter.MetadataEncoding]), "a payload of %s went through the codec", workflowID)
