@@ -230,7 +230,10 @@ func faultDuringTriggers(t *testing.T, breakIt, heal func()) {
 	t.Logf("%d of %d keys triggered during the fault", triggered, keys)
 	require.Positive(t, triggered)
 	countRuns(t, e.c, runsUnder(e.env+"/"+faultTask+"/"), int64(triggered))
-	countRuns(t, e.c, runsUnder(e.env+"/"+examples.MyTask.ID()+"/"), 2*parents) // two attempts each
+	// Three executions each: the starter sends no retry policy, so the
+	// worker restarts the run with my-task's (one continue-as-new), then
+	// its two attempts.
+	countRuns(t, e.c, runsUnder(e.env+"/"+examples.MyTask.ID()+"/"), 3*parents)
 	countRuns(t, e.c, runsUnder(e.env+"/"+examples.ChildTask.ID()+"/"), parents)
 }
 
