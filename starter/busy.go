@@ -15,10 +15,10 @@ import (
 // The server sheds load with ResourceExhausted: a namespace's rate limit
 // ("namespace rate limit exceeded"), a concurrency limit, an overloaded
 // persistence, a busy workflow. The SDK's own client calls ask again after
-// a backoff; the starter makes its RPCs on the raw service, which does not,
-// so busyService does the same for the calls the starter makes: the same
-// request again (a start keeps its request ID, so a start that did go
-// through is answered with its run), after 100 ms, doubling up to 5 s, with
+// a backoff — the starter's starts are the SDK client's ExecuteWorkflow, so
+// they do; the starter makes its reads and terminations on the raw service,
+// which does not, so busyService does the same for those: the same request
+// again, after 100 ms, doubling up to 5 s, with
 // jitter, for as long as the call's context allows (RequestTimeout when the
 // caller gave no deadline) and at most busyMaxElapsed. Errors that the
 // server did not give a cause for (a message too large for gRPC) are not
@@ -33,10 +33,6 @@ const (
 // while the server answers ResourceExhausted.
 type busyService struct {
 	workflowservice.WorkflowServiceClient
-}
-
-func (s busyService) StartWorkflowExecution(ctx context.Context, req *workflowservice.StartWorkflowExecutionRequest, opts ...grpc.CallOption) (*workflowservice.StartWorkflowExecutionResponse, error) {
-	return whileBusy(ctx, req, opts, s.WorkflowServiceClient.StartWorkflowExecution)
 }
 
 func (s busyService) DescribeWorkflowExecution(ctx context.Context, req *workflowservice.DescribeWorkflowExecutionRequest, opts ...grpc.CallOption) (*workflowservice.DescribeWorkflowExecutionResponse, error) {

@@ -7,28 +7,32 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
 )
 
-// scriptedService answers StartWorkflowExecution with its errors in turn,
-// then with a run; it records every request.
+// scriptedService answers DescribeWorkflowExecution with its errors in
+// turn, then with a run; it records every request.
 type scriptedService struct {
 	workflowservice.WorkflowServiceClient
 	errs  []error
 	calls atomic.Int32
-	reqs  []*workflowservice.StartWorkflowExecutionRequest
+	reqs  []*workflowservice.DescribeWorkflowExecutionRequest
 }
 
-func (s *scriptedService) StartWorkflowExecution(_ context.Context, req *workflowservice.StartWorkflowExecutionRequest, _ ...grpc.CallOption) (*workflowservice.StartWorkflowExecutionResponse, error) {
+func (s *scriptedService) DescribeWorkflowExecution(_ context.Context, req *workflowservice.DescribeWorkflowExecutionRequest, _ ...grpc.CallOption) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	n := int(s.calls.Add(1))
 	s.reqs = append(s.reqs, req)
 	if n <= len(s.errs) {
 		return nil, s.errs[n-1]
 	}
-	return &workflowservice.StartWorkflowExecutionResponse{RunId: "run-1", Started: true}, nil
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: req.GetExecution().GetWorkflowId(), RunId: "run-1"},
+	}}, nil
 }
 
 func rateLimited() error {
@@ -39,14 +43,14 @@ func TestBusyServiceAsksAgainWithTheSameRequest(t *testing.T) {
 	inner := &scriptedService{errs: []error{rateLimited(), rateLimited()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req := &workflowservice.StartWorkflowExecutionRequest{WorkflowId: "env/task/k", RequestId: "r-1"}
+	req := &workflowservice.DescribeWorkflowExecutionRequest{Execution: &commonpb.WorkflowExecution{WorkflowId: "env/task/k"}}
 	start := time.Now()
-	resp, err := busyService{inner}.StartWorkflowExecution(ctx, req)
+	resp, err := busyService{inner}.DescribeWorkflowExecution(ctx, req)
 	require.NoError(t, err)
-	require.Equal(t, "run-1", resp.GetRunId())
+	require.Equal(t, "run-1", resp.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 	require.EqualValues(t, 3, inner.calls.Load())
 	for _, r := range inner.reqs {
-		require.Same(t, req, r, "the same request, request ID included")
+		require.Same(t, req, r, "the same request")
 	}
 	// Two waits: about 100 ms and 200 ms, ±20 %.
 	require.GreaterOrEqual(t, time.Since(start), 240*time.Millisecond)
@@ -62,7 +66,7 @@ func TestBusyServiceAnswersOtherErrorsAtOnce(t *testing.T) {
 			inner := &scriptedService{errs: []error{err}}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, got := busyService{inner}.StartWorkflowExecution(ctx, &workflowservice.StartWorkflowExecutionRequest{})
+			_, got := busyService{inner}.DescribeWorkflowExecution(ctx, &workflowservice.DescribeWorkflowExecutionRequest{})
 			require.ErrorIs(t, got, err)
 			require.EqualValues(t, 1, inner.calls.Load())
 		})
@@ -78,7 +82,7 @@ func TestBusyServiceStopsBeforeTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := busyService{inner}.StartWorkflowExecution(ctx, &workflowservice.StartWorkflowExecutionRequest{})
+	_, err := busyService{inner}.DescribeWorkflowExecution(ctx, &workflowservice.DescribeWorkflowExecutionRequest{})
 	var re *serviceerror.ResourceExhausted
 	require.ErrorAs(t, err, &re, "the server's answer, not a deadline error")
 	require.Less(t, time.Since(start), 500*time.Millisecond, "no wait that passes the deadline")
