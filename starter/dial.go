@@ -73,24 +73,15 @@ func dial(opts Options, copts client.Options, connect func(client.Options) (clie
 	if err != nil {
 		return nil, err
 	}
-	if len(copts.ExternalStorage.Drivers) > 0 {
-		return nil, fmt.Errorf("%w: client.Options.ExternalStorage: Once reads run memos and inputs itself and cannot follow external payload references; leave it unset for the client Once dials", ErrUnsupportedClientOption)
-	}
 	p := &settingsPlugin{}
 	copts.Plugins = append(copts.Plugins[:len(copts.Plugins):len(copts.Plugins)], p)
 	sdk, err := connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("starter: %w", err)
 	}
-	if p.got == nil {
-		sdk.Close()
-		return nil, errors.New("starter: a client plugin built the client without configuring it: Once cannot read its namespace and data converter")
-	}
-	if len(p.externalStorage) > 0 {
-		sdk.Close()
-		return nil, fmt.Errorf("%w: client.Options.ExternalStorage (set by a plugin): Once reads run memos and inputs itself and cannot follow external payload references", ErrUnsupportedClientOption)
-	}
-	c := newClient(sdk, *p.got, opts)
+	// The SDK calls every plugin's ConfigureClient before it builds the
+	// client, so p has read the settings.
+	c := newClient(sdk, p.got, opts)
 	c.owned = true
 	return c, nil
 }
@@ -99,14 +90,19 @@ func dial(opts Options, copts client.Options, connect func(client.Options) (clie
 // interceptor to its connection.
 type settingsPlugin struct {
 	client.PluginBase
-	got             *settings
-	externalStorage []string
+	got settings
 }
 
 func (*settingsPlugin) Name() string { return "once.starter" }
 
+// ConfigureClient reads the options as the client is built from them, after
+// every other plugin, and refuses those Once cannot honour before anything
+// is dialed.
 func (p *settingsPlugin) ConfigureClient(_ context.Context, o client.PluginConfigureClientOptions) error {
 	co := o.ClientOptions
+	if len(co.ExternalStorage.Drivers) > 0 {
+		return fmt.Errorf("%w: client.Options.ExternalStorage: Once reads run memos and inputs itself and cannot follow external payload references; leave it unset for the client Once dials", ErrUnsupportedClientOption)
+	}
 	s := settings{namespace: co.Namespace, dataConverter: co.DataConverter, identity: co.Identity}
 	if s.namespace == "" {
 		s.namespace = client.DefaultNamespace
@@ -120,10 +116,7 @@ func (p *settingsPlugin) ConfigureClient(_ context.Context, o client.PluginConfi
 	if s.dataConverter == nil {
 		s.dataConverter = converter.GetDefaultDataConverter()
 	}
-	for _, d := range co.ExternalStorage.Drivers {
-		p.externalStorage = append(p.externalStorage, fmt.Sprint(d))
-	}
-	p.got = &s
+	p.got = s
 	do := co.ConnectionOptions.DialOptions
 	co.ConnectionOptions.DialOptions = append(do[:len(do):len(do)], grpc.WithChainUnaryInterceptor(startInterceptor))
 	return nil
