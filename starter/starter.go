@@ -209,8 +209,7 @@ type Client struct {
 	svc       workflowservice.WorkflowServiceClient
 	opts      Options
 	taskQueue string
-	traceKey  string          // the tracer's header key; "" without Options.Tracer
-	known     map[string]bool // Options.Tasks; nil: any task
+	traceKey  string // the tracer's header key; "" without Options.Tracer
 
 	nsMu      sync.Mutex
 	nsLoaded  atomic.Bool // set once retention and hasSA are read; then no lock
@@ -284,7 +283,7 @@ func withDefaults(opts Options) (Options, error) {
 // checkTask refuses a task that is not one of Options.Tasks, when it names
 // any.
 func (c *Client) checkTask(task string) error {
-	if c.known != nil && !c.known[task] {
+	if len(c.opts.Tasks) > 0 && !slices.Contains(c.opts.Tasks, task) {
 		return &unknownTaskError{task: task, known: c.opts.Tasks}
 	}
 	return nil
@@ -298,13 +297,6 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 		// Read once, as the SDK's tracing interceptor does.
 		traceKey = opts.Tracer.Options().HeaderKey
 	}
-	var known map[string]bool
-	if len(opts.Tasks) > 0 {
-		known = make(map[string]bool, len(opts.Tasks))
-		for _, task := range opts.Tasks {
-			known[task] = true
-		}
-	}
 	return &Client{
 		client:    sdk,
 		settings:  s,
@@ -312,7 +304,6 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 		opts:      opts,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
-		known:     known,
 		seen:      seenKeys{size: max(opts.SeenKeys, 0)},
 	}
 }
