@@ -3,8 +3,6 @@ package starter
 import (
 	"context"
 	"errors"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 	"sync"
 	"time"
 
@@ -13,6 +11,8 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
