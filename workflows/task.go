@@ -235,13 +235,19 @@ func (t *Task[P, R]) configured(info *workflow.Info) bool {
 	if info.ContinuedExecutionRunID != "" || info.Attempt > 1 || info.FirstRunID == "" {
 		return true
 	}
-	runTimeout := t.opts.RunTimeout
-	if runTimeout == 0 {
-		runTimeout = t.opts.ExecutionTimeout
-	}
+	runTimeout := t.attemptTimeout()
 	return samePolicy(info.RetryPolicy, t.opts.RetryPolicy) &&
 		(t.opts.TaskTimeout == 0 || info.WorkflowTaskTimeout == t.opts.TaskTimeout) &&
 		(runTimeout == 0 || info.WorkflowRunTimeout == runTimeout)
+}
+
+// attemptTimeout is the run timeout a run of the task gets: RunTimeout, or
+// ExecutionTimeout when the task names no RunTimeout (0: unlimited).
+func (t *Task[P, R]) attemptTimeout() time.Duration {
+	if t.opts.RunTimeout != 0 {
+		return t.opts.RunTimeout
+	}
+	return t.opts.ExecutionTimeout
 }
 
 // restartConfigured continues the run as new, with the same payload, the
@@ -253,11 +259,7 @@ func (t *Task[P, R]) restartConfigured(ctx workflow.Context, payload P) error {
 	if rp == nil {
 		rp = &temporal.RetryPolicy{MaximumAttempts: 1} // one attempt, whatever the start asked
 	}
-	runTimeout := t.opts.RunTimeout
-	if runTimeout == 0 {
-		runTimeout = t.opts.ExecutionTimeout
-	}
-	ctx = workflow.WithWorkflowRunTimeout(ctx, runTimeout)
+	ctx = workflow.WithWorkflowRunTimeout(ctx, t.attemptTimeout())
 	ctx = workflow.WithWorkflowTaskTimeout(ctx, t.opts.TaskTimeout)
 	return workflow.NewContinueAsNewErrorWithOptions(ctx, workflow.ContinueAsNewErrorOptions{RetryPolicy: rp}, t.id, payload)
 }
