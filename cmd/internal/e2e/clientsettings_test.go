@@ -119,7 +119,7 @@ func TestProductionClientSettings(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	registerNamespace(t, ctx, secureNamespace)
 	env := unique("sec")
-	s := dialSecure(t, ctx, secureNamespace, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
+	s := dialSecure(t, secureNamespace, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 	require.Equal(t, secureNamespace, s.Namespace())
 
 	w, err := worker.New(s, worker.Options{
@@ -246,7 +246,7 @@ func TestProductionClientCLI(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	registerNamespace(t, ctx, secureNamespace)
 	env := unique("seccli")
-	s := dialSecure(t, ctx, secureNamespace, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
+	s := dialSecure(t, secureNamespace, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 	w, err := worker.New(s, worker.Options{Tasks: []workflows.Definition{secureEcho}, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
@@ -301,19 +301,15 @@ func TestProductionClientCLI(t *testing.T) {
 
 // dialSecure dials the production-like client: namespace, encrypting codec,
 // tenant propagator, header-adding interceptor.
-func dialSecure(tb testing.TB, ctx context.Context, namespace string, opts starter.Options) *starter.Client {
+func dialSecure(tb testing.TB, namespace string, opts starter.Options) *starter.Client {
 	tb.Helper()
-	s, err := starter.Dial(ctx, client.Options{
+	return mustDialStarter(tb, client.Options{
 		HostPort:           srv.Address(),
 		Namespace:          namespace,
-		Logger:             shared.DiscardLogger(),
 		DataConverter:      converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), testCodec{}),
 		ContextPropagators: []workflow.ContextPropagator{tenantPropagator{}},
 		Interceptors:       []interceptor.ClientInterceptor{&headerInterceptor{}},
 	}, opts)
-	require.NoError(tb, err)
-	tb.Cleanup(s.Close)
-	return s
 }
 
 // registerNamespace registers namespace when it is missing and waits until

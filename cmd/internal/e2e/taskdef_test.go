@@ -94,22 +94,12 @@ var (
 func defEnv(t *testing.T) (env string, s *starter.Client) {
 	t.Helper()
 	env = unique("def")
-	s = dialStarter(t, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
+	s = newStarter(t, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 	w, err := worker.New(s, worker.Options{Tasks: []workflows.Definition{defChild, flakyThree, slowFirst}, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return env, s
-}
-
-// dialStarter is a starter on the shared server, closed at the end of the
-// test.
-func dialStarter(t *testing.T, opts starter.Options) *starter.Client {
-	t.Helper()
-	s, err := starter.Dial(testCtx(t, 30*time.Second), client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: shared.DiscardLogger()}, opts)
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	return s
 }
 
 // TestTaskRetriesWhoeverStarts: flaky-three succeeds on attempt 3 however
@@ -246,7 +236,7 @@ func TestUnknownTaskAndBadPayloadFailAtOnce(t *testing.T) {
 // input error that names it, with nothing started; their tasks still start.
 func TestStarterRefusesUnknownTasks(t *testing.T) {
 	env := unique("def")
-	s := dialStarter(t, starter.Options{Environment: env, Tasks: []string{"elsewhere"}, Logger: shared.DiscardLogger()})
+	s := newStarter(t, starter.Options{Environment: env, Tasks: []string{"elsewhere"}, Logger: shared.DiscardLogger()})
 	w, err := worker.New(s, worker.Options{Tasks: []workflows.Definition{defChild}, Logger: shared.DiscardLogger()})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
