@@ -98,20 +98,6 @@ func BenchmarkKeyFromPayload(b *testing.B) {
 	}
 }
 
-func BenchmarkCanonicalize(b *testing.B) {
-	raw, err := json.Marshal(benchPayload())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Canonicalize(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func TestBenchPayloadIsAboutOneKB(t *testing.T) {
 	raw, err := json.Marshal(benchPayload())
 	if err != nil {

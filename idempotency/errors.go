@@ -1,6 +1,9 @@
 package idempotency
 
-import "github.com/once-run/once"
+import (
+	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency/internal/canonical"
+)
 
 // Sentinel errors. Functions in this package return them wrapped with the
 // offending value, so test with errors.Is, not ==. Every one of them also
@@ -16,8 +19,9 @@ var (
 	ErrKeyTooLong = once.InputError("idempotency: key text is too long: at most 2048 bytes of key text in all")
 
 	// ErrInvalidKey means a value used as a Key is not 64 lowercase hex
-	// characters: create keys with Create/Derive/KeyFromPayload, or pass raw
-	// strings as Parts so they are hashed.
+	// characters: create keys with Derive, KeyFromPayload or the CreateKey
+	// functions of packages workflows and activities, or pass raw strings as
+	// Parts so they are hashed.
 	ErrInvalidKey = once.InputError("idempotency: invalid key: want 64 lowercase hex characters (a SHA-256); pass other strings as Parts")
 
 	// ErrInvalidScope means a scope is none of "run", "attempt", "global"
@@ -42,11 +46,13 @@ var (
 	// encoding/json can marshal.
 	ErrPayloadNotSerializable = once.InputError("idempotency: payload is not JSON-serialisable: pass a value encoding/json can marshal (no channels, funcs, NaN or Inf)")
 
-	// ErrInvalidJSON means Canonicalize was given text that is not I-JSON
-	// (RFC 7493): malformed JSON, duplicate object member names, invalid
-	// UTF-8 or lone surrogates, numbers outside the IEEE 754 double range,
-	// or nesting deeper than MaxJSONDepth.
-	ErrInvalidJSON = once.InputError("idempotency: invalid JSON for canonicalisation: want I-JSON (RFC 7493)")
+	// ErrInvalidJSON means the JSON a payload marshals to is not I-JSON
+	// (RFC 7493) and has no canonical form: duplicate object member names,
+	// invalid UTF-8 or lone surrogates, numbers outside the IEEE 754 double
+	// range, or nesting deeper than 10000 (e.g. from a MarshalJSON method or
+	// a json.RawMessage). KeyFromPayload returns it wrapped together with
+	// ErrPayloadNotSerializable.
+	ErrInvalidJSON = canonical.ErrInvalidJSON
 
 	// ErrGlobalScopeNeedsKey means a trigger asked for scope global without
 	// a key. A key derived for it (from the ordinal of the call, or the

@@ -82,13 +82,6 @@ func ExampleKeyFromPayload() {
 	// true
 }
 
-func ExampleCanonicalize() {
-	out, _ := idempotency.Canonicalize([]byte(`{"b": [4.50, 1E30, -0], "a": "\u20ac\/"}`))
-	fmt.Println(string(out))
-	// Output:
-	// {"a":"€/","b":[4.5,1e+30,0]}
-}
-
 func ExampleParseTTL() {
 	for _, s := range []string{"30d", "12h", "90m", "1h30m", "0s", "3w"} {
 		d, err := idempotency.ParseTTL(s)

@@ -19,8 +19,9 @@ const KeyLen = 2 * sha256.Size
 // text. A Key is final: Resolve and the trigger functions use it as is and
 // never hash it again.
 //
-// Make one with Create, CreateInWorkflow, Derive, KeyFromPayload or
-// ParseKey; a Key built by conversion (Key("…")) is checked when it is used.
+// Make one with Derive, KeyFromPayload or ParseKey, or in a task with
+// workflows.CreateKey (workflow code) or activities.CreateKey (activities);
+// a Key built by conversion (Key("…")) is checked when it is used.
 type Key string
 
 // String returns the key as 64 lowercase hex characters.
@@ -172,8 +173,10 @@ func appendKeyText(buf []byte, rc RunContext, withRun, withAttempt bool, parts [
 }
 
 // hashKey returns the hex SHA-256 of b with a single allocation.
-func hashKey(b []byte) Key {
-	sum := sha256.Sum256(b)
+func hashKey(b []byte) Key { return hexKey(sha256.Sum256(b)) }
+
+// hexKey returns sum in lowercase hex as a Key, with a single allocation.
+func hexKey(sum [sha256.Size]byte) Key {
 	var h [KeyLen]byte
 	for i := 0; i < sha256.Size; i += 4 {
 		binary.BigEndian.PutUint64(h[2*i:], hexDigits8(binary.BigEndian.Uint32(sum[i:])))

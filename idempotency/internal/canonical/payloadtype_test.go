@@ -1,8 +1,7 @@
-package idempotency
+package canonical
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"net"
 	"strconv"
@@ -11,7 +10,7 @@ import (
 )
 
 // Types that exercise the typed plans (payloadtype.go) against the
-// reference path (json.Marshal + Canonicalize).
+// reference path (json.Marshal + JSON).
 
 type tagged struct {
 	Zeta     string            `json:"zeta"`
@@ -101,7 +100,7 @@ type withMarshalerIface struct {
 	M json.Marshaler `json:"m"`
 }
 
-func TestKeyFromPayloadTypedMatchesReference(t *testing.T) {
+func TestSum256TypedMatchesReference(t *testing.T) {
 	full := tagged{
 		Zeta: "z\u2028<&>", Alpha: 3, Dash: "skip", DashName: "dash", Untagged: 1.5e-7, Invalid: true,
 		OnlyOpts: []string{"a"}, Space: "s", Bang: "b", Short: "sh", Unicode: "é", Astral: "😀", Private: "p",
@@ -175,9 +174,9 @@ func TestKeyFromPayloadTypedMatchesReference(t *testing.T) {
 	}
 }
 
-// FuzzKeyFromPayloadStruct: any value of a struct type that json.Unmarshal
-// can fill gives the key of the reference path.
-func FuzzKeyFromPayloadStruct(f *testing.F) {
+// FuzzSum256Struct: any value of a struct type that json.Unmarshal can fill
+// gives the sum of the reference path.
+func FuzzSum256Struct(f *testing.F) {
 	for _, s := range []string{
 		`{"zeta":"a","alpha":1,"Untagged":1e-7,"ptr":{"zeta":"b"},"map":{"x":{}},"any":[1,"2",{"b":null}],"bytes":"AAE=","array":[1,2,3],"f32":0.1,"big":9007199254740993,"bigU":18446744073709551615,"raw":{"b":1},"num":1.50,"named":{"\u20ac":1},"labels":{"b":"1"},"strings":["s"]}`,
 		`{"a\\b":true,"a b":"\ud83d\ude00","é":"\u0000","-":"d"}`,
@@ -190,13 +189,10 @@ func FuzzKeyFromPayloadStruct(f *testing.F) {
 		if err := json.Unmarshal(in, &v); err != nil {
 			return
 		}
-		want, wantErr := referenceKey(v)
-		got, err := KeyFromPayload(v)
+		want, wantErr := referenceSum(v)
+		got, err := Sum256(v)
 		if (wantErr != nil) != (err != nil) || got != want {
-			t.Fatalf("KeyFromPayload(%s) = %s, %v; reference %s, %v", in, got, err, want, wantErr)
-		}
-		if err != nil && !errors.Is(err, ErrPayloadNotSerializable) {
-			t.Fatalf("error %v does not wrap ErrPayloadNotSerializable", err)
+			t.Fatalf("Sum256(%s) = %x, %v; reference %x, %v", in, got, err, want, wantErr)
 		}
 	})
 }

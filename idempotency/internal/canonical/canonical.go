@@ -1,8 +1,14 @@
-package idempotency
+// Package canonical encodes JSON in the form of RFC 8785 (JSON
+// Canonicalization Scheme): the encoder behind idempotency.KeyFromPayload
+// and idempotency.PayloadHash. It is internal so that its API can follow the
+// needs of package idempotency; callers outside it hash payloads with
+// KeyFromPayload.
+package canonical
 
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -12,28 +18,54 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/once-run/once"
 )
 
-// MaxJSONDepth is the deepest nesting of arrays and objects Canonicalize
-// accepts (the same limit as encoding/json).
-const MaxJSONDepth = 10000
+// MaxDepth is the deepest nesting of arrays and objects JSON accepts (the
+// same limit as encoding/json).
+const MaxDepth = 10000
 
-// Canonicalize returns the RFC 8785 (JSON Canonicalization Scheme) form of
-// the JSON text in: no whitespace, object members sorted by the UTF-16 code
-// units of their names, strings with only the escapes RFC 8785 prescribes
-// (\" \\ \b \f \n \r \t and \u00xx for other control characters; everything
-// else, "/" and non-ASCII included, written as is), and numbers written as
-// ECMAScript writes IEEE 754 doubles (4.50 -> 4.5, 1E30 -> 1e+30, -0 -> 0).
-// Canonicalize(Canonicalize(x)) equals Canonicalize(x).
+// ErrInvalidJSON means JSON was given text that is not I-JSON (RFC 7493):
+// malformed JSON, duplicate object member names, invalid UTF-8 or lone
+// surrogates, numbers outside the IEEE 754 double range, or nesting deeper
+// than MaxDepth. Package idempotency exports it as idempotency.ErrInvalidJSON.
+var ErrInvalidJSON = once.InputError("idempotency: invalid JSON for canonicalisation: want I-JSON (RFC 7493)")
+
+// JSON returns the RFC 8785 (JSON Canonicalization Scheme) form of the JSON
+// text in: no whitespace, object members sorted by the UTF-16 code units of
+// their names, strings with only the escapes RFC 8785 prescribes (\" \\ \b
+// \f \n \r \t and \u00xx for other control characters; everything else, "/"
+// and non-ASCII included, written as is), and numbers written as ECMAScript
+// writes IEEE 754 doubles (4.50 -> 4.5, 1E30 -> 1e+30, -0 -> 0).
+// JSON(JSON(x)) equals JSON(x).
 //
 // Errors: ErrInvalidJSON (wrapped, with the byte offset) when in is not
 // I-JSON: malformed JSON, a duplicate member name, invalid UTF-8 or a lone
 // surrogate, a number beyond the float64 range, or nesting deeper than
-// MaxJSONDepth.
-func Canonicalize(in []byte) ([]byte, error) {
+// MaxDepth.
+func JSON(in []byte) ([]byte, error) {
 	c := canonPool.Get().(*canonicalizer)
 	defer c.release()
 	return c.canonicalize(in, make([]byte, 0, len(in)))
+}
+
+// Sum256 returns the SHA-256 of the canonical JSON of v, that is of
+// JSON(json.Marshal(v)). The types of decoded JSON (payload.go) and those a
+// type plan covers (payloadtype.go) are encoded straight to canonical form,
+// with the same result.
+//
+// Errors: those of encoding/json when v cannot be marshalled, and
+// ErrInvalidJSON (wrapped) when it marshals to JSON that is not I-JSON.
+func Sum256(v any) ([sha256.Size]byte, error) {
+	c := canonPool.Get().(*canonicalizer)
+	defer c.release()
+	out, err := c.appendPayload(c.out[:0], v, 0)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	c.out = out
+	return sha256.Sum256(out), nil
 }
 
 // canonicalize appends the canonical form of in to dst.
@@ -62,11 +94,11 @@ type canonicalizer struct {
 	depth   int
 	members []member      // a stack shared by the objects being parsed
 	tmp     []byte        // scratch for reordering members
-	js      bytes.Buffer  // KeyFromPayload: encoding/json output
-	enc     *json.Encoder // KeyFromPayload: writes to js
-	out     []byte        // KeyFromPayload: canonical output
-	keys    []string      // KeyFromPayload: a stack of sorted map keys
-	entries []mapEntry    // KeyFromPayload: a stack of members of typed maps
+	js      bytes.Buffer  // Sum256: encoding/json output
+	enc     *json.Encoder // Sum256: writes to js
+	out     []byte        // Sum256: canonical output
+	keys    []string      // Sum256: a stack of sorted map keys
+	entries []mapEntry    // Sum256: a stack of members of typed maps
 }
 
 var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
@@ -145,8 +177,8 @@ func (c *canonicalizer) literal(dst []byte, lit string) ([]byte, error) {
 
 func (c *canonicalizer) enter() error {
 	c.depth++
-	if c.depth > MaxJSONDepth {
-		return c.errorf("nested deeper than %d", MaxJSONDepth)
+	if c.depth > MaxDepth {
+		return c.errorf("nested deeper than %d", MaxDepth)
 	}
 	return nil
 }
@@ -187,6 +219,8 @@ func (c *canonicalizer) array(dst []byte) ([]byte, error) {
 	}
 }
 
+// object appends the canonical form of the object at c.pos to dst: its
+// members (c.member), then sorted by name (c.sortObject).
 func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 	if err := c.enter(); err != nil {
 		return nil, err
@@ -202,39 +236,10 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 	}
 	base := len(c.members)
 	for {
-		if c.pos >= len(c.in) || c.in[c.pos] != '"' {
-			return nil, c.errorf("want a member name in double quotes")
-		}
-		nameStart := c.pos
-		name, plain, err := c.str()
-		if err != nil {
+		var err error
+		if dst, err = c.member(dst, len(c.members) > base); err != nil {
 			return nil, err
 		}
-		nameEnd := c.pos
-		c.skipSpace()
-		if c.pos >= len(c.in) || c.in[c.pos] != ':' {
-			return nil, c.errorf("want ':' after member name")
-		}
-		c.pos++
-		if len(c.members) > base {
-			dst = append(dst, ',')
-		}
-		start := len(dst)
-		switch {
-		case plain && c.pos == nameEnd+1: // `"name":` as is (compact input)
-			dst = append(dst, c.in[nameStart:c.pos]...)
-		case plain:
-			dst = append(dst, c.in[nameStart:nameEnd]...)
-			dst = append(dst, ':')
-		default:
-			dst = appendString(dst, name)
-			dst = append(dst, ':')
-		}
-		c.skipSpace()
-		if dst, err = c.value(dst); err != nil {
-			return nil, err
-		}
-		c.members = append(c.members, member{name: name, start: start, end: len(dst)})
 		c.skipSpace()
 		if c.pos >= len(c.in) {
 			return nil, c.errorf("unexpected end of input in object")
@@ -251,7 +256,52 @@ func (c *canonicalizer) object(dst []byte) ([]byte, error) {
 		break
 	}
 	c.depth--
+	return c.sortObject(dst, objStart, base)
+}
 
+// member appends the member at c.pos, `"name":value` in canonical form
+// (after a ',' when it is not the first), to dst and pushes it on c.members.
+func (c *canonicalizer) member(dst []byte, notFirst bool) ([]byte, error) {
+	if c.pos >= len(c.in) || c.in[c.pos] != '"' {
+		return nil, c.errorf("want a member name in double quotes")
+	}
+	nameStart := c.pos
+	name, plain, err := c.str()
+	if err != nil {
+		return nil, err
+	}
+	nameEnd := c.pos
+	c.skipSpace()
+	if c.pos >= len(c.in) || c.in[c.pos] != ':' {
+		return nil, c.errorf("want ':' after member name")
+	}
+	c.pos++
+	if notFirst {
+		dst = append(dst, ',')
+	}
+	start := len(dst)
+	switch {
+	case plain && c.pos == nameEnd+1: // `"name":` as is (compact input)
+		dst = append(dst, c.in[nameStart:c.pos]...)
+	case plain:
+		dst = append(dst, c.in[nameStart:nameEnd]...)
+		dst = append(dst, ':')
+	default:
+		dst = appendString(dst, name)
+		dst = append(dst, ':')
+	}
+	c.skipSpace()
+	if dst, err = c.value(dst); err != nil {
+		return nil, err
+	}
+	c.members = append(c.members, member{name: name, start: start, end: len(dst)})
+	return dst, nil
+}
+
+// sortObject closes the object that starts at dst[objStart] and whose
+// members are c.members[base:]: it pops them, rewrites them in dst sorted by
+// name when they are not in order, and appends the '}'.
+func (c *canonicalizer) sortObject(dst []byte, objStart, base int) ([]byte, error) {
 	ms := c.members[base:]
 	c.members = c.members[:base] // ms stays valid: nothing appends until we return
 	moved, dup := sortMembers(ms)

@@ -1,4 +1,4 @@
-package idempotency
+package canonical
 
 import (
 	"encoding"
@@ -18,12 +18,12 @@ import (
 // named types, typed slices and maps) are encoded from their reflect.Type
 // with a plan built once per type: the canonical form straight away, with
 // struct fields already in RFC 8785 order, instead of encoding/json followed
-// by Canonicalize. The plan covers what encoding/json does for these types
+// by JSON. The plan covers what encoding/json does for these types
 // without surprises; for the rest (a type with a MarshalJSON or MarshalText
 // method, embedded struct fields, the ",string" and ",omitzero" options,
 // duplicate names, map keys that are not strings, channels, functions) it
 // hands the value (or the whole payload) to the reference path, so results
-// and errors stay those of json.Marshal + Canonicalize. The payload tests
+// and errors stay those of json.Marshal + JSON. The payload tests
 // compare both paths.
 
 // encodeFunc appends the canonical JSON of v to dst.
@@ -191,7 +191,7 @@ func encodeFloat64(c *canonicalizer, dst []byte, v reflect.Value, _ int) ([]byte
 	return appendNumber(dst, f), nil
 }
 
-// encodeFloat32 writes what Canonicalize makes of encoding/json's float32
+// encodeFloat32 writes what JSON makes of encoding/json's float32
 // text: the shortest decimal of the float32, read back as a float64.
 func encodeFloat32(c *canonicalizer, dst []byte, v reflect.Value, _ int) ([]byte, error) {
 	f := v.Float()

@@ -1,7 +1,6 @@
-package idempotency
+package canonical
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -12,7 +11,7 @@ import (
 
 func canon(tb testing.TB, in string) string {
 	tb.Helper()
-	out, err := Canonicalize([]byte(in))
+	out, err := JSON([]byte(in))
 	require.NoError(tb, err, "input %q", in)
 	return string(out)
 }
@@ -208,17 +207,17 @@ func TestCanonicalizeRejects(t *testing.T) {
 		{"encoded surrogate in utf-8", "\"\xed\xa0\x80\""},
 		{"unterminated string", `"abc`},
 		{"unterminated array", `[1`},
-		{"too deep", strings.Repeat("[", MaxJSONDepth+1) + strings.Repeat("]", MaxJSONDepth+1)},
+		{"too deep", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := Canonicalize([]byte(tt.in))
+			out, err := JSON([]byte(tt.in))
 			require.ErrorIs(t, err, ErrInvalidJSON, "got %q", out)
 			require.Nil(t, out)
 		})
 	}
 	// The depth limit itself is accepted.
-	deep := strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth)
+	deep := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
 	require.Equal(t, deep, canon(t, deep))
 }
 
@@ -237,69 +236,4 @@ type payloadA struct {
 	Count int     `json:"count"`
 	Price float64 `json:"price"`
 	Tags  []string
-}
-
-type payloadB struct {
-	Tags  []string
-	Price float64 `json:"price"`
-	Count int     `json:"count"`
-	Name  string  `json:"name"`
-}
-
-func TestKeyFromPayload(t *testing.T) {
-	a := payloadA{Name: "Zoë <ceo>", Count: 3, Price: 4.50, Tags: []string{"x"}}
-	b := payloadB{Name: "Zoë <ceo>", Count: 3, Price: 4.5, Tags: []string{"x"}}
-	m := map[string]any{"Tags": []any{"x"}, "price": 4.5, "name": "Zoë <ceo>", "count": 3}
-	raw := json.RawMessage(`{ "count": 3.0, "name": "Zo\u00eb \u003cceo>", "price": 45e-1, "Tags": ["x"] }`)
-
-	ka, err := KeyFromPayload(a)
-	require.NoError(t, err)
-	for name, v := range map[string]any{"other field order": b, "map": m, "raw JSON": raw} {
-		t.Run(name, func(t *testing.T) {
-			k, err := KeyFromPayload(v)
-			require.NoError(t, err)
-			require.Equal(t, ka, k)
-		})
-	}
-	t.Run("different payload", func(t *testing.T) {
-		k, err := KeyFromPayload(payloadA{Name: "Zoë <ceo>", Count: 4, Price: 4.5, Tags: []string{"x"}})
-		require.NoError(t, err)
-		require.NotEqual(t, ka, k)
-	})
-	t.Run("hash of the canonical text", func(t *testing.T) {
-		want := hashKey([]byte(`{"Tags":["x"],"count":3,"name":"Zoë <ceo>","price":4.5}`))
-		require.Equal(t, want, ka)
-		h, err := PayloadHash(a)
-		require.NoError(t, err)
-		require.Equal(t, ka, h)
-	})
-}
-
-type badJSON struct{}
-
-func (badJSON) MarshalJSON() ([]byte, error) { return []byte(`{"a":1,"a":2}`), nil }
-
-func TestKeyFromPayloadErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		v    any
-	}{
-		{"channel", make(chan int)},
-		{"func", func() {}},
-		{"NaN", math.NaN()},
-		{"Inf in struct", struct{ F float64 }{math.Inf(1)}},
-		{"complex", complex(1, 2)},
-		{"duplicate names from MarshalJSON", badJSON{}},
-		{"invalid raw message", json.RawMessage(`{`)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			k, err := KeyFromPayload(tt.v)
-			require.ErrorIs(t, err, ErrPayloadNotSerializable)
-			require.Empty(t, k)
-		})
-	}
-	var ute *json.UnsupportedTypeError
-	_, err := KeyFromPayload(make(chan int))
-	require.ErrorAs(t, err, &ute, "the encoding/json error stays reachable")
 }
