@@ -1,0 +1,404 @@
+package httpapi
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// openAPI is the API's OpenAPI 3.1 document, served at /openapi.json.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of the API: the contract the
+// handler is tested against.
+func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
+
+// Defaults of Options.
+const (
+	// DefaultMaxWait is the longest wait a request may ask for when
+	// Options.MaxWait is zero.
+	DefaultMaxWait = time.Minute
+	// DefaultMaxBatchItems is the most items of a batch when
+	// Options.MaxBatchItems is zero.
+	DefaultMaxBatchItems = 1000
+	// DefaultMaxBatchBytes bounds a batch's body when Options.MaxBatchBytes
+	// is zero.
+	DefaultMaxBatchBytes = 32 << 20
+	// Envelope is what a body may hold beside its payload (options, JSON
+	// syntax): a trigger's body is bounded by the starter's MaxPayloadBytes
+	// plus Envelope.
+	Envelope = 64 << 10
+)
+
+// The request headers the API reads.
+const (
+	// HeaderIdempotencyKey holds a trigger's key, or a batch's batch key: a
+	// 64-character lowercase hex key is used as is, other text is hashed as
+	// the one-part key idempotency.Parts{text}. An sf-string in quotes, as
+	// the IETF draft writes it, has its quotes removed.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderRequestID identifies a request across a client's retries: a
+	// request that carries one and no key gets a key derived from it, so a
+	// retry never starts a second run.
+	HeaderRequestID = "X-Request-Id"
+	// HeaderTriggerRequestID is trigger.dev's SDK's name for the same.
+	HeaderTriggerRequestID = "X-Trigger-Request-Idempotency-Key"
+)
+
+// ErrNoTokens: New was given no tokens and not told to allow requests
+// without one.
+var ErrNoTokens = errors.New("httpapi: no tokens: give Options.Tokens, or set Options.AllowUnauthenticated (loopback development only)")
+
+// Options configures the handler.
+type Options struct {
+	// Tokens are the bearer tokens the API accepts, each bound to one
+	// environment. Required unless AllowUnauthenticated.
+	Tokens []Token
+	// AllowUnauthenticated lets requests without a token through when there
+	// are no Tokens: they act in the starter's environment. For a
+	// development server on loopback only. Optional: defaults to false.
+	AllowUnauthenticated bool
+	// MaxWait is the longest wait ("wait" of a trigger, ?wait= of a run) a
+	// request may ask for. Optional: defaults to DefaultMaxWait.
+	MaxWait time.Duration
+	// MaxBatchItems is the most items of one batch. Optional: defaults to
+	// DefaultMaxBatchItems.
+	MaxBatchItems int
+	// MaxBatchBytes bounds a batch's body. Optional: defaults to
+	// DefaultMaxBatchBytes.
+	MaxBatchBytes int64
+	// Logger logs the errors answered with 500. Optional: defaults to the
+	// starter's.
+	Logger sdklog.Logger
+	// Observe is called after every request with its route pattern (e.g.
+	// "POST /v1/tasks/{task}/trigger"; "" for none), the status answered
+	// and the time it took: a hook for metrics. Optional.
+	Observe func(route string, status int, elapsed time.Duration)
+}
+
+// handler is the API.
+type handler struct {
+	opts     Options
+	base     *starter.Client
+	starters map[string]*starter.Client // by environment: one per token environment
+	mux      *http.ServeMux
+
+	retMu     sync.Mutex
+	retention time.Duration // the namespace's, once read; 0 before
+}
+
+// New returns the HTTP API of s: Once's routes under /v1/ and the OpenAPI
+// document at /openapi.json. Each token's requests go through a starter of
+// the token's environment on s's connection (s.With), with s's client
+// settings: namespace, data converter and codec, interceptors.
+//
+// Errors: ErrNoTokens; an invalid token environment.
+func New(s *starter.Client, opts Options) (http.Handler, error) {
+	if len(opts.Tokens) == 0 && !opts.AllowUnauthenticated {
+		return nil, ErrNoTokens
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = DefaultMaxWait
+	}
+	if opts.MaxBatchItems <= 0 {
+		opts.MaxBatchItems = DefaultMaxBatchItems
+	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = s.Options().Logger
+	}
+	h := &handler{opts: opts, base: s, starters: map[string]*starter.Client{s.Environment(): s}}
+	for _, t := range opts.Tokens {
+		if _, ok := h.starters[t.Environment]; ok {
+			continue
+		}
+		o := s.Options()
+		o.Environment = t.Environment
+		es, err := s.With(o)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: token environment %q: %w", t.Environment, err)
+		}
+		h.starters[t.Environment] = es
+	}
+	h.routes()
+	return h, nil
+}
+
+func (h *handler) routes() {
+	h.mux = http.NewServeMux()
+	routes := []struct {
+		method, path string
+		fn           func(http.ResponseWriter, *http.Request, *caller)
+	}{
+		{http.MethodPost, "/v1/tasks/{task}/trigger", h.trigger},
+		{http.MethodPost, "/v1/tasks/{task}/batch", h.batch},
+		{http.MethodGet, "/v1/tasks/{task}/runs", h.listRuns},
+		{http.MethodGet, "/v1/tasks/{task}/keys/{key}", h.describeKey},
+		{http.MethodPost, "/v1/tasks/{task}/keys/{key}/reset", h.resetKey},
+		{http.MethodGet, "/v1/runs/{id}", h.getRun},
+	}
+	for _, rt := range routes {
+		h.mux.Handle(rt.method+" "+rt.path, h.authed(rt.fn))
+		h.mux.Handle(rt.path, methodNotAllowed(rt.method))
+	}
+	h.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+	h.mux.Handle("/openapi.json", methodNotAllowed(http.MethodGet))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, newProblem(ProblemNotFound, "no route "+r.URL.Path+": Once's routes are under /v1/ (see /openapi.json)"))
+	})
+}
+
+// ServeHTTP routes the request and reports it to Options.Observe.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Observe == nil {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h.mux.ServeHTTP(sw, r)
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	h.opts.Observe(r.Pattern, sw.status, time.Since(start))
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeProblem(w, newProblem(ProblemMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+allow))
+	})
+}
+
+// caller is who asks: the starter of the token's environment and the token
+// (nil without authentication).
+type caller struct {
+	s     *starter.Client
+	token *Token
+}
+
+// authed authenticates the request (401) before fn.
+func (h *handler) authed(fn func(http.ResponseWriter, *http.Request, *caller)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, p := h.authenticate(r)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		fn(w, r, c)
+	})
+}
+
+func (h *handler) authenticate(r *http.Request) (*caller, *Problem) {
+	if len(h.opts.Tokens) == 0 {
+		return &caller{s: h.base}, nil
+	}
+	auth := r.Header.Get("Authorization")
+	scheme, bearer, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(bearer) == "" {
+		return nil, newProblem(ProblemUnauthorized, "send Authorization: Bearer <token>")
+	}
+	t := match(h.opts.Tokens, strings.TrimSpace(bearer))
+	if t == nil {
+		return nil, newProblem(ProblemUnauthorized, "the bearer token is not one this API accepts")
+	}
+	return &caller{s: h.starters[t.Environment], token: t}, nil
+}
+
+// task reads the {task} of the path: a task the caller may use, else 404.
+func (c *caller) task(r *http.Request) (string, *Problem) {
+	task := r.PathValue("task")
+	if err := idempotency.ValidateTaskID(task); err != nil {
+		return "", newProblem(ProblemUnknownTask, err.Error())
+	}
+	if c.token != nil && !c.token.allows(task) {
+		return "", newProblem(ProblemUnknownTask, "task "+strconv.Quote(task)+" is not one this token may use")
+	}
+	return task, nil
+}
+
+// keyInput is a key as the API takes it, in the Idempotency-Key header or
+// the path: a 64-character lowercase hex key as is, other text as the
+// one-part key idempotency.Parts{text}.
+func keyInput(text string) idempotency.Input {
+	if k, err := idempotency.ParseKey(text); err == nil {
+		return k
+	}
+	return idempotency.Parts{text}
+}
+
+// headerKey is the Idempotency-Key header, its quotes removed; "" when
+// absent.
+func headerKey(r *http.Request) string {
+	v := strings.TrimSpace(r.Header.Get(HeaderIdempotencyKey))
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
+}
+
+// requestKey is the key derived from the request's request ID (the same in
+// every retry of it); ok is false without one.
+func requestKey(r *http.Request) (idempotency.Key, bool, error) {
+	id := strings.TrimSpace(r.Header.Get(HeaderRequestID))
+	if id == "" {
+		id = strings.TrimSpace(r.Header.Get(HeaderTriggerRequestID))
+	}
+	if id == "" {
+		return "", false, nil
+	}
+	k, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, "once-http-request", id)
+	return k, true, err
+}
+
+// readJSON decodes the JSON body of r into dst, with at most limit bytes. An
+// empty body leaves dst as it is when emptyOK.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, emptyOK bool) *Problem {
+	body, p := readBody(w, r, limit, "application/json")
+	if p != nil {
+		return p
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return newProblem(ProblemInvalidJSON, "the body is empty: send a JSON value")
+	}
+	return decodeJSON(body, dst)
+}
+
+// readBody reads r's body, at most limit bytes, after checking its media
+// type is want (or, for an empty body, absent).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, want ...string) ([]byte, *Problem) {
+	if p := checkMediaType(r, want...); p != nil {
+		return nil, p
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, ProblemFor(err)
+	}
+	return body, nil
+}
+
+// checkMediaType is nil when r's Content-Type is one of want, or absent
+// with an empty body.
+func checkMediaType(r *http.Request, want ...string) *Problem {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, w := range want {
+			if mt == w {
+				return nil
+			}
+		}
+	}
+	return newProblem(ProblemUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send %s", ct, strings.Join(want, " or ")))
+}
+
+// decodeJSON decodes one JSON value into dst, refusing unknown fields and
+// trailing data; a syntax or type error says where it is.
+func decodeJSON(body []byte, dst any) *Problem {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			return positioned(body, dec.InputOffset(), "unexpected data after the JSON value")
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return positioned(body, syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		what := "a value"
+		if typ.Field != "" {
+			what = strconv.Quote(typ.Field)
+		}
+		return positioned(body, typ.Offset, fmt.Sprintf("%s: want %s, not %s", what, typ.Type, typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return positioned(body, int64(len(body)), "unexpected end of JSON input")
+	}
+	return positioned(body, dec.InputOffset(), strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// positioned is a malformed-JSON problem at byte offset of body.
+func positioned(body []byte, offset int64, msg string) *Problem {
+	if offset > int64(len(body)) {
+		offset = int64(len(body))
+	}
+	line, col := 1, 1
+	for _, b := range body[:offset] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	p := newProblem(ProblemInvalidJSON, fmt.Sprintf("line %d, column %d: %s", line, col, msg))
+	p.Line, p.Column = line, col
+	return p
+}
+
+// parseWait parses a wait ("30s"; "" for none), at most max.
+func parseWait(s string, max time.Duration) (time.Duration, *Problem) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, newProblem(ProblemInvalidInput, fmt.Sprintf("wait %q: want a duration such as \"30s\"", s))
+	}
+	if d > max {
+		return 0, newProblem(ProblemInvalidInput, fmt.Sprintf("wait %s: at most %s", d, max))
+	}
+	return d, nil
+}

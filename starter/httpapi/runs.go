@@ -1,0 +1,435 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// runBody is a run as the API answers it.
+type runBody struct {
+	ID         string `json:"id,omitempty"`
+	Task       string `json:"task"`
+	WorkflowID string `json:"workflowId"`
+	// RunID is the run's stable ID, the first run ID of its chain.
+	RunID string `json:"runId,omitempty"`
+	// CurrentRunID is the execution that holds the workflow ID now.
+	CurrentRunID string `json:"currentRunId,omitempty"`
+	Cached       *bool  `json:"cached,omitempty"`
+	Key          string `json:"key,omitempty"`
+	KeyText      string `json:"keyText,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	Status       string `json:"status,omitempty"`
+	Attempts     int32  `json:"attempts,omitempty"`
+	// ExpiresAt is the key's effective expiry: its TTL, or the namespace's
+	// retention after the run closed when that comes first (ExpiryBound
+	// says which).
+	ExpiresAt   *time.Time      `json:"expiresAt,omitempty"`
+	ExpiryBound string          `json:"expiryBound,omitempty"`
+	Expired     bool            `json:"expired,omitempty"`
+	Reset       bool            `json:"reset,omitempty"`
+	StartedAt   *time.Time      `json:"startedAt,omitempty"`
+	ClosedAt    *time.Time      `json:"closedAt,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	Failure     *failureBody    `json:"failure,omitempty"`
+}
+
+// failureBody is why a run did not complete.
+type failureBody struct {
+	Message      string `json:"message"`
+	Type         string `json:"type,omitempty"`
+	NonRetryable bool   `json:"nonRetryable,omitempty"`
+}
+
+// The statuses of a run.
+var statusNames = map[enumspb.WorkflowExecutionStatus]string{
+	enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:          "running",
+	enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:        "completed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:           "failed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:         "canceled",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:       "terminated",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "continued_as_new",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:        "timed_out",
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// newRunBody is the body of a run, with its id when the workflow ID has
+// Once's shape.
+func newRunBody(task, workflowID, firstRunID string) *runBody {
+	b := &runBody{Task: task, WorkflowID: workflowID, RunID: firstRunID}
+	if ref, ok := runRefOf(workflowID, firstRunID); ok {
+		b.ID = EncodeRunID(ref)
+	}
+	return b
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// describeInfo fills b from a Lookup.
+func (h *handler) describeInfo(ctx context.Context, s *starter.Client, b *runBody, info *starter.RunInfo) {
+	b.CurrentRunID = info.CurrentRunID
+	b.Key = string(info.Key)
+	b.KeyText = info.KeyText
+	b.Scope = info.Scope
+	b.Status = statusName(info.Status)
+	b.Reset = info.Reset
+	b.Expired = info.Expired
+	b.StartedAt = timePtr(info.StartTime)
+	b.ClosedAt = timePtr(info.CloseTime)
+	h.expiry(ctx, s, b, info.ExpiresAt, info.CloseTime)
+}
+
+// expiry sets the effective expiry of b: ttlExpiry, or closeTime plus the
+// namespace's retention when that is earlier.
+func (h *handler) expiry(ctx context.Context, s *starter.Client, b *runBody, ttlExpiry, closeTime time.Time) {
+	if ttlExpiry.IsZero() {
+		return
+	}
+	exp, bound := ttlExpiry, "ttl"
+	if !closeTime.IsZero() {
+		if ret := h.retentionOf(ctx, s); ret > 0 && closeTime.Add(ret).Before(exp) {
+			exp, bound = closeTime.Add(ret), "retention"
+		}
+	}
+	b.ExpiresAt, b.ExpiryBound = timePtr(exp), bound
+}
+
+// retentionOf is the namespace's retention, read once; 0 when unknown.
+func (h *handler) retentionOf(ctx context.Context, s *starter.Client) time.Duration {
+	h.retMu.Lock()
+	defer h.retMu.Unlock()
+	if h.retention > 0 {
+		return h.retention
+	}
+	resp, err := s.Temporal().WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.Namespace()})
+	if err != nil {
+		return 0
+	}
+	h.retention = resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
+	return h.retention
+}
+
+// wait waits up to d for the run to close, and fills in its status and
+// result or failure; a run still running after d stays "running".
+func (h *handler) wait(ctx context.Context, s *starter.Client, b *runBody, workflowID, firstRunID string, d time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var result json.RawMessage
+	err := s.Temporal().GetWorkflow(wctx, workflowID, firstRunID).Get(wctx, &result)
+	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+		b.Status = "running"
+		return
+	}
+	fillOutcome(b, result, err)
+}
+
+// fillOutcome sets b's status and result or failure from the outcome of
+// waiting for the run.
+func fillOutcome(b *runBody, result json.RawMessage, err error) {
+	if err == nil {
+		b.Status = "completed"
+		if result == nil {
+			result = json.RawMessage("null")
+		}
+		b.Result = result
+		return
+	}
+	var timeout *temporal.TimeoutError
+	var canceled *temporal.CanceledError
+	var terminated *temporal.TerminatedError
+	switch {
+	case errors.As(err, &timeout):
+		b.Status = "timed_out"
+	case errors.As(err, &canceled):
+		b.Status = "canceled"
+	case errors.As(err, &terminated):
+		b.Status = "terminated"
+	default:
+		b.Status = "failed"
+	}
+	b.Failure = failureOf(err)
+}
+
+// failureOf describes a run's failure by its innermost cause.
+func failureOf(err error) *failureBody {
+	f := &failureBody{Message: err.Error()}
+	cause := err
+	for {
+		next := errors.Unwrap(cause)
+		if next == nil {
+			break
+		}
+		cause = next
+	}
+	f.Message = cause.Error()
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		f.Type, f.NonRetryable = app.Type(), app.NonRetryable()
+		f.Message = app.Message()
+	}
+	return f
+}
+
+// getRun answers GET /v1/runs/{id}[?wait=30s].
+func (h *handler) getRun(w http.ResponseWriter, r *http.Request, c *caller) {
+	notFound := newProblem(ProblemRunNotFound, "no such run in this environment")
+	ref, err := DecodeRunID(r.PathValue("id"))
+	if err != nil || (c.token != nil && !c.token.allows(ref.Task)) {
+		writeProblem(w, notFound)
+		return
+	}
+	wait, p := parseWait(r.URL.Query().Get("wait"), h.opts.MaxWait)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ctx := r.Context()
+	env := c.s.Environment()
+	workflowID := ref.WorkflowID(env)
+	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
+	if wait > 0 {
+		h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, wait)
+	}
+	if err := h.describeRun(ctx, c.s, b, ref); err != nil {
+		if errors.As(err, new(*serviceerror.NotFound)) || errors.Is(err, errNoSuchRun) {
+			writeProblem(w, notFound)
+			return
+		}
+		h.fail(w, err)
+		return
+	}
+	if b.Status != "running" && b.Result == nil && b.Failure == nil {
+		// Closed: its result or failure, at once.
+		h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, 10*time.Second)
+		h.describeStatusAgain(ctx, c.s, b, ref)
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// errNoSuchRun: the run id names a workflow ID whose chains do not include
+// the first run ID.
+var errNoSuchRun = errors.New("httpapi: no such run")
+
+// maxChain bounds how many executions of a chain describeRun follows.
+const maxChain = 1000
+
+// describeRun fills b with the run's status, attempts, key and expiry: the
+// latest execution of the chain that ref's first run ID starts.
+func (h *handler) describeRun(ctx context.Context, s *starter.Client, b *runBody, ref RunRef) error {
+	workflowID := ref.WorkflowID(s.Environment())
+	tc := s.Temporal()
+	var info *workflowpb.WorkflowExecutionInfo
+	if k, err := idempotency.ParseKey(ref.Suffix); err == nil {
+		// A keyed run: the key's lookup describes it while it holds the key.
+		if ki, err := s.Lookup(ctx, ref.Task, k, starter.LookupOptions{}); err == nil && ki.RunID == ref.FirstRunID {
+			h.describeInfo(ctx, s, b, ki)
+			if b.Attempts, err = h.attempt(ctx, s, workflowID, ki.CurrentRunID); err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+	desc, err := tc.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return err
+	}
+	info = desc.GetWorkflowExecutionInfo()
+	if first := info.GetFirstRunId(); first != ref.FirstRunID && !(first == "" && info.GetExecution().GetRunId() == ref.FirstRunID) {
+		// A chain that another replaced: from its first execution on.
+		d, err := tc.DescribeWorkflowExecution(ctx, workflowID, ref.FirstRunID)
+		if err != nil {
+			return err
+		}
+		info = d.GetWorkflowExecutionInfo()
+		if f := info.GetFirstRunId(); f != "" && f != ref.FirstRunID {
+			return errNoSuchRun
+		}
+		for range maxChain {
+			next, err := h.nextExecution(ctx, s, workflowID, info.GetExecution().GetRunId())
+			if err != nil {
+				return err
+			}
+			if next == "" {
+				break
+			}
+			d, err := tc.DescribeWorkflowExecution(ctx, workflowID, next)
+			if err != nil {
+				return err
+			}
+			info = d.GetWorkflowExecutionInfo()
+		}
+	}
+	b.CurrentRunID = info.GetExecution().GetRunId()
+	if b.Status == "" || info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		b.Status = statusName(info.GetStatus())
+	}
+	b.StartedAt = timePtr(info.GetStartTime().AsTime())
+	if info.GetCloseTime() != nil {
+		b.ClosedAt = timePtr(info.GetCloseTime().AsTime())
+	}
+	b.Attempts, err = h.attempt(ctx, s, workflowID, b.CurrentRunID)
+	return err
+}
+
+// describeStatusAgain refreshes the status of a run that closed while the
+// request waited.
+func (h *handler) describeStatusAgain(ctx context.Context, s *starter.Client, b *runBody, ref RunRef) {
+	if b.Status == "" || b.Status == "running" {
+		_ = h.describeRun(ctx, s, b, ref)
+	}
+}
+
+// nextExecution is the execution that continued runID's (retry or
+// continue-as-new); "" when runID is the last of its chain.
+func (h *handler) nextExecution(ctx context.Context, s *starter.Client, workflowID, runID string) (string, error) {
+	it := s.Temporal().GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return "", err
+		}
+		if a := ev.GetWorkflowExecutionContinuedAsNewEventAttributes(); a != nil {
+			return a.GetNewExecutionRunId(), nil
+		}
+		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+			return a.GetNewExecutionRunId(), nil
+		}
+		if a := ev.GetWorkflowExecutionTimedOutEventAttributes(); a != nil {
+			return a.GetNewExecutionRunId(), nil
+		}
+		if a := ev.GetWorkflowExecutionCompletedEventAttributes(); a != nil {
+			return a.GetNewExecutionRunId(), nil
+		}
+	}
+	return "", nil
+}
+
+// attempt is the workflow attempt of an execution, from its start event.
+func (h *handler) attempt(ctx context.Context, s *starter.Client, workflowID, runID string) (int32, error) {
+	it := s.Temporal().GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return 0, nil
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return 0, err
+	}
+	return max(ev.GetWorkflowExecutionStartedEventAttributes().GetAttempt(), 1), nil
+}
+
+// describeKey answers GET /v1/tasks/{task}/keys/{key}.
+func (h *handler) describeKey(w http.ResponseWriter, r *http.Request, c *caller) {
+	task, p := c.task(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ctx := r.Context()
+	info, err := c.s.Lookup(ctx, task, keyInput(r.PathValue("key")), starter.LookupOptions{})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	b := newRunBody(task, info.WorkflowID, info.RunID)
+	h.describeInfo(ctx, c.s, b, info)
+	if b.Attempts, err = h.attempt(ctx, c.s, info.WorkflowID, info.CurrentRunID); err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// resetRequest is the optional body of a key's reset.
+type resetRequest struct {
+	Terminate bool `json:"terminate"`
+}
+
+// resetKey answers POST /v1/tasks/{task}/keys/{key}/reset.
+func (h *handler) resetKey(w http.ResponseWriter, r *http.Request, c *caller) {
+	task, p := c.task(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var req resetRequest
+	if p := readJSON(w, r, Envelope, &req, true); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	key := keyInput(r.PathValue("key"))
+	if err := c.s.ResetKey(r.Context(), task, key, starter.ResetOptions{Terminate: req.Terminate}); err != nil {
+		h.fail(w, err)
+		return
+	}
+	k, _ := idempotency.Resolve(key, "", idempotency.RunContext{})
+	workflowID, _ := idempotency.WorkflowID(c.s.Environment(), task, k)
+	writeJSON(w, http.StatusOK, map[string]any{"task": task, "key": string(k), "workflowId": workflowID, "reset": true})
+}
+
+// maxListLimit is the most runs a list returns.
+const maxListLimit = 1000
+
+// listRuns answers GET /v1/tasks/{task}/runs?limit=.
+func (h *handler) listRuns(w http.ResponseWriter, r *http.Request, c *caller) {
+	task, p := c.task(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			writeProblem(w, newProblem(ProblemInvalidInput, "limit "+strconv.Quote(v)+": want 1 to "+itoa(maxListLimit)))
+			return
+		}
+		limit = n
+	}
+	ctx := r.Context()
+	runs, err := c.s.ListRuns(ctx, task, starter.ListOptions{Limit: limit})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := make([]*runBody, 0, len(runs))
+	for _, rs := range runs {
+		b := newRunBody(task, rs.WorkflowID, rs.RunID)
+		b.CurrentRunID = rs.CurrentRunID
+		b.Key = string(rs.Key)
+		b.KeyText = rs.KeyText
+		b.Scope = rs.Scope
+		b.Status = statusName(rs.Status)
+		b.Reset = rs.Reset
+		b.StartedAt = timePtr(rs.StartTime)
+		b.ClosedAt = timePtr(rs.CloseTime)
+		h.expiry(ctx, c.s, b, rs.ExpiresAt, rs.CloseTime)
+		out = append(out, b)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,373 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// triggerRequest is the body of POST /v1/tasks/{task}/trigger.
+type triggerRequest struct {
+	Payload     json.RawMessage `json:"payload"`
+	TTL         string          `json:"ttl"`
+	Strict      bool            `json:"strict"`
+	RetryFailed bool            `json:"retryFailed"`
+	Wait        string          `json:"wait"`
+}
+
+// batchItemRequest is one item of POST /v1/tasks/{task}/batch.
+type batchItemRequest struct {
+	Payload     json.RawMessage `json:"payload"`
+	Key         string          `json:"key"`
+	TTL         string          `json:"ttl"`
+	Strict      bool            `json:"strict"`
+	RetryFailed bool            `json:"retryFailed"`
+}
+
+// batchItemResult is one item of a batch's answer, at its index.
+type batchItemResult struct {
+	Index  int `json:"index"`
+	Status int `json:"status"`
+	*runBody
+	Error *Problem `json:"error,omitempty"`
+}
+
+// payloadOf is the payload to trigger with: the JSON as it came (the data
+// converter writes it as is), null when absent.
+func payloadOf(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}
+
+// triggerKey is the key of a trigger: the Idempotency-Key header, else the
+// key derived from the request ID (strict: a retry of a request carries the
+// same body); nil without either.
+func triggerKey(r *http.Request) (key idempotency.Input, strict bool, p *Problem) {
+	if text := headerKey(r); text != "" {
+		return keyInput(text), false, nil
+	}
+	k, ok, err := requestKey(r)
+	if err != nil {
+		return nil, false, ProblemFor(err)
+	}
+	if ok {
+		return k, true, nil
+	}
+	return nil, false, nil
+}
+
+func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
+	task, p := c.task(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var req triggerRequest
+	if p := readJSON(w, r, int64(c.s.Options().MaxPayloadBytes)+Envelope, &req, true); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	key, forceStrict, p := triggerKey(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	opts := starter.TriggerOptions{Key: key, Strict: req.Strict || forceStrict, RetryFailed: req.RetryFailed}
+	if req.TTL != "" {
+		ttl, err := idempotency.ParseTTL(req.TTL)
+		if err != nil {
+			writeProblem(w, ProblemFor(err))
+			return
+		}
+		opts.TTL = ttl
+	}
+	wait, p := parseWait(req.Wait, h.opts.MaxWait)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ctx := r.Context()
+	run, err := c.s.Trigger(ctx, task, payloadOf(req.Payload), opts)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	body := newRunBody(run.Task, run.WorkflowID, run.RunID)
+	body.Cached = &run.Cached
+	if run.Key != "" {
+		body.Key = string(run.Key)
+		// The key's effective expiry: its run's TTL, bounded by retention
+		// once it closed. A lookup that fails leaves it out: the trigger
+		// happened.
+		if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
+			h.describeInfo(ctx, c.s, body, info)
+		}
+	}
+	if wait > 0 {
+		h.wait(ctx, c.s, body, run.WorkflowID, run.RunID, wait)
+	}
+	status := http.StatusCreated
+	if run.Cached {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, body)
+}
+
+// fail answers err as a problem, logging what is not the caller's doing.
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	p := ProblemFor(err)
+	if p.Status == http.StatusInternalServerError {
+		h.opts.Logger.Error("http api", "error", err)
+	}
+	writeProblem(w, p)
+}
+
+// batchKey is a batch's batch key: the Idempotency-Key header, else derived
+// from the request ID (its items strict); "" without either.
+func batchKey(r *http.Request) (idempotency.Key, bool, *Problem) {
+	if text := headerKey(r); text != "" {
+		k, err := idempotency.Resolve(keyInput(text), "", idempotency.RunContext{})
+		if err != nil {
+			return "", false, ProblemFor(err)
+		}
+		return k, false, nil
+	}
+	k, ok, err := requestKey(r)
+	if err != nil {
+		return "", false, ProblemFor(err)
+	}
+	return k, ok, nil
+}
+
+// itemOptions are the trigger options of the batch item at index; the
+// item's key, else hash(batch key, index) (idempotency.BatchItemKey).
+func itemOptions(it *batchItemRequest, index int, bk idempotency.Key, forceStrict bool) (starter.TriggerOptions, error) {
+	opts := starter.TriggerOptions{Strict: it.Strict || forceStrict, RetryFailed: it.RetryFailed}
+	switch {
+	case it.Key != "":
+		opts.Key = keyInput(it.Key)
+	case bk != "":
+		k, err := idempotency.BatchItemKey(bk, index)
+		if err != nil {
+			return opts, err
+		}
+		opts.Key = k
+	}
+	if it.TTL != "" {
+		ttl, err := idempotency.ParseTTL(it.TTL)
+		if err != nil {
+			return opts, err
+		}
+		opts.TTL = ttl
+	}
+	return opts, nil
+}
+
+// itemResult is the answer of one item.
+func itemResult(index int, run *starter.Run, err error) batchItemResult {
+	if err != nil {
+		p := ProblemFor(err)
+		return batchItemResult{Index: index, Status: p.Status, Error: p}
+	}
+	body := newRunBody(run.Task, run.WorkflowID, run.RunID)
+	body.Cached = &run.Cached
+	body.Key = string(run.Key)
+	status := http.StatusCreated
+	if run.Cached {
+		status = http.StatusOK
+	}
+	return batchItemResult{Index: index, Status: status, runBody: body}
+}
+
+func (h *handler) batch(w http.ResponseWriter, r *http.Request, c *caller) {
+	task, p := c.task(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if p := checkMediaType(r, "application/json", "application/x-ndjson"); p != nil || r.ContentLength == 0 {
+		if p == nil {
+			p = newProblem(ProblemInvalidJSON, "the body is empty: send a JSON array of items, or NDJSON")
+		}
+		writeProblem(w, p)
+		return
+	}
+	bk, forceStrict, p := batchKey(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
+		h.batchStream(w, r, c, task, bk, forceStrict)
+		return
+	}
+	var raw []json.RawMessage
+	if p := readJSON(w, r, h.opts.MaxBatchBytes, &raw, false); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if len(raw) > h.opts.MaxBatchItems {
+		writeProblem(w, newProblem(ProblemPayloadTooLarge, "too many items: at most "+itoa(h.opts.MaxBatchItems)+" a batch"))
+		return
+	}
+	out := make([]batchItemResult, len(raw))
+	var items []starter.BatchItem
+	var at []int // the index of each of items
+	for i, b := range raw {
+		var it batchItemRequest
+		if p := decodeJSON(b, &it); p != nil {
+			out[i] = batchItemResult{Index: i, Status: p.Status, Error: p}
+			continue
+		}
+		opts, err := itemOptions(&it, i, bk, forceStrict)
+		if err != nil {
+			out[i] = itemResult(i, nil, err)
+			continue
+		}
+		items = append(items, starter.BatchItem{Payload: payloadOf(it.Payload), Options: opts})
+		at = append(at, i)
+	}
+	results, err := c.s.BatchTrigger(r.Context(), task, items, starter.BatchOptions{})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	for j, res := range results {
+		out[at[j]] = itemResult(at[j], res.Run, res.Err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// lineDeadline is how long a streamed batch waits for its next line, and
+// for each answer line to be written.
+const lineDeadline = time.Minute
+
+// batchStream triggers NDJSON items as they arrive, with the starter's
+// batch parallelism, and streams one answer line per item in input order as
+// soon as it and those before it are done.
+func (h *handler) batchStream(w http.ResponseWriter, r *http.Request, c *caller, task string, bk idempotency.Key, forceStrict bool) {
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // read items while answering (HTTP/1.1)
+	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBatchBytes)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 64<<10), c.s.Options().MaxPayloadBytes+Envelope)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	parallel := c.s.Options().BatchParallelism
+	slots := make(chan chan batchItemResult, parallel) // answers, in input order
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	go func() {
+		defer close(slots)
+		index := 0
+		push := func(res batchItemResult) bool {
+			ch := make(chan batchItemResult, 1)
+			ch <- res
+			select {
+			case slots <- ch:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			_ = rc.SetReadDeadline(time.Now().Add(lineDeadline))
+			if !sc.Scan() {
+				break
+			}
+			line := sc.Bytes()
+			if len(trimSpace(line)) == 0 {
+				continue
+			}
+			i := index
+			index++
+			if i >= h.opts.MaxBatchItems {
+				push(batchItemResult{Index: i, Status: http.StatusRequestEntityTooLarge,
+					Error: newProblem(ProblemPayloadTooLarge, "too many items: at most "+itoa(h.opts.MaxBatchItems)+" a batch; the rest of the stream was not read")})
+				return
+			}
+			var it batchItemRequest
+			if p := decodeJSON(line, &it); p != nil {
+				if !push(batchItemResult{Index: i, Status: p.Status, Error: p}) {
+					return
+				}
+				continue
+			}
+			opts, err := itemOptions(&it, i, bk, forceStrict)
+			if err != nil {
+				if !push(itemResult(i, nil, err)) {
+					return
+				}
+				continue
+			}
+			ch := make(chan batchItemResult, 1)
+			select {
+			case slots <- ch:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func(payload json.RawMessage) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				run, err := c.s.Trigger(ctx, task, payload, opts)
+				ch <- itemResult(i, run, err)
+			}(payloadOf(it.Payload))
+		}
+		if err := sc.Err(); err != nil {
+			p := ProblemFor(err)
+			if errors.Is(err, bufio.ErrTooLong) {
+				p = newProblem(ProblemPayloadTooLarge, "an item's line is longer than the payload limit: the rest of the stream was not read")
+			}
+			push(batchItemResult{Index: index, Status: p.Status, Error: p})
+		}
+	}()
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	enc := json.NewEncoder(w)
+	for ch := range slots {
+		var res batchItemResult
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(lineDeadline))
+		if err := enc.Encode(res); err != nil {
+			cancel()
+			break
+		}
+		_ = rc.Flush()
+	}
+	cancel()
+	wg.Wait()
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
