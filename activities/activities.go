@@ -2,9 +2,9 @@
 // activity of a task, through a starter.Client.
 //
 // Inside an activity of a Once task (registered with the worker package) the
-// context carries the run context of the task (idempotency.RunContextFrom),
-// so keys made with idempotency.Create are run-scoped and a retried activity
-// never starts a second run:
+// context carries the run context of the task (RunContext), so keys made
+// with CreateKey are run-scoped and a retried activity never starts a second
+// run:
 //
 //   - with a key, the retry finds the run of that key;
 //   - without a key, each call is its own run, keyed by the run, the
@@ -17,7 +17,7 @@
 //
 // Calls from several goroutines of one attempt each get their own run too,
 // but their ordinals follow scheduling, so a retry may pair a payload with
-// another call's run: give such calls keys (idempotency.Create(ctx, item.ID))
+// another call's run: give such calls keys (CreateKey(ctx, item.ID))
 // or trigger them with starter.Client.BatchTrigger, which numbers its items in
 // order. See package starter for the rest of the rules.
 //
@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
 
@@ -81,7 +80,7 @@ func checkRun(ctx context.Context, s *starter.Client) error {
 	if s == nil {
 		return ErrNoStarter
 	}
-	rc, ok := idempotency.RunContextFrom(ctx)
+	rc, ok := RunContext(ctx)
 	if !ok {
 		return ErrNoRunContext
 	}

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/once-run/once/activities"
-	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -51,7 +50,7 @@ type TriggerChildOutput struct {
 }
 
 // TriggerChildTask is the example activity of the activity-trigger-task
-// task: it makes the run-scoped key "activity-child" (idempotency.Create),
+// task: it makes the run-scoped key "activity-child" (activities.CreateKey),
 // triggers in.Task with it through the starter and waits for the result,
 // then fails while its attempt is at most in.FailAttempts. Every retry
 // finds the same run (Cached), so exactly one run is started.
@@ -62,7 +61,7 @@ func (a *Activities) TriggerChildTask(ctx context.Context, in TriggerChildInput)
 	if a == nil || a.Starter == nil {
 		return TriggerChildOutput{}, temporal.NewNonRetryableApplicationError("examples: TriggerChildTask needs Activities.Starter", workflows.ErrTypeMisconfigured, nil)
 	}
-	key, err := idempotency.Create(ctx, "activity-child")
+	key, err := activities.CreateKey(ctx, "activity-child")
 	if err != nil {
 		return TriggerChildOutput{}, err
 	}

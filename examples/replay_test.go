@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once/examples"
-	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
@@ -49,7 +48,7 @@ func TestReplayDetectsChangedChildKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, paths, 1)
 	changed := workflows.NewTask("my-task", func(ctx workflow.Context, p examples.MyTaskPayload) (examples.MyTaskResult, error) {
-		key, err := idempotency.CreateInWorkflow(ctx, "another-key")
+		key, err := workflows.CreateKey(ctx, "another-key")
 		if err != nil {
 			return examples.MyTaskResult{}, err
 		}

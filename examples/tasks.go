@@ -94,7 +94,7 @@ type MyTaskResult struct {
 func myTask(ctx workflow.Context, p MyTaskPayload) (MyTaskResult, error) {
 	opts := workflows.ChildOptions{Scope: p.Scope}
 	if !p.NoKey {
-		key, err := idempotency.CreateInWorkflowWithScope(ctx, p.Scope, MyTaskKeyText)
+		key, err := workflows.CreateKeyWithScope(ctx, p.Scope, MyTaskKeyText)
 		if err != nil {
 			return MyTaskResult{}, err
 		}

@@ -1,7 +1,6 @@
 package idempotency
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -29,14 +28,6 @@ func BenchmarkDeriveScopes(b *testing.B) {
 				benchSink, _ = Derive(benchRC, scope, "user-123", "welcome-email")
 			}
 		})
-	}
-}
-
-func BenchmarkCreate(b *testing.B) {
-	ctx := WithRunContext(context.Background(), benchRC)
-	b.ReportAllocs()
-	for b.Loop() {
-		benchSink, _ = Create(ctx, "user-123", "welcome-email")
 	}
 }
 

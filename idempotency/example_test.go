@@ -1,40 +1,11 @@
 package idempotency_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/once-run/once/idempotency"
 )
-
-// Outside any task a key depends on its parts only. Inside a task (here a
-// context carrying the run, as an activity gets it from the propagator) the
-// default scope is the run: a retried activity makes the same key, another
-// run a different one.
-func ExampleCreate() {
-	// sha256 of "user-123-welcome-email"
-	outside, _ := idempotency.Create(context.Background(), "user-123", "welcome-email")
-	fmt.Println("outside a task:", outside)
-
-	run := idempotency.RunContext{Environment: "dev", TaskID: "onboard", RunID: "run_1", Attempt: 1}
-	ctx := idempotency.WithRunContext(context.Background(), run)
-	// sha256 of "user-123-welcome-email-run_1"
-	inRun, _ := idempotency.Create(ctx, "user-123", "welcome-email")
-	fmt.Println("inside run_1:  ", inRun)
-
-	run.Attempt = 2 // a retry of the same run
-	again, _ := idempotency.Create(idempotency.WithRunContext(context.Background(), run), "user-123", "welcome-email")
-	fmt.Println("same key on retry:", again == inRun)
-
-	_, err := idempotency.Create(ctx, "")
-	fmt.Println(errors.Is(err, idempotency.ErrEmptyKey))
-	// Output:
-	// outside a task: 3ba378f69fb5e45c260fab368ef3ab21b819787210a7c4416691bc6bdae70ab7
-	// inside run_1:   c12319737e03e89c1b19a8206239ff4029250cbf85d3fbd8e2624def85e8a828
-	// same key on retry: true
-	// true
-}
 
 // Derive is the pure core: the parts, then the scope parts, joined with "-"
 // and hashed with SHA-256.

@@ -3,9 +3,6 @@ package idempotency
 import (
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/sdk/converter"
-
 	"github.com/once-run/once"
 )
 
@@ -18,8 +15,10 @@ import (
 // hash of a new key in its start request ID (package starter).
 //
 // The starter writes it on the runs it starts and reads it back; the task
-// runtime writes it on the children it starts. This file is the only place
-// that names the entries.
+// runtime writes it on the children it starts. The names of the entries are
+// those of package once (once.MemoKeyText, …), the one place that names
+// them; Fields writes them, and the runtime's decoder (internal/runctx)
+// reads them back.
 type Memo struct {
 	// KeyText is the key as the caller gave it (Text), for the Web UI: the
 	// key itself is a hash.
@@ -63,31 +62,4 @@ func (m Memo) Fields() map[string]any {
 		f[once.MemoReset] = true
 	}
 	return f
-}
-
-// DecodeMemo reads Once's entries from a run's memo with dc (nil for the
-// SDK's default data converter). Entries that are missing or do not decode
-// stay zero; other entries are ignored, among them the task and environment
-// that runs of earlier versions carry (once.MemoTask, once.MemoEnvironment).
-func DecodeMemo(memo *commonpb.Memo, dc converter.DataConverter) Memo {
-	if dc == nil {
-		dc = converter.GetDefaultDataConverter()
-	}
-	fields := memo.GetFields()
-	get := func(k string, v any) bool {
-		p, ok := fields[k]
-		return ok && dc.FromPayload(p, v) == nil
-	}
-	var m Memo
-	get(once.MemoKeyText, &m.KeyText)
-	var scope, exp string
-	if get(once.MemoKeyScope, &scope) {
-		m.Scope = Scope(scope)
-	}
-	if get(once.MemoExpiresAt, &exp) {
-		m.ExpiresAt, _ = time.Parse(time.RFC3339Nano, exp) // RFC 3339 with or without fraction
-	}
-	get(once.MemoPayloadHash, &m.PayloadHash)
-	get(once.MemoReset, &m.Reset)
-	return m
 }

@@ -19,7 +19,7 @@
 //	require.Equal(t, 1, env.ChildStarts(Ship.ID()))
 //
 // In the test environment a run's stable ID is its workflow ID (it has no
-// first run ID; see idempotency.RunContextFromWorkflow), so keys, ordinal
+// first run ID; see workflows.RunContext), so keys, ordinal
 // keys and child workflow IDs are the same in every attempt, as on a server.
 //
 // Replay tests. starter.RecordRun writes every attempt of a run from a

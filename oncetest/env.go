@@ -18,6 +18,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 	"github.com/once-run/once/workflows"
 )
 
@@ -109,7 +110,7 @@ func NewEnv(tb testing.TB, opts Options, tasks ...workflows.Definition) *Env {
 		t.Register(e.TestWorkflowEnvironment, rt)
 	}
 	e.TestWorkflowEnvironment.RegisterActivityWithOptions(e.attachRun, activity.RegisterOptions{Name: workflows.AttachRunActivity})
-	e.TestWorkflowEnvironment.SetContextPropagators([]workflow.ContextPropagator{idempotency.NewContextPropagator()})
+	e.TestWorkflowEnvironment.SetContextPropagators([]workflow.ContextPropagator{runctx.NewContextPropagator()})
 	e.TestWorkflowEnvironment.SetOnChildWorkflowStartedListener(e.childStarted)
 	e.TestWorkflowEnvironment.SetOnChildWorkflowCompletedListener(e.childCompleted)
 	return e
@@ -120,7 +121,7 @@ func (e *Env) Environment() string { return e.environment }
 
 // SetContextPropagators sets more context propagators; Once's stays.
 func (e *Env) SetContextPropagators(props []workflow.ContextPropagator) *Env {
-	all := append(append([]workflow.ContextPropagator(nil), props...), idempotency.NewContextPropagator())
+	all := append(append([]workflow.ContextPropagator(nil), props...), runctx.NewContextPropagator())
 	e.TestWorkflowEnvironment.SetContextPropagators(all)
 	return e
 }

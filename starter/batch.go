@@ -8,6 +8,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // BatchItem is one trigger of a batch.
@@ -70,7 +71,7 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 	}
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
-		rc, _ := idempotency.RunContextFrom(ctx)
+		rc, _ := runctx.From(ctx)
 		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, rc, nil)
 		if err != nil {
 			return nil, fmt.Errorf("batch trigger %s: batch key: %w", task, err)

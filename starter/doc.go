@@ -74,7 +74,7 @@
 // Calls made from several goroutines of one attempt each still get their own
 // run, but which call gets which ordinal depends on scheduling, so a retry
 // may pair a payload with the run another payload started. Pass a key to
-// calls made concurrently (idempotency.Create(ctx, item.ID), or
+// calls made concurrently (activities.CreateKey(ctx, item.ID), or
 // idempotency.KeyFromPayload), or use BatchTrigger.
 //
 // # Replacing a run: exactly one new run

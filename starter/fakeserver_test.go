@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // fakeRun is one run of the scripted server's single workflow ID.
@@ -131,7 +132,7 @@ func (f *fakeServer) StartWorkflowExecution(_ context.Context, req *workflowserv
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, fakeReq{
 		method: "Start", workflowID: req.GetWorkflowId(), requestID: req.GetRequestId(),
-		policy: req.GetWorkflowIdReusePolicy(), memo: idempotency.DecodeMemo(req.GetMemo(), nil),
+		policy: req.GetWorkflowIdReusePolicy(), memo: runctx.DecodeMemo(req.GetMemo(), nil),
 	})
 	if f.beforeStart != nil {
 		if resp, err := f.beforeStart(f, req); resp != nil || err != nil {

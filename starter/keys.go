@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // markerTaskQueue is polled by no worker: a reset marker is never executed.
@@ -193,7 +194,7 @@ func (c *Client) workflowIDFor(ctx context.Context, task string, key idempotency
 	if key == nil {
 		return "", "", ErrNoKey
 	}
-	rc, _ := idempotency.RunContextFrom(ctx)
+	rc, _ := runctx.From(ctx)
 	tk, err := idempotency.ResolveTrigger(key, scope, rc, nil)
 	if err != nil {
 		return "", "", err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // What a start carries besides its workflow ID, type, input and request ID:
@@ -84,7 +85,7 @@ func (c *Client) decoder(ctx context.Context, workflowID string) converter.DataC
 
 // decodeMemo reads Once's entries of the memo of a run of workflowID.
 func (c *Client) decodeMemo(ctx context.Context, workflowID string, m *commonpb.Memo) idempotency.Memo {
-	return idempotency.DecodeMemo(m, c.decoder(ctx, workflowID))
+	return runctx.DecodeMemo(m, c.decoder(ctx, workflowID))
 }
 
 // runFacts is what a trigger needs to judge a run that its request ID does

@@ -17,6 +17,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // TriggerOptions configures one trigger. The zero value triggers without a
@@ -218,9 +219,9 @@ const activityKeyPrefix = "once-activity"
 // resolveKey resolves the key of a trigger (idempotency.ResolveTrigger).
 // From an activity of a task, an unkeyed trigger is keyed by its call: the
 // activity ID, the task and the ordinal of this unkeyed trigger of the task
-// in the activity attempt (idempotency.NextCallOrdinal), scoped to the run.
+// in the activity attempt (runctx.NextCallOrdinal), scoped to the run.
 func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (idempotency.TriggerKey, error) {
-	rc, _ := idempotency.RunContextFrom(ctx)
+	rc, _ := runctx.From(ctx)
 	var call func() ([]string, error)
 	if !rc.IsZero() && activity.IsActivity(ctx) {
 		call = func() ([]string, error) {
@@ -228,7 +229,7 @@ func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.In
 			// The first call keeps the key earlier versions gave every call
 			// (no ordinal), so that an attempt retried across an upgrade
 			// finds the run its predecessor started.
-			if n, _ := idempotency.NextCallOrdinal(ctx, task); n > 1 {
+			if n, _ := runctx.NextCallOrdinal(ctx, task); n > 1 {
 				parts = append(parts, strconv.Itoa(n))
 			}
 			return parts, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 // newOfflineClient is a Client whose server does not exist: a call that
@@ -188,5 +189,5 @@ func decodeMemoFields(tb testing.TB, fields map[string]any) idempotency.Memo {
 		require.NoError(tb, err)
 		m.Fields[k] = p
 	}
-	return idempotency.DecodeMemo(m, nil)
+	return runctx.DecodeMemo(m, nil)
 }

@@ -7,18 +7,32 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
+// ContextPropagator returns Once's context propagator: it carries the run
+// context (idempotency.RunContext) of workflow code, in a Temporal header, to
+// the activities the workflow schedules, so that keys made there with
+// activities.CreateKey are scoped to the run that scheduled them, and it
+// starts the count of each activity attempt's unkeyed triggers.
+//
+// A worker made by this package applies it to every workflow and activity
+// without being told, and package oncetest registers it on its test
+// environment. Register it yourself only where tasks run without either: on
+// the client of a worker of your own (client.Options.ContextPropagators), or
+// on a raw test environment
+// (testsuite.TestWorkflowEnvironment.SetContextPropagators).
+func ContextPropagator() workflow.ContextPropagator { return propagator }
+
 // runContextInterceptor carries the run context from workflow code to the
-// activities it schedules, with idempotency's context propagator, whether or
-// not the client was dialed with that propagator: the worker cannot add
+// activities it schedules, with Once's context propagator, whether or not
+// the client was dialed with that propagator: the worker cannot add
 // propagators to a client it is given, but it can intercept.
 type runContextInterceptor struct {
 	interceptor.WorkerInterceptorBase
 }
 
-var propagator = idempotency.NewContextPropagator()
+var propagator = runctx.NewContextPropagator()
 
 func (*runContextInterceptor) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
 	i := &activityInbound{}
@@ -37,7 +51,7 @@ type activityInbound struct {
 }
 
 // ExecuteActivity puts the run context of the header into ctx, with a fresh
-// count of the attempt's calls (idempotency.NextCallOrdinal).
+// count of the attempt's calls (the ordinals of its unkeyed triggers).
 func (i *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	h := interceptor.Header(ctx)
 	if h == nil {

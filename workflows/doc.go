@@ -11,12 +11,21 @@
 //	var Child = workflows.NewTask("child", child, workflows.TaskOptions{})
 //
 //	func parent(ctx workflow.Context, p Payload) (string, error) {
-//		key, err := idempotency.CreateInWorkflow(ctx, "send", p.OrderID)
+//		key, err := workflows.CreateKey(ctx, "send", p.OrderID)
 //		if err != nil {
 //			return "", err
 //		}
 //		return Child.TriggerAndWait(ctx, ChildPayload{...}, workflows.ChildOptions{Key: key})
 //	}
+//
+// # Keys in workflow code
+//
+// CreateKey and CreateKeyWithScope make idempotency keys from the run
+// context of workflow code (RunContext, read from workflow.GetInfo): they are
+// deterministic, the same in a replay and in every attempt of the run (the
+// default scope, run), and equal to the keys an activity of the same run
+// makes with activities.CreateKey. The key logic itself is package
+// idempotency's (idempotency.Derive).
 //
 // # Triggering from inside a task
 //
@@ -77,11 +86,12 @@
 // with its retry policy (Env.ExecuteTask), counts child starts, and
 // replays recorded histories (oncetest.ReplayDir). The test environment has
 // no FirstRunID: there a run's stable ID is its workflow ID (see
-// idempotency.RunContextFromWorkflow), so a retried attempt re-finds its
-// children as on a server. To use testsuite.TestWorkflowEnvironment or
-// worker.WorkflowReplayer directly, register tasks with
-// Register(env, Runtime{Environment: "dev"}) and, in the test environment,
-// mock AttachRun (it returns the child's result as a converter.RawValue).
+// RunContext), so a retried attempt re-finds its children as on a server.
+// To use testsuite.TestWorkflowEnvironment or worker.WorkflowReplayer
+// directly, register tasks with Register(env, Runtime{Environment: "dev"})
+// and, in the test environment, mock AttachRun (it returns the child's
+// result as a converter.RawValue) and register worker.ContextPropagator,
+// so that activities see the run context.
 //
 // # What not to do
 //

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 
 	"github.com/once-run/once/examples"
-	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/workflows"
 	sdklog "go.temporal.io/sdk/log"
 )
@@ -19,7 +18,7 @@ import (
 // greet is a task that triggers the hello task and waits for it, with a key
 // of its run: a retried attempt of greet gets the same hello run.
 var greet = workflows.NewTask("greet", func(ctx workflow.Context, name string) (string, error) {
-	key, err := idempotency.CreateInWorkflow(ctx, "greet", name)
+	key, err := workflows.CreateKey(ctx, "greet", name)
 	if err != nil {
 		return "", err
 	}

@@ -219,7 +219,7 @@ func (s *tasksSuite) TestMyTaskTriggersChildWithRunScopedKey() {
 	s.Equal(examples.MyTaskResult{Attempt: 1, Child: map[string]any{"mocked": true}}, got)
 
 	// The test suite has no FirstRunID: the run ID falls back to the
-	// workflow ID (see idempotency.RunContextFromWorkflow).
+	// workflow ID (see RunContext).
 	rc := idempotency.RunContext{RunID: parentID, Attempt: 1}
 	key, err := idempotency.Derive(rc, idempotency.ScopeRun, examples.MyTaskKeyText)
 	s.Require().NoError(err)

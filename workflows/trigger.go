@@ -43,7 +43,7 @@ const ordinalKeyPrefix = "once-ordinal"
 // (Task.Trigger, Task.TriggerAndWait).
 type ChildOptions struct {
 	// Key of the child run: idempotency.Parts (hashed with Scope) or an
-	// idempotency.Key (used as is; make one with idempotency.CreateInWorkflow).
+	// idempotency.Key (used as is; make one with CreateKey).
 	// Optional: defaults to the ordinal key, from the parent's run ID, the
 	// child task and the ordinal of this unkeyed trigger of that task in the
 	// parent's execution.
@@ -242,7 +242,7 @@ func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []ChildItem
 func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts ChildBatchOptions) ([]*Handle[R], []error, error) {
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
-		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, idempotency.RunContextFromWorkflow(ctx), nil)
+		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, RunContext(ctx), nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("batch trigger %s: batch key: %w", t.id, err)
 		}
@@ -270,7 +270,7 @@ func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts
 // block.
 func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
 	st := runtimeFrom(ctx)
-	rc := idempotency.RunContextFromWorkflow(ctx)
+	rc := RunContext(ctx)
 	env := rc.Environment
 	if env == "" && st != nil {
 		env = st.rt.Environment

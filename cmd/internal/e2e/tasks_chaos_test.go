@@ -31,7 +31,7 @@ var chaosParent = workflows.NewTask("chaos-parent", func(ctx workflow.Context, p
 	if _, err := fastChild.Trigger(ctx, map[string]any{"n": 0}, workflows.ChildOptions{}); err != nil {
 		return 0, err
 	}
-	key, err := idempotency.CreateInWorkflow(ctx, "chaos")
+	key, err := workflows.CreateKey(ctx, "chaos")
 	if err != nil {
 		return 0, err
 	}

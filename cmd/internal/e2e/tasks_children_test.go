@@ -125,7 +125,7 @@ func TestTasksGlobalKeySharedByTwoParents(t *testing.T) {
 
 // TestTasksActivityTriggerNoDuplicate: the activity of activity-trigger-task
 // triggers child-task through the starter with a key it made
-// (idempotency.Create: run-scoped through the propagated run context) and
+// (activities.CreateKey: run-scoped through the propagated run context) and
 // fails 3 times: the 3 retries find the same run, one child in all.
 func TestTasksActivityTriggerNoDuplicate(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package idempotency
+package runctx
 
 import (
 	"context"
@@ -6,24 +6,27 @@ import (
 
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once/idempotency"
 )
 
-// HeaderName is the Temporal header that carries a RunContext from workflow
-// code to the activities it schedules.
+// HeaderName is the Temporal header that carries an idempotency.RunContext
+// from workflow code to the activities it schedules.
 const HeaderName = "once-run"
 
 // NewContextPropagator returns the context propagator that carries the run
-// context (RunContext) in the Temporal header HeaderName. Register it on the
-// client the worker uses (client.Options.ContextPropagators), or in tests
-// with TestWorkflowEnvironment.SetContextPropagators, so that keys made in an
-// activity with Create are scoped to the run that scheduled it.
+// context (idempotency.RunContext) in the Temporal header HeaderName. Once's
+// worker applies it to every workflow and activity it runs, package oncetest
+// registers it on its test environment, and worker.ContextPropagator hands
+// it to users who run tasks without either, so that keys made in an
+// activity (activities.CreateKey) are scoped to the run that scheduled it.
 //
-//   - InjectFromWorkflow writes RunContextFromWorkflow of the workflow.
+//   - InjectFromWorkflow writes FromWorkflow of the workflow.
 //   - Extract (activity side) reads it into the context.Context with
-//     WithRunContext, and starts the count of the attempt's calls
+//     idempotency.WithRunContext, and starts the count of the attempt's calls
 //     (NextCallOrdinal), header or not.
-//   - Inject writes RunContextFrom(ctx), when there is one, so a run context
-//     travels on from an activity to what it calls.
+//   - Inject writes From(ctx), when there is one, so a run context travels on
+//     from an activity to what it calls.
 //   - ExtractToWorkflow does nothing: a workflow, child or not, is a run of
 //     its own and takes its run context from its own workflow info.
 func NewContextPropagator() workflow.ContextPropagator { return propagator{} }
@@ -31,7 +34,7 @@ func NewContextPropagator() workflow.ContextPropagator { return propagator{} }
 type propagator struct{}
 
 func (propagator) Inject(ctx context.Context, w workflow.HeaderWriter) error {
-	rc, ok := RunContextFrom(ctx)
+	rc, ok := From(ctx)
 	if !ok {
 		return nil
 	}
@@ -44,22 +47,22 @@ func (propagator) Extract(ctx context.Context, r workflow.HeaderReader) (context
 	if !ok {
 		return ctx, nil
 	}
-	var rc RunContext
+	var rc idempotency.RunContext
 	if err := converter.GetDefaultDataConverter().FromPayload(p, &rc); err != nil {
 		return ctx, fmt.Errorf("idempotency: decode header %q: %w", HeaderName, err)
 	}
-	return WithRunContext(ctx, rc), nil
+	return idempotency.WithRunContext(ctx, rc), nil
 }
 
 func (propagator) InjectFromWorkflow(ctx workflow.Context, w workflow.HeaderWriter) error {
-	return writeRunContext(w, RunContextFromWorkflow(ctx))
+	return writeRunContext(w, FromWorkflow(ctx))
 }
 
 func (propagator) ExtractToWorkflow(ctx workflow.Context, _ workflow.HeaderReader) (workflow.Context, error) {
 	return ctx, nil
 }
 
-func writeRunContext(w workflow.HeaderWriter, rc RunContext) error {
+func writeRunContext(w workflow.HeaderWriter, rc idempotency.RunContext) error {
 	p, err := converter.GetDefaultDataConverter().ToPayload(rc)
 	if err != nil {
 		return fmt.Errorf("idempotency: encode header %q: %w", HeaderName, err)

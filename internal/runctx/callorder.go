@@ -1,4 +1,4 @@
-package idempotency
+package runctx
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 // gets the same ordinals. ok is false outside an activity.
 //
 // The count lives in the context of the attempt, put there by the context
-// propagator (NewContextPropagator) and by Once's worker for every activity
-// attempt; in an activity without either, in a table of this process keyed
+// propagator (NewContextPropagator), which Once's worker and package
+// oncetest apply to every activity attempt; in an activity without either, in a table of this process keyed
 // by the attempt (workflow run, activity ID, attempt), whose entries are
 // dropped after the attempt's deadline.
 //
