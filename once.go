@@ -30,7 +30,8 @@ func TaskQueue(base, env string) string {
 
 // Memo keys that Once writes on the runs it starts, visible in the Temporal
 // Web UI and CLI: only what the workflow ID "<env>/<task>/<key>" and type do
-// not tell (idempotency.Memo writes and reads them).
+// not tell. These constants are the one place that names them:
+// idempotency.Memo.Fields writes them, and the starter reads them back.
 const (
 	MemoKeyText     = "once.key"         // the key text as the caller gave it
 	MemoKeyScope    = "once.scope"       // run | attempt | global
