@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,9 +29,11 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/once-run/once/cmd/internal/apiapp"
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/starter"
+	"github.com/once-run/once/starter/httpapi"
 	"github.com/once-run/once/worker"
 	"github.com/once-run/once/workflows"
 )
@@ -47,8 +51,15 @@ type Main struct {
 	LogLevel      string
 	LogFormat     string // text or json
 	MetricsAddr   string // Prometheus /metrics listen address; "" for none
-	OTel          bool   // trace with OpenTelemetry (see telemetry.go)
-	Examples      bool   // register the example tasks (package examples)
+	// HTTPAddr is where the HTTP API (package starter/httpapi) listens;
+	// "" for none. ParseFlags defaults it to DevHTTPAddr in dev mode.
+	HTTPAddr string
+	// APITokensFile is the HTTP API's token list (apiapp.LoadTokens, with
+	// ONCE_API_TOKENS). Without tokens the API accepts requests without
+	// one, on a loopback address in dev mode only.
+	APITokensFile string
+	OTel          bool // trace with OpenTelemetry (see telemetry.go)
+	Examples      bool // register the example tasks (package examples)
 	// SearchAttributes registers Once's custom search attributes and sets
 	// them on runs (worker.SearchAttributesAuto); off, runs carry the memo
 	// only and are found by WorkflowType and WorkflowId.
@@ -75,6 +86,8 @@ type Main struct {
 	worker   *worker.Worker
 	metrics  *http.Server
 	metAddr  string
+	api      *http.Server
+	apiURL   string
 	metScope io.Closer // flushes and stops the metrics scope
 
 	tracerProvider *sdktrace.TracerProvider // the one Run made, shut down by Close
@@ -110,6 +123,10 @@ func (m *Main) Server() DevServer {
 	}
 	return m.server
 }
+
+// DevHTTPAddr is where the HTTP API listens in dev mode when --http-addr
+// is not given.
+const DevHTTPAddr = "127.0.0.1:7243"
 
 // DefaultAddress is the Temporal frontend the worker connects to with
 // --dev=false when nothing names an address.
@@ -153,6 +170,7 @@ Examples:
   worker                                   # dev mode: embedded server and Web UI
   worker --env prod --address temporal.example:7233 --namespace orders
   worker --profile staging --log-format json --metrics-addr 127.0.0.1:9090
+  worker --http-addr ""                    # dev mode without the HTTP API
   TEMPORAL_ADDRESS=temporal:7233 worker --env prod --task-queue billing
 
 Flags:
@@ -192,6 +210,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), examplesUsage)
 	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
+	fs.StringVar(&m.HTTPAddr, "http-addr", envDefault("ONCE_HTTP_ADDR", m.HTTPAddr), "serve Once's HTTP API on this `ADDRESS` (env ONCE_HTTP_ADDR; default "+DevHTTPAddr+" in dev mode, else none; empty: none)")
+	fs.StringVar(&m.APITokensFile, "api-tokens-file", envDefault("ONCE_API_TOKENS_FILE", m.APITokensFile), "the HTTP API's token list `FILE` (env ONCE_API_TOKENS_FILE, or ONCE_API_TOKENS inline); without tokens only a dev-mode API on loopback serves, without authentication")
 	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
@@ -227,6 +247,14 @@ func (m *Main) ParseFlags(args []string) error {
 		m.Dev = cfg.AddressFrom == connection.SourceNone
 	case m.Dev && fs.Changed("address"):
 		return errors.New("--dev starts an embedded server: drop --address, or --dev to connect there")
+	}
+	if m.Dev && !fs.Changed("http-addr") && m.Getenv("ONCE_HTTP_ADDR") == "" {
+		m.HTTPAddr = DevHTTPAddr
+	}
+	if m.HTTPAddr != "" {
+		if _, err := m.apiTokens(); err != nil {
+			return err
+		}
 	}
 	if !fs.Changed("examples") && m.Getenv("ONCE_EXAMPLES") == "" {
 		// Dev mode registers the examples, when the binary has them.
@@ -347,8 +375,62 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	fmt.Fprintf(m.Stdout, "Worker           env %s, task queue %s, tasks %s\n", m.worker.Environment(), m.worker.TaskQueue(), strings.Join(m.worker.Tasks(), ", "))
+	if m.HTTPAddr != "" {
+		if err := m.serveAPI(logger); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "HTTP API         %s\n", m.apiURL)
+	}
 	return nil
 }
+
+// apiTokens are the HTTP API's tokens. Without any, the API serves without
+// authentication only in dev mode on a loopback address.
+//
+// Errors: those of apiapp.LoadTokens; no tokens for an API that is not a
+// dev-mode one on loopback.
+func (m *Main) apiTokens() ([]httpapi.Token, error) {
+	tokens, err := apiapp.LoadTokens(m.APITokensFile, m.Getenv("ONCE_API_TOKENS"))
+	if err != nil {
+		return nil, fmt.Errorf("HTTP API: %w", err)
+	}
+	if len(tokens) == 0 && (!m.Dev || !loopback(m.HTTPAddr)) {
+		return nil, fmt.Errorf("HTTP API on %s: without tokens it serves only in dev mode on a loopback address: give --api-tokens-file or ONCE_API_TOKENS, or --http-addr \"\" for no API", m.HTTPAddr)
+	}
+	return tokens, nil
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveAPI serves the HTTP API of the worker's starter (which knows the
+// worker's tasks) on HTTPAddr.
+func (m *Main) serveAPI(logger *slog.Logger) error {
+	tokens, err := m.apiTokens()
+	if err != nil {
+		return err
+	}
+	h, err := httpapi.New(m.worker.Starter(), httpapi.Options{Tokens: tokens, AllowUnauthenticated: len(tokens) == 0})
+	if err != nil {
+		return err
+	}
+	m.apiURL, m.api, err = apiapp.Serve(h, httpapi.DefaultMaxWait, m.HTTPAddr, "", "", func(err error) { logger.Error("http api", "error", err) })
+	return err
+}
+
+// APIURL is where the HTTP API serves, after Run: "http://127.0.0.1:7243";
+// "" when off.
+func (m *Main) APIURL() string { return m.apiURL }
 
 // Client is the connected SDK client, after Run: the one the worker polls
 // with, made by Starter.
@@ -382,6 +464,13 @@ func (m *Main) codecEndpoint(namespace string) string {
 // Close stops the worker (letting running work drain), the client and the
 // embedded server, in that order. The data file stays intact.
 func (m *Main) Close() error {
+	if m.api != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), apiapp.ShutdownTimeout)
+		if err := m.api.Shutdown(ctx); err != nil {
+			_ = m.api.Close()
+		}
+		cancel()
+	}
 	if m.worker != nil {
 		m.worker.Stop()
 	}
