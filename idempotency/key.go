@@ -78,7 +78,8 @@ func ParseScope(s string) (Scope, error) {
 }
 
 // Input is what a caller passes as an idempotency key: a Key, used as is,
-// or Parts, hashed by Derive. Only this package's types implement it.
+// Parts, hashed by Derive, or a TriggerKey resolved before (its Key used as
+// is, its text and scope kept). Only this package's types implement it.
 type Input interface{ isInput() }
 
 // Parts is key text in one or more strings. Resolve joins them with "-",
@@ -112,6 +113,11 @@ func Derive(rc RunContext, scope Scope, parts ...string) (Key, error) {
 	default:
 		return "", fmt.Errorf("derive key: scope %s: %w", quoteShort(string(scope)), ErrInvalidScope)
 	}
+	return derive(rc, scope, parts)
+}
+
+// derive is Derive for a scope already checked.
+func derive(rc RunContext, scope Scope, parts []string) (Key, error) {
 	n, nonEmpty := len(parts)-1, false
 	for _, p := range parts {
 		n += len(p)
@@ -199,8 +205,8 @@ func hexDigits8(x uint32) uint64 {
 }
 
 // Resolve turns an Input into a Key. A Key is checked with ParseKey and
-// returned as is (never hashed again; scope and rc do not apply to it);
-// Parts go through Derive with scope and rc.
+// returned as is (never hashed again; scope and rc do not apply to it), as
+// is the Key of a TriggerKey; Parts go through Derive with scope and rc.
 //
 // Errors (wrapped): ErrInvalidKey for a malformed Key; ErrInvalidScope;
 // ErrEmptyKey for a nil Input or empty Parts; ErrKeyTooLong.
@@ -208,11 +214,18 @@ func Resolve(in Input, scope Scope, rc RunContext) (Key, error) {
 	if _, err := ParseScope(string(scope)); err != nil {
 		return "", fmt.Errorf("resolve key: %w", err)
 	}
+	return resolve(in, scope, rc)
+}
+
+// resolve is Resolve for a scope already checked.
+func resolve(in Input, scope Scope, rc RunContext) (Key, error) {
 	switch v := in.(type) {
 	case Key:
 		return ParseKey(string(v))
+	case TriggerKey:
+		return ParseKey(string(v.Key))
 	case Parts:
-		return Derive(rc, scope, v...)
+		return derive(rc, scope, v)
 	}
 	return "", fmt.Errorf("resolve key: no input: %w", ErrEmptyKey)
 }
@@ -224,6 +237,8 @@ func Text(in Input) string {
 	switch v := in.(type) {
 	case Key:
 		return string(v)
+	case TriggerKey:
+		return v.Text
 	case Parts:
 		return strings.Join(v, "-")
 	}

@@ -14,14 +14,23 @@ type TriggerKey struct {
 	Text string
 	// Scope is the scope the key was made with: ScopeGlobal outside a task.
 	Scope Scope
+	// Derived is true for a key derived from the call (an unkeyed trigger
+	// in a task: see ResolveTrigger), whose text no caller gave.
+	Derived bool
 }
+
+// A TriggerKey is an Input: passed on to another trigger, it is not resolved
+// again (its Key is checked with ParseKey, never hashed) and keeps its text
+// and scope.
+func (TriggerKey) isInput() {}
 
 // ResolveTrigger resolves the key of a trigger made on behalf of the run rc
 // (zero outside any task).
 //
 //   - scope "" means the default: ScopeRun inside a task. Outside a task every
 //     scope is ScopeGlobal (there is no run to scope to).
-//   - A key (in non-nil) is resolved with Resolve.
+//   - A key (in non-nil) is resolved with Resolve; a TriggerKey is returned
+//     as it is, once its Key is checked.
 //   - Without a key, call names the call (the caller, the task and the
 //     ordinal of the call, e.g. "once-ordinal", task, "2"), and the key is
 //     derived from those parts with the scope: each unkeyed call is its own
@@ -44,10 +53,16 @@ func ResolveTrigger(in Input, scope Scope, rc RunContext, call func() ([]string,
 	if rc.IsZero() {
 		scope = ScopeGlobal
 	}
+	if k, ok := in.(TriggerKey); ok {
+		if _, err := ParseKey(string(k.Key)); err != nil {
+			return TriggerKey{}, err
+		}
+		return k, nil
+	}
 	tk := TriggerKey{Scope: scope}
 	switch {
 	case in != nil:
-		if tk.Key, err = Resolve(in, scope, rc); err != nil {
+		if tk.Key, err = resolve(in, scope, rc); err != nil {
 			return TriggerKey{}, err
 		}
 		tk.Text = Text(in)
@@ -59,10 +74,10 @@ func ResolveTrigger(in Input, scope Scope, rc RunContext, call func() ([]string,
 		if err != nil {
 			return TriggerKey{}, err
 		}
-		if tk.Key, err = Derive(rc, scope, parts...); err != nil {
+		if tk.Key, err = derive(rc, scope, parts); err != nil {
 			return TriggerKey{}, err
 		}
-		tk.Text = strings.Join(parts, "-")
+		tk.Text, tk.Derived = strings.Join(parts, "-"), true
 	}
 	return tk, nil
 }
@@ -77,5 +92,5 @@ func BatchItemKey(batch Key, index int) (Key, error) {
 	if _, err := ParseKey(string(batch)); err != nil {
 		return "", err
 	}
-	return Derive(RunContext{}, ScopeGlobal, string(batch), strconv.Itoa(index))
+	return derive(RunContext{}, ScopeGlobal, []string{string(batch), strconv.Itoa(index)})
 }

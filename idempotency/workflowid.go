@@ -30,8 +30,15 @@ func WorkflowID(env, task string, key Key) (string, error) {
 	if _, err := ParseKey(string(key)); err != nil {
 		return "", fmt.Errorf("workflow ID: %w", err)
 	}
-	return env + "/" + task + "/" + string(key), nil
+	return WorkflowIDPrefix(env, task) + string(key), nil
 }
+
+// WorkflowIDPrefix is "<env>/<task>/": the start of the workflow ID of every
+// run of task in env, to which WorkflowID appends the key (and the starter
+// a UUID for a run without one). It is the one place that lays out a
+// workflow ID. It checks neither env nor task: check them first, with
+// ValidateEnvironment and ValidateTaskID, as WorkflowID does.
+func WorkflowIDPrefix(env, task string) string { return env + "/" + task + "/" }
 
 // ParseWorkflowID splits a workflow ID of the shape "<env>/<task>/<rest>"
 // made by this project. ok is false when id has another shape: fewer than

@@ -8,6 +8,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 	"github.com/once-run/once/internal/runctx"
 )
 
@@ -63,35 +64,33 @@ func (c *Client) BatchTriggerAndWait(ctx context.Context, task string, items []B
 }
 
 func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts BatchOptions, wait bool) ([]BatchResult, error) {
-	if err := idempotency.ValidateTaskID(task); err != nil {
-		return nil, fmt.Errorf("batch trigger %s: %w", task, err)
-	}
-	if err := c.checkTask(task); err != nil {
+	t, err := c.task(task)
+	if err != nil {
 		return nil, fmt.Errorf("batch trigger %s: %w", task, err)
 	}
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
 		rc, _ := runctx.From(ctx)
-		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, rc, nil)
+		bk, err := t.Key(opts.BatchKey, opts.Scope, rc)
 		if err != nil {
 			return nil, fmt.Errorf("batch trigger %s: batch key: %w", task, err)
 		}
-		batchKey = bk.Key
+		batchKey = bk.Key.Key
 	}
-	// Resolve the keys in item order before the items run in parallel: from
-	// an activity, unkeyed items take the ordinals of their calls in that
+	// Plan the items in item order before they run in parallel: from an
+	// activity, unkeyed items take the ordinals of their calls in that
 	// order, so that a retried attempt gives each item the same run.
 	results := make([]BatchResult, len(items))
-	keys := make([]*idempotency.TriggerKey, len(items))
+	plans := make([]*plan.Trigger, len(items))
 	for i, item := range items {
 		start := time.Now()
-		k, err := c.itemKey(ctx, task, i, item.Options, batchKey)
+		tr, err := c.planItem(ctx, t, i, item.Options, batchKey)
 		if err != nil {
 			c.record(ctx, task, once.OutcomeFailed, time.Since(start))
 			results[i].Err = fmt.Errorf("item %d: trigger %s: %w", i, task, err)
 			continue
 		}
-		keys[i] = &k
+		plans[i] = &tr
 	}
 	parallel := opts.Parallelism
 	if parallel <= 0 {
@@ -104,12 +103,12 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = c.batchItem(ctx, task, i, items[i], keys[i], wait)
+				results[i] = c.batchItem(ctx, task, i, items[i], plans[i], wait)
 			}
 		}()
 	}
 	for i := range items {
-		if keys[i] != nil {
+		if plans[i] != nil {
 			next <- i
 		}
 	}
@@ -118,21 +117,21 @@ func (c *Client) batch(ctx context.Context, task string, items []BatchItem, opts
 	return results, nil
 }
 
-// itemKey resolves the key of item i: its own, else hash(batch key, i)
-// when there is a batch key, else as for a trigger without a key.
-func (c *Client) itemKey(ctx context.Context, task string, i int, opts TriggerOptions, batchKey idempotency.Key) (idempotency.TriggerKey, error) {
+// planItem plans item i: with its own key, else hash(batch key, i) when
+// there is a batch key, else as a trigger without a key.
+func (c *Client) planItem(ctx context.Context, t plan.Task, i int, opts TriggerOptions, batchKey idempotency.Key) (plan.Trigger, error) {
 	if opts.Key == nil && batchKey != "" {
 		k, err := idempotency.BatchItemKey(batchKey, i)
 		if err != nil {
-			return idempotency.TriggerKey{}, err
+			return plan.Trigger{}, err
 		}
 		opts.Key = k
 	}
-	return c.resolveKey(ctx, task, opts.Key, opts.Scope)
+	return c.plan(ctx, t, opts.Key, opts.Scope)
 }
 
-func (c *Client) batchItem(ctx context.Context, task string, i int, item BatchItem, key *idempotency.TriggerKey, wait bool) BatchResult {
-	run, err := c.triggerOne(ctx, task, item.Payload, item.Options, key)
+func (c *Client) batchItem(ctx context.Context, task string, i int, item BatchItem, tr *plan.Trigger, wait bool) BatchResult {
+	run, err := c.triggerOne(ctx, task, item.Payload, item.Options, tr)
 	if err == nil && wait {
 		if err = run.Get(ctx, nil); err != nil {
 			err = fmt.Errorf("task %s run %s: %w", task, run.WorkflowID, err)

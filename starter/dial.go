@@ -69,7 +69,7 @@ func NewLazy(copts client.Options, opts Options) (*Client, error) {
 var ErrUnsupportedClientOption = errors.New("starter: client option not supported")
 
 func dial(opts Options, copts client.Options, connect func(client.Options) (client.Client, error)) (*Client, error) {
-	opts, err := withDefaults(opts)
+	opts, env, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func dial(opts Options, copts client.Options, connect func(client.Options) (clie
 	}
 	// The SDK calls every plugin's ConfigureClient before it builds the
 	// client, so p has read the settings.
-	c := newClient(sdk, p.got, opts)
+	c := newClient(sdk, p.got, opts, env)
 	c.owned = true
 	return c, nil
 }

@@ -185,22 +185,19 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 
 // workflowIDFor resolves a key for ResetKey and Lookup.
 func (c *Client) workflowIDFor(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (string, idempotency.Key, error) {
-	if err := idempotency.ValidateTaskID(task); err != nil {
-		return "", "", err
-	}
-	if err := c.checkTask(task); err != nil {
+	t, err := c.task(task)
+	if err != nil {
 		return "", "", err
 	}
 	if key == nil {
 		return "", "", ErrNoKey
 	}
 	rc, _ := runctx.From(ctx)
-	tk, err := idempotency.ResolveTrigger(key, scope, rc, nil)
+	tr, err := t.Key(key, scope, rc)
 	if err != nil {
 		return "", "", err
 	}
-	id, err := idempotency.WorkflowID(c.opts.Environment, task, tk.Key)
-	return id, tk.Key, err
+	return tr.WorkflowID, tr.Key.Key, nil
 }
 
 func (c *Client) describe(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 )
 
 // DefaultListLimit is how many runs ListRuns returns when
@@ -27,12 +28,18 @@ const DefaultListLimit = 20
 //
 // Errors: idempotency.ErrInvalidTaskID.
 func (c *Client) RunsQuery(task string) (string, error) {
-	if err := idempotency.ValidateTaskID(task); err != nil {
+	t, err := c.env.Task(task)
+	if err != nil {
 		return "", err
 	}
-	// Task IDs and environments have no quotes (ValidateTaskID,
-	// ValidateEnvironment): nothing to escape.
-	return fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s/'", task, c.opts.Environment), nil
+	return runsQuery(t), nil
+}
+
+// runsQuery is RunsQuery of a checked task. Task IDs and environments have
+// no quotes (idempotency.ValidateTaskID, ValidateEnvironment): nothing to
+// escape.
+func runsQuery(t plan.Task) string {
+	return fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s/'", t.ID(), t.Env())
 }
 
 // KeyQuery is the visibility query that lists every run of a workflow ID,
@@ -79,13 +86,11 @@ type RunSummary struct {
 //
 // Errors: invalid input; ErrServerUnreachable; the server's.
 func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([]RunSummary, error) {
-	query, err := c.RunsQuery(task)
-	if err == nil {
-		err = c.checkTask(task)
-	}
+	t, err := c.task(task)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", task, err)
 	}
+	query := runsQuery(t)
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit

@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -41,18 +40,18 @@ import (
 // key comes from the request ID of the chain's first run (runFacts).
 
 // memo builds the run's memo: the caller's entries, then Once's: key text
-// and scope, and expiresAt and hash when not zero (a replacement). An
-// unkeyed run without caller entries gets none. The SDK client encodes it
-// with its data converter and codec, as any memo it starts a run with.
+// and scope of a key the caller gave (plan.Trigger.Memo), and expiresAt and
+// hash when not zero (a replacement). An unkeyed run without caller entries
+// gets none. The SDK client encodes it with its data converter and codec, as
+// any memo it starts a run with.
 func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) map[string]any {
 	var own map[string]any
-	if p.key.Key != "" {
-		own = idempotency.Memo{
-			KeyText:     p.key.Text,
-			Scope:       p.key.Scope,
-			ExpiresAt:   expiresAt,
-			PayloadHash: hash,
-		}.Fields()
+	if p.key() != "" {
+		m := p.plan.Memo()
+		m.ExpiresAt, m.PayloadHash = expiresAt, hash
+		if own = m.Fields(); len(own) == 0 {
+			own = nil
+		}
 	}
 	if len(p.extraMemo) == 0 {
 		return own
@@ -193,19 +192,6 @@ func (b *boundedMap[V]) put(k string, v V, size int) {
 type factsCache struct{ boundedMap[runFacts] }
 
 func (fc *factsCache) put(runID string, f runFacts) { fc.boundedMap.put(runID, f, factsCacheSize) }
-
-// searchAttributes are Once's, for a client that sets them
-// (Options.SearchAttributes) on a namespace that has them.
-func (c *Client) searchAttributes(p *prepared) temporal.SearchAttributes {
-	updates := []temporal.SearchAttributeUpdate{
-		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(p.task),
-		temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(c.opts.Environment),
-	}
-	if p.key.Key != "" {
-		updates = append(updates, temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(string(p.key.Key)))
-	}
-	return temporal.NewSearchAttributes(updates...)
-}
 
 // SearchAttributesRegistered reports whether namespace has all of Once's
 // custom search attributes (once.SearchAttributes()) as Keyword. The starter

@@ -51,7 +51,7 @@ func (s *seenKeys) has(workflowID string) bool {
 // description (already nil: start as usual). err is set only when the
 // caller's context ended.
 func (c *Client) recheck(ctx context.Context, p *prepared) (*serviceerror.WorkflowExecutionAlreadyStarted, *workflowservice.DescribeWorkflowExecutionResponse, error) {
-	if p.key.Key == "" || !c.seen.has(p.workflowID()) {
+	if p.key() == "" || !c.seen.has(p.workflowID()) {
 		return nil, nil, nil
 	}
 	desc, err := c.describe(ctx, p.workflowID(), "")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 )
 
 // DefaultBatchParallelism bounds the starts a batch has in flight when
@@ -208,6 +209,7 @@ type Client struct {
 	owned     bool // Close closes client
 	svc       workflowservice.WorkflowServiceClient
 	opts      Options
+	env       plan.Env // Options.Environment, checked
 	taskQueue string
 	traceKey  string // the tracer's header key; "" without Options.Tracer
 
@@ -234,18 +236,19 @@ type triggerMetrics struct {
 // Errors: an invalid environment (idempotency.ErrInvalidEnvironment), a
 // negative DefaultTTL (idempotency.ErrInvalidTTL), a tracer without a header
 // key.
-func withDefaults(opts Options) (Options, error) {
+func withDefaults(opts Options) (Options, plan.Env, error) {
 	if opts.Environment == "" {
 		opts.Environment = once.DefaultEnvironment
 	}
-	if err := idempotency.ValidateEnvironment(opts.Environment); err != nil {
-		return opts, fmt.Errorf("starter: %w", err)
+	env, err := plan.NewEnv(opts.Environment)
+	if err != nil {
+		return opts, env, fmt.Errorf("starter: %w", err)
 	}
 	if opts.DefaultTTL == 0 {
 		opts.DefaultTTL = idempotency.DefaultTTL
 	}
 	if opts.DefaultTTL < 0 {
-		return opts, fmt.Errorf("starter: default TTL %v: %w", opts.DefaultTTL, idempotency.ErrInvalidTTL)
+		return opts, env, fmt.Errorf("starter: default TTL %v: %w", opts.DefaultTTL, idempotency.ErrInvalidTTL)
 	}
 	if opts.Logger == nil {
 		opts.Logger = sdklog.NewStructuredLogger(slog.Default())
@@ -269,29 +272,33 @@ func withDefaults(opts Options) (Options, error) {
 		opts.SeenKeys = DefaultSeenKeys
 	}
 	if opts.Tracer != nil && opts.Tracer.Options().HeaderKey == "" {
-		return opts, errors.New("starter: the tracer names no header key")
+		return opts, env, errors.New("starter: the tracer names no header key")
 	}
 	for _, task := range opts.Tasks {
 		if err := idempotency.ValidateTaskID(task); err != nil {
-			return opts, fmt.Errorf("starter: Options.Tasks: %w", err)
+			return opts, env, fmt.Errorf("starter: Options.Tasks: %w", err)
 		}
 	}
 	opts.Tasks = slices.Clone(opts.Tasks)
-	return opts, nil
+	return opts, env, nil
 }
 
-// checkTask refuses a task that is not one of Options.Tasks, when it names
-// any.
-func (c *Client) checkTask(task string) error {
-	if len(c.opts.Tasks) > 0 && !slices.Contains(c.opts.Tasks, task) {
-		return &unknownTaskError{task: task, known: c.opts.Tasks}
+// task checks task (plan.Env.Task) and refuses one that is not one of
+// Options.Tasks, when it names any: the check of every call on a task.
+func (c *Client) task(task string) (plan.Task, error) {
+	t, err := c.env.Task(task)
+	if err != nil {
+		return t, err
 	}
-	return nil
+	if len(c.opts.Tasks) > 0 && !slices.Contains(c.opts.Tasks, task) {
+		return t, &unknownTaskError{task: task, known: c.opts.Tasks}
+	}
+	return t, nil
 }
 
 // newClient is a Client on sdk, whose settings are s, with opts (defaults
 // filled in).
-func newClient(sdk client.Client, s settings, opts Options) *Client {
+func newClient(sdk client.Client, s settings, opts Options, env plan.Env) *Client {
 	var traceKey string
 	if opts.Tracer != nil {
 		// Read once, as the SDK's tracing interceptor does.
@@ -302,6 +309,7 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 		settings:  s,
 		svc:       busyService{sdk.WorkflowService()},
 		opts:      opts,
+		env:       env,
 		taskQueue: once.TaskQueue(opts.TaskQueueBase, opts.Environment),
 		traceKey:  traceKey,
 		seen:      seenKeys{size: max(opts.SeenKeys, 0)},
@@ -314,11 +322,11 @@ func newClient(sdk client.Client, s settings, opts Options) *Client {
 //
 // Errors: invalid opts, as Dial.
 func (c *Client) With(opts Options) (*Client, error) {
-	opts, err := withDefaults(opts)
+	opts, env, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
 	}
-	return newClient(c.client, c.settings, opts), nil
+	return newClient(c.client, c.settings, opts, env), nil
 }
 
 // Options are the client's options, with their defaults filled in.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 	"github.com/once-run/once/internal/runctx"
 )
 
@@ -109,12 +110,13 @@ func (c *Client) Trigger(ctx context.Context, task string, payload any, opts Tri
 	return c.triggerOne(ctx, task, payload, opts, nil)
 }
 
-// triggerOne is Trigger, with the key already resolved when tk is not nil.
-func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, error) {
+// triggerOne is Trigger, with the trigger already planned when tr is not
+// nil (a batch's item).
+func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts TriggerOptions, tr *plan.Trigger) (*Run, error) {
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	ctx, done := c.observe(ctx, task)
-	run, outcome, err := c.trigger(ctx, task, payload, opts, tk)
+	run, outcome, err := c.trigger(ctx, task, payload, opts, tr)
 	if err == nil && run.Key != "" {
 		c.seen.put(run.WorkflowID)
 	}
@@ -140,10 +142,9 @@ func (c *Client) TriggerAndWait(ctx context.Context, task string, payload any, r
 	return run, nil
 }
 
-// prepared is a validated trigger, ready to start.
+// prepared is a planned trigger with its options checked, ready to start.
 type prepared struct {
-	task        string
-	key         idempotency.TriggerKey
+	plan        plan.Trigger
 	ttl         time.Duration
 	strict      bool
 	retryFailed bool
@@ -153,55 +154,52 @@ type prepared struct {
 	start       startSpec // the start of a new key
 }
 
-// workflowID is the trigger's workflow ID.
-func (p *prepared) workflowID() string { return p.start.workflowID }
+// task is the trigger's task ID.
+func (p *prepared) task() string { return p.plan.Task.ID() }
 
-// prepare validates the input and builds the start of a new key; it makes
-// no RPC. tk is the resolved key, or nil to resolve it here.
-func (c *Client) prepare(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*prepared, error) {
-	if err := idempotency.ValidateTaskID(task); err != nil {
-		return nil, err
-	}
-	if err := c.checkTask(task); err != nil {
-		return nil, err
-	}
+// key is the trigger's key; "" when it has none.
+func (p *prepared) key() idempotency.Key { return p.plan.Key.Key }
+
+// workflowID is the trigger's workflow ID.
+func (p *prepared) workflowID() string { return p.plan.WorkflowID }
+
+// prepare checks the options and the payload and builds the start of a new
+// key; it makes no RPC. tr is the planned trigger, or nil to plan it here.
+func (c *Client) prepare(ctx context.Context, task string, payload any, opts TriggerOptions, tr *plan.Trigger) (*prepared, error) {
 	if opts.StartDelay < 0 {
 		return nil, fmt.Errorf("StartDelay %v: %w", opts.StartDelay, ErrNegativeDuration)
 	}
-	p := &prepared{task: task, ttl: opts.TTL, strict: opts.Strict, retryFailed: opts.RetryFailed, payload: payload, extraMemo: opts.Memo}
-	if p.ttl == 0 {
-		p.ttl = c.opts.DefaultTTL
+	ttl := opts.TTL
+	if ttl == 0 {
+		ttl = c.opts.DefaultTTL
 	}
-	if p.ttl < 0 {
+	if ttl < 0 {
 		return nil, fmt.Errorf("TTL %v: %w", opts.TTL, idempotency.ErrInvalidTTL)
 	}
-	if tk == nil {
-		k, err := c.resolveKey(ctx, task, opts.Key, opts.Scope)
+	if tr == nil {
+		t, err := c.task(task)
 		if err != nil {
 			return nil, err
 		}
-		tk = &k
-	}
-	p.key = *tk
-	workflowID := c.opts.Environment + "/" + task + "/" + uuid.NewString()
-	if p.key.Key != "" {
-		var err error
-		if workflowID, err = idempotency.WorkflowID(c.opts.Environment, task, p.key.Key); err != nil {
+		planned, err := c.plan(ctx, t, opts.Key, opts.Scope)
+		if err != nil {
 			return nil, err
 		}
-		if p.strict {
-			h, err := idempotency.PayloadHash(payload)
-			if err != nil {
-				return nil, err
-			}
-			p.hash = string(h)
-		}
+		tr = &planned
 	}
-	if err := c.checkInput(ctx, workflowID, payload); err != nil {
+	p := &prepared{plan: *tr, ttl: ttl, strict: opts.Strict, retryFailed: opts.RetryFailed, payload: payload, extraMemo: opts.Memo}
+	if p.strict && p.key() != "" {
+		h, err := idempotency.PayloadHash(payload)
+		if err != nil {
+			return nil, err
+		}
+		p.hash = string(h)
+	}
+	if err := c.checkInput(ctx, p.workflowID(), payload); err != nil {
 		return nil, err
 	}
 	p.start = startSpec{
-		workflowID: workflowID,
+		workflowID: p.workflowID(),
 		task:       task,
 		taskQueue:  c.taskQueue,
 		payload:    payload,
@@ -216,26 +214,27 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 // activityKeyPrefix starts the key text of unkeyed triggers from activities.
 const activityKeyPrefix = "once-activity"
 
-// resolveKey resolves the key of a trigger (idempotency.ResolveTrigger).
-// From an activity of a task, an unkeyed trigger is keyed by its call: the
-// activity ID, the task and the ordinal of this unkeyed trigger of the task
-// in the activity attempt (runctx.NextCallOrdinal), scoped to the run.
-func (c *Client) resolveKey(ctx context.Context, task string, key idempotency.Input, scope idempotency.Scope) (idempotency.TriggerKey, error) {
+// plan plans a trigger of t (plan.Task.Trigger). From an activity of a task,
+// an unkeyed trigger is keyed by its call: the activity ID, the task and the
+// ordinal of this unkeyed trigger of the task in the activity attempt
+// (runctx.NextCallOrdinal), scoped to the run. Outside a task it is
+// unkeyed: its workflow ID ends in a UUID.
+func (c *Client) plan(ctx context.Context, t plan.Task, key idempotency.Input, scope idempotency.Scope) (plan.Trigger, error) {
 	rc, _ := runctx.From(ctx)
 	var call func() ([]string, error)
 	if !rc.IsZero() && activity.IsActivity(ctx) {
 		call = func() ([]string, error) {
-			parts := []string{activityKeyPrefix, activity.GetInfo(ctx).ActivityID, task}
+			parts := []string{activityKeyPrefix, activity.GetInfo(ctx).ActivityID, t.ID()}
 			// The first call keeps the key earlier versions gave every call
 			// (no ordinal), so that an attempt retried across an upgrade
 			// finds the run its predecessor started.
-			if n, _ := runctx.NextCallOrdinal(ctx, task); n > 1 {
+			if n, _ := runctx.NextCallOrdinal(ctx, t.ID()); n > 1 {
 				parts = append(parts, strconv.Itoa(n))
 			}
 			return parts, nil
 		}
 	}
-	return idempotency.ResolveTrigger(key, scope, rc, call)
+	return t.Trigger(key, scope, rc, call, uuid.NewString)
 }
 
 // checkInput encodes the payload as the SDK client will encode it for the
@@ -310,11 +309,11 @@ func (c *Client) start(ctx context.Context, s startSpec) (string, error) {
 
 // trigger starts the run of a new key, or converges on the run that answers
 // for an existing one; outcome is for metrics.
-func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions, tk *idempotency.TriggerKey) (*Run, string, error) {
+func (c *Client) trigger(ctx context.Context, task string, payload any, opts TriggerOptions, tr *plan.Trigger) (*Run, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, once.OutcomeFailed, err // the caller gave up: start nothing
 	}
-	p, err := c.prepare(ctx, task, payload, opts, tk)
+	p, err := c.prepare(ctx, task, payload, opts, tr)
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
@@ -322,11 +321,11 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
-	if p.key.Key != "" {
+	if p.key() != "" {
 		c.warnTTL(p.ttl, retention)
 	}
 	if hasSA {
-		p.start.searchAttributes = c.searchAttributes(p)
+		p.start.searchAttributes = p.plan.SearchAttributes()
 	}
 	if already, desc, err := c.recheck(ctx, p); err != nil {
 		return nil, once.OutcomeFailed, err
@@ -338,12 +337,12 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 		return c.run(p, runID, false), once.OutcomeStarted, nil
 	}
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if p.key.Key == "" || !errors.As(err, &already) {
+	if p.key() == "" || !errors.As(err, &already) {
 		return nil, once.OutcomeFailed, rpcError(ctx, err)
 	}
 	return c.converge(ctx, p, already, nil)
 }
 
 func (c *Client) run(p *prepared, runID string, cached bool) *Run {
-	return &Run{Task: p.task, WorkflowID: p.workflowID(), RunID: runID, Key: p.key.Key, Cached: cached, c: c}
+	return &Run{Task: p.task(), WorkflowID: p.workflowID(), RunID: runID, Key: p.key(), Cached: cached, c: c}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 )
 
 // Errors of Trigger and its variants, tested with errors.Is. Invalid keys
@@ -242,11 +243,15 @@ func (t *Task[P, R]) BatchTriggerAndWait(ctx workflow.Context, items []ChildItem
 func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts ChildBatchOptions) ([]*Handle[R], []error, error) {
 	var batchKey idempotency.Key
 	if opts.BatchKey != nil {
-		bk, err := idempotency.ResolveTrigger(opts.BatchKey, opts.Scope, RunContext(ctx), nil)
+		pt, rc, err := t.planned(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("batch trigger %s: %w", t.id, err)
+		}
+		bk, err := pt.Key(opts.BatchKey, opts.Scope, rc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("batch trigger %s: batch key: %w", t.id, err)
 		}
-		batchKey = bk.Key
+		batchKey = bk.Key.Key
 	}
 	handles := make([]*Handle[R], len(items))
 	errs := make([]error, len(items))
@@ -270,29 +275,21 @@ func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts
 // block.
 func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
 	st := runtimeFrom(ctx)
-	rc := RunContext(ctx)
-	env := rc.Environment
-	if env == "" && st != nil {
-		env = st.rt.Environment
+	pt, rc, err := t.planned(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if env == "" {
-		return nil, ErrNoEnvironment
-	}
-	tk, err := idempotency.ResolveTrigger(opts.Key, opts.Scope, rc, func() ([]string, error) {
+	tr, err := pt.Trigger(opts.Key, opts.Scope, rc, func() ([]string, error) {
 		if st == nil {
 			return nil, ErrNoRuntime
 		}
 		st.ordinals[t.id]++
 		return []string{ordinalKeyPrefix, t.id, strconv.Itoa(st.ordinals[t.id])}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	key, text, scope := tk.Key, tk.Text, tk.Scope
-	id, err := idempotency.WorkflowID(env, t.id, key)
-	if err != nil {
-		return nil, err
-	}
+	env, id, key := pt.Env(), tr.WorkflowID, tr.Key.Key
 	h := &Handle[R]{TaskID: t.id, WorkflowID: id, Key: key}
 	if st != nil {
 		if c, ok := st.children[id]; ok {
@@ -309,16 +306,14 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (
 		RetryPolicy:              t.opts.clone().RetryPolicy,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
-		// Task, environment and key are in the workflow ID and type. A
-		// child's key does not expire: it holds until retention.
-		Memo: idempotency.Memo{KeyText: text, Scope: scope}.Fields(),
+		// Task, environment and key are in the workflow ID and type; the
+		// memo holds the text of a key the task gave, for the Web UI (none
+		// for an unkeyed child). A child's key does not expire: it holds
+		// until retention.
+		Memo: childMemo(tr),
 	}
 	if st != nil && st.rt.SearchAttributes {
-		cwo.TypedSearchAttributes = temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrTask).ValueSet(t.id),
-			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrEnvironment).ValueSet(env),
-			temporal.NewSearchAttributeKeyKeyword(once.SearchAttrKey).ValueSet(string(key)),
-		)
+		cwo.TypedSearchAttributes = tr.SearchAttributes()
 	}
 	c := &child{
 		workflowID: id,
@@ -336,6 +331,50 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (
 	}
 	h.c = c
 	return h, nil
+}
+
+// planned is the plan of t in the environment of the run of ctx, and that
+// run's context: the environment is the one in the run's workflow ID, else
+// Runtime.Environment. The plan is made once per execution and task.
+//
+// Errors: ErrNoEnvironment; an invalid environment
+// (idempotency.ErrInvalidEnvironment).
+func (t *Task[P, R]) planned(ctx workflow.Context) (plan.Task, idempotency.RunContext, error) {
+	st := runtimeFrom(ctx)
+	rc := RunContext(ctx)
+	if st != nil {
+		if pt, ok := st.tasks[t.id]; ok {
+			return pt, rc, nil
+		}
+	}
+	env := rc.Environment
+	if env == "" && st != nil {
+		env = st.rt.Environment
+	}
+	if env == "" {
+		return plan.Task{}, rc, ErrNoEnvironment
+	}
+	e, err := plan.NewEnv(env)
+	if err != nil {
+		return plan.Task{}, rc, err
+	}
+	pt, err := e.Task(t.id)
+	if err != nil {
+		return plan.Task{}, rc, err
+	}
+	if st != nil {
+		st.tasks[t.id] = pt
+	}
+	return pt, rc, nil
+}
+
+// childMemo is the memo of a child: Once's entries of tr (plan.Trigger.Memo),
+// nil when there are none.
+func childMemo(tr plan.Trigger) map[string]any {
+	if m := tr.Memo(); m != (idempotency.Memo{}) {
+		return m.Fields()
+	}
+	return nil
 }
 
 // waitStarted waits until the child has started or the parent has attached,
@@ -450,8 +489,9 @@ func attachCause(err error) error {
 // runtimeState is the task runtime of one workflow execution.
 type runtimeState struct {
 	rt       Runtime
-	ordinals map[string]int    // child task → unkeyed triggers so far
-	children map[string]*child // workflow ID → child of this execution
+	tasks    map[string]plan.Task // child task → its plan in this run's environment
+	ordinals map[string]int       // child task → unkeyed triggers so far
+	children map[string]*child    // workflow ID → child of this execution
 }
 
 type runtimeKey struct{}
@@ -459,6 +499,7 @@ type runtimeKey struct{}
 func withRuntime(ctx workflow.Context, rt Runtime) workflow.Context {
 	return workflow.WithValue(ctx, runtimeKey{}, &runtimeState{
 		rt:       rt,
+		tasks:    map[string]plan.Task{},
 		ordinals: map[string]int{},
 		children: map[string]*child{},
 	})
