@@ -218,15 +218,11 @@ unless --terminate is given.`,
 	keys := fs.StringArray("key", nil, "idempotency key `PART`; can be passed multiple times")
 	terminate := fs.Bool("terminate", false, "terminate the key's run when it is still running")
 	r.addConnectFlags(c)
-	c.RunE = r.keyRunE(keys, nil, func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
+	c.RunE = r.keyRunE(keys, nil, func(c *cobra.Command, s *starter.Client, task string, key idempotency.TriggerKey) error {
 		if err := s.ResetKey(c.Context(), task, key, starter.ResetOptions{Terminate: *terminate}); err != nil {
 			return err
 		}
-		hex, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, key...)
-		if err != nil {
-			return err
-		}
-		out := resetOutput{Task: task, Key: string(hex), KeyText: idempotency.Text(key)}
+		out := resetOutput{Task: task, Key: string(key.Key), KeyText: key.Text}
 		return r.printValue(out, func(w io.Writer) {
 			fmt.Fprintf(w, "reset    task %s key %s: the next trigger starts a new run\n", out.Task, out.KeyText)
 		})
@@ -238,7 +234,7 @@ unless --terminate is given.`,
 // history): it requires the parts of --key, runs check (the command's other
 // flags; nil when none), connects (see withClient) and calls fn with the
 // task argument, the key and the client.
-func (r *runner) keyRunE(keys *[]string, check func() error, fn func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error) func(*cobra.Command, []string) error {
+func (r *runner) keyRunE(keys *[]string, check func() error, fn func(c *cobra.Command, s *starter.Client, task string, key idempotency.TriggerKey) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
 		key, err := requireKey(*keys)
 		if err != nil {
@@ -253,13 +249,13 @@ func (r *runner) keyRunE(keys *[]string, check func() error, fn func(c *cobra.Co
 	}
 }
 
-func requireKey(keys []string) (idempotency.Parts, error) {
+func requireKey(keys []string) (idempotency.TriggerKey, error) {
 	if len(keys) == 0 {
-		return nil, usagef("--key is required")
+		return idempotency.TriggerKey{}, usagef("--key is required")
 	}
 	k, err := keyParts(keys)
 	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
+		return idempotency.TriggerKey{}, fmt.Errorf("--key: %w", err)
 	}
 	return k, nil
 }
@@ -325,7 +321,7 @@ WorkflowType = '<task>' AND WorkflowId STARTS_WITH '<env>/'.`,
 }
 
 // describeKey prints the run of task that holds key.
-func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
+func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, key idempotency.TriggerKey) error {
 	ctx := c.Context()
 	info, err := s.Lookup(ctx, task, key, starter.LookupOptions{})
 	if err != nil {

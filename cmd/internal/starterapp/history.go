@@ -38,7 +38,7 @@ created when missing.`,
 		}
 		return nil
 	}
-	c.RunE = r.keyRunE(keys, checkOut, func(c *cobra.Command, s *starter.Client, task string, key idempotency.Parts) error {
+	c.RunE = r.keyRunE(keys, checkOut, func(c *cobra.Command, s *starter.Client, task string, key idempotency.TriggerKey) error {
 		paths, err := recordHistory(c.Context(), s, task, key, *out)
 		if printErr := printList(r, historyOutputs(paths), func(w io.Writer, f historyFile) {
 			fmt.Fprintf(w, "wrote    %s\n", f.File)

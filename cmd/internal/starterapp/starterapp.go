@@ -36,6 +36,7 @@ import (
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
 	"github.com/once-run/once/starter"
 )
 
@@ -447,16 +448,14 @@ func (r *runner) taskArgs(c *cobra.Command, args []string) error {
 	return nil
 }
 
-// keyParts validates key parts as a global key would be derived (see
-// checkBlank too).
-func keyParts(parts []string) (idempotency.Parts, error) {
+// keyParts resolves key parts once, to the global key (plan.Outside; see
+// checkBlank too): what the starter is given is not resolved again, and
+// keeps the parts' text for the run's memo.
+func keyParts(parts []string) (idempotency.TriggerKey, error) {
 	if err := checkBlank(parts); err != nil {
-		return nil, err
+		return idempotency.TriggerKey{}, err
 	}
-	if _, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, parts...); err != nil {
-		return nil, err
-	}
-	return idempotency.Parts(parts), nil
+	return plan.Outside(idempotency.Parts(parts))
 }
 
 // checkBlank refuses key parts that are all white space: they count as

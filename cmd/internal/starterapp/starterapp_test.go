@@ -362,7 +362,10 @@ func TestBlankKey(t *testing.T) {
 	require.ErrorIs(t, err, idempotency.ErrEmptyKey)
 	k, err := keyParts([]string{" ", "a"})
 	require.NoError(t, err)
-	require.Equal(t, idempotency.Parts{" ", "a"}, k)
+	require.Equal(t, " -a", k.Text)
+	want, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, " ", "a")
+	require.NoError(t, err)
+	require.Equal(t, want, k.Key)
 
 	r := run(t, nil, "key", " ", "a")
 	require.Equal(t, 0, r.code, r.stderr)
