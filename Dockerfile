@@ -1,4 +1,4 @@
-# Once's worker (cmd/worker) and CLI (cmd/starter). Build: docker build -t once-worker .
+# Once's worker (cmd/worker), CLI (cmd/starter) and HTTP API (cmd/api). Build: docker build -t once-worker .
 # It connects to TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 # TLS, profiles as the Temporal SDK's envconfig reads them) and runs the tasks
 # of ONCE_ENV (default "dev"). Built with -tags nodev: the image holds no
@@ -16,10 +16,11 @@ COPY cmd/go.mod cmd/go.sum ./cmd/
 RUN GOWORK=off go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/worker ./cmd/worker \
- && CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/starter ./cmd/starter
+ && CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/starter ./cmd/starter \
+ && CGO_ENABLED=0 go build -tags nodev -trimpath -ldflags="-s -w" -o /out/api ./cmd/api
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/worker /out/starter /usr/local/bin/
+COPY --from=build /out/worker /out/starter /out/api /usr/local/bin/
 ENV ONCE_ENV=dev
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/worker"]

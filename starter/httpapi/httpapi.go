@@ -349,7 +349,7 @@ func decodeJSON(body []byte, dst any) *Problem {
 	err := dec.Decode(dst)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
-			return positioned(body, dec.InputOffset(), "unexpected data after the JSON value")
+			return positioned(body, dec.InputOffset()-1, "unexpected data after the JSON value")
 		}
 		return nil
 	}
@@ -357,7 +357,7 @@ func decodeJSON(body []byte, dst any) *Problem {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return positioned(body, syn.Offset, syn.Error())
+		return positioned(body, syn.Offset-1, syn.Error()) // the offending byte
 	case errors.As(err, &typ):
 		what := "a value"
 		if typ.Field != "" {
@@ -372,9 +372,7 @@ func decodeJSON(body []byte, dst any) *Problem {
 
 // positioned is a malformed-JSON problem at byte offset of body.
 func positioned(body []byte, offset int64, msg string) *Problem {
-	if offset > int64(len(body)) {
-		offset = int64(len(body))
-	}
+	offset = min(max(offset, 0), int64(len(body)))
 	line, col := 1, 1
 	for _, b := range body[:offset] {
 		if b == '\n' {

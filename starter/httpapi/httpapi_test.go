@@ -200,11 +200,11 @@ func TestDecodeJSONPosition(t *testing.T) {
 		body      string
 		line, col int
 	}{
-		{"syntax on line 2", "{\n  \"ttl\": \"1h\",,\n}", 2, 16},
+		{"syntax on line 2", "{\n  \"ttl\": \"1h\",,\n}", 2, 15},
 		{"wrong type", "{\"strict\": \"yes\"}", 1, 17},
 		{"unknown field", "{\"retry_failed\": true}", 1, 23},
 		{"truncated", "{\"ttl\": \"1h\"", 1, 13},
-		{"trailing data", "{} {}", 1, 5},
+		{"trailing data", "{} {}", 1, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -111,7 +111,10 @@ func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 // 404, a reset of a running run 409, a payload over the limit 413, a key
 // reused with another payload in strict mode 422, a server that sheds load
 // 429, one that cannot be reached (or a deadline that passed while waiting
-// for it) 503; anything else 500.
+// for it) 503; anything else 500. A start that the server turned away until
+// the deadline is 503: the SDK client, which makes Once's starts, asks again
+// while the deadline allows and then answers the deadline; Once's reads
+// answer the server's last ResourceExhausted, 429.
 func ProblemFor(err error) *Problem {
 	var p *Problem
 	var tooLarge *http.MaxBytesError

@@ -135,16 +135,29 @@ func (h *handler) retentionOf(ctx context.Context, s *starter.Client) time.Durat
 
 // wait waits up to d for the run to close, and fills in its status and
 // result or failure; a run still running after d stays "running".
-func (h *handler) wait(ctx context.Context, s *starter.Client, b *runBody, workflowID, firstRunID string, d time.Duration) {
+//
+// Errors: the server's, when the wait ended for another reason than its
+// deadline.
+func (h *handler) wait(ctx context.Context, s *starter.Client, b *runBody, workflowID, firstRunID string, d time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var result json.RawMessage
 	err := s.Temporal().GetWorkflow(wctx, workflowID, firstRunID).Get(wctx, &result)
-	if err != nil && wctx.Err() != nil && ctx.Err() == nil {
+	var closed *temporal.WorkflowExecutionError
+	var deadline *serviceerror.DeadlineExceeded
+	switch {
+	case err == nil, errors.As(err, &closed):
+		fillOutcome(b, result, err)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case wctx.Err() != nil, errors.Is(err, context.DeadlineExceeded), errors.As(err, &deadline):
+		// The wait's deadline (or the server's long poll, which ends a
+		// moment before it): not closed yet.
 		b.Status = "running"
-		return
+	default:
+		return err
 	}
-	fillOutcome(b, result, err)
+	return nil
 }
 
 // fillOutcome sets b's status and result or failure from the outcome of
@@ -212,10 +225,13 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request, c *caller) {
 	workflowID := ref.WorkflowID(env)
 	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
 	if wait > 0 {
-		h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, wait)
+		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, wait); err != nil && !isNotFound(err) {
+			h.fail(w, err)
+			return
+		}
 	}
 	if err := h.describeRun(ctx, c.s, b, ref); err != nil {
-		if errors.As(err, new(*serviceerror.NotFound)) || errors.Is(err, errNoSuchRun) {
+		if isNotFound(err) {
 			writeProblem(w, notFound)
 			return
 		}
@@ -224,8 +240,10 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	if b.Status != "running" && b.Result == nil && b.Failure == nil {
 		// Closed: its result or failure, at once.
-		h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, 10*time.Second)
-		h.describeStatusAgain(ctx, c.s, b, ref)
+		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, resultWait); err != nil {
+			h.fail(w, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, b)
 }
@@ -295,13 +313,14 @@ func (h *handler) describeRun(ctx context.Context, s *starter.Client, b *runBody
 	return err
 }
 
-// describeStatusAgain refreshes the status of a run that closed while the
-// request waited.
-func (h *handler) describeStatusAgain(ctx context.Context, s *starter.Client, b *runBody, ref RunRef) {
-	if b.Status == "" || b.Status == "running" {
-		_ = h.describeRun(ctx, s, b, ref)
-	}
+// isNotFound: no such run (in this environment).
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf) || errors.Is(err, errNoSuchRun)
 }
+
+// resultWait bounds reading a closed run's result.
+const resultWait = 10 * time.Second
 
 // nextExecution is the execution that continued runID's (retry or
 // continue-as-new); "" when runID is the last of its chain.

@@ -114,7 +114,10 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 	}
 	if wait > 0 {
-		h.wait(ctx, c.s, body, run.WorkflowID, run.RunID, wait)
+		if err := h.wait(ctx, c.s, body, run.WorkflowID, run.RunID, wait); err != nil {
+			h.fail(w, err)
+			return
+		}
 	}
 	status := http.StatusCreated
 	if run.Cached {

@@ -118,7 +118,7 @@ func TestWorkerAppDevMode(t *testing.T) {
 	needsEmbedded(t)
 	m := workerMain(t, nil)
 	require.NoError(t, m.ParseFlags([]string{
-		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "127.0.0.1:0",
+		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--dev-db", filepath.Join(t.TempDir(), "dev.db"), "--log-level", "error",
 	}))
 	require.True(t, m.Dev, "no address in flags, environment or profile means dev mode")
@@ -155,7 +155,7 @@ func TestWorkerAppDevModeCodec(t *testing.T) {
 	var stdout bytes.Buffer
 	m.Stdout = &stdout
 	require.NoError(t, m.ParseFlags([]string{
-		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "",
+		"--dev-grpc-addr", "127.0.0.1:0", "--dev-ui-addr", "", "--http-addr", "",
 		"--dev-db", filepath.Join(t.TempDir(), "dev.db"), "--log-level", "error",
 		"--codec-endpoint", codec.URL + "/{namespace}", "--codec-auth", auth,
 	}))
