@@ -29,7 +29,7 @@ type current struct {
 // converge finds the run that answers for the key once the start of a new
 // key found the workflow ID taken: the current run (a cached hit), or the one
 // run that replaces it — when it has expired, when it is a reset marker, or,
-// with RetryFailed, when it failed.
+// with RetryFailed or FailureRelease, when it failed.
 //
 // A replacement is a start whose request ID is derived from the replaced run
 // alone (requestID kindReplace), whatever the caller's TTL, payload or
@@ -46,7 +46,15 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 			return nil, once.OutcomeFailed, err
 		}
 		if cur.cached && !p.retryFailed {
-			return c.cachedRun(ctx, p, cur)
+			release := false
+			if p.onFailure == FailureRelease {
+				if release, err = c.released(ctx, p, cur.runID, desc); err != nil {
+					return nil, once.OutcomeFailed, err
+				}
+			}
+			if !release {
+				return c.cachedRun(ctx, p, cur)
+			}
 		}
 		policy := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 		if cur.cached {
@@ -87,6 +95,27 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		return c.cachedRun(ctx, p, cur)
 	}
 	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.workflowID(), maxReplaceRounds)
+}
+
+// released reports whether the run runID gives up its key under
+// FailureRelease: it closed failed, timed out or terminated. A closed run's
+// status never changes, so the judgement holds for the replacement's start,
+// which the server makes with ALLOW_DUPLICATE_FAILED_ONLY all the same. desc,
+// when it describes runID, saves the read.
+func (c *Client) released(ctx context.Context, p *prepared, runID string, desc *workflowservice.DescribeWorkflowExecutionResponse) (bool, error) {
+	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != runID {
+		var err error
+		if desc, err = c.describe(ctx, p.workflowID(), runID); err != nil {
+			return false, err
+		}
+	}
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return true, nil
+	}
+	return false, nil
 }
 
 // cachedRun answers with cur, after the strict-mode check.

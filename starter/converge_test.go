@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 )
 
@@ -475,4 +476,84 @@ func TestConvergeConcurrentReplacement(t *testing.T) {
 	}
 	require.Equal(t, n, newKey, "one start of the key per caller")
 	require.Equal(t, n, replace, "one replacement per caller, all with the one request ID: no loop")
+}
+
+// TestConvergeFailureRelease: with OnFailure FailureRelease (trigger.dev v4)
+// a run that failed, timed out or was terminated is replaced by one start
+// (ALLOW_DUPLICATE_FAILED_ONLY, the request ID of its replacement); a
+// completed, canceled or running run is a cached hit. The status costs one
+// read of the run.
+func TestConvergeFailureRelease(t *testing.T) {
+	for _, tc := range []struct {
+		status  enumspb.WorkflowExecutionStatus
+		release bool
+	}{
+		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, true},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, true},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, true},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, false},
+	} {
+		t.Run(tc.status.String(), func(t *testing.T) {
+			f := newFakeServer()
+			old := newRunID()
+			f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: tc.status})
+			c := newFakeClient(t, f, Options{SeenKeys: -1})
+			run, err := trigger(t, c, "p", TriggerOptions{TTL: time.Hour, OnFailure: FailureRelease})
+			require.NoError(t, err)
+			if !tc.release {
+				require.True(t, run.Cached)
+				require.Equal(t, old, run.RunID)
+				require.Equal(t, []string{"Start", "Describe"}, f.methods())
+				require.Equal(t, old, f.current)
+				return
+			}
+			require.False(t, run.Cached)
+			require.NotEqual(t, old, run.RunID)
+			require.Equal(t, f.current, run.RunID)
+			require.Equal(t, []string{"Start", "Describe", "Start"}, f.methods())
+			repl := f.starts()[1]
+			require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, repl.policy)
+			require.Equal(t, replaceRequestID(old), repl.requestID, "every caller replaces the run with the same request ID")
+		})
+	}
+
+	// FailureKeep (the default) keeps a failed run without reading it.
+	t.Run("keep", func(t *testing.T) {
+		f := newFakeServer()
+		old := newRunID()
+		f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED})
+		c := newFakeClient(t, f, Options{SeenKeys: -1})
+		run, err := trigger(t, c, "p", TriggerOptions{TTL: time.Hour})
+		require.NoError(t, err)
+		require.True(t, run.Cached)
+		require.Equal(t, []string{"Start"}, f.methods())
+	})
+
+	// A key the client has seen: the recheck's read gives the status, no
+	// second read.
+	t.Run("seen key", func(t *testing.T) {
+		f := newFakeServer()
+		c := newFakeClient(t, f, Options{})
+		first, err := trigger(t, c, "p", TriggerOptions{TTL: time.Hour, OnFailure: FailureRelease})
+		require.NoError(t, err)
+		f.mu.Lock()
+		f.runs[first.RunID].status = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+		f.mu.Unlock()
+		run, err := trigger(t, c, "p", TriggerOptions{TTL: time.Hour, OnFailure: FailureRelease})
+		require.NoError(t, err)
+		require.False(t, run.Cached)
+		require.NotEqual(t, first.RunID, run.RunID)
+		require.Equal(t, []string{"Start", "Describe", "Start"}, f.methods())
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		f := newFakeServer()
+		c := newFakeClient(t, f, Options{SeenKeys: -1})
+		_, err := trigger(t, c, "p", TriggerOptions{OnFailure: FailurePolicy(7)})
+		require.ErrorIs(t, err, ErrInvalidFailurePolicy)
+		require.ErrorIs(t, err, once.ErrInvalidInput)
+		require.Empty(t, f.methods())
+	})
 }

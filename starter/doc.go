@@ -81,7 +81,8 @@
 //
 // A run is replaced when its key has expired (and the run has closed), when
 // its key has been reset, or, with RetryFailed, when it failed, timed out, was
-// canceled or terminated. Whatever TTL, payload or strictness each caller
+// canceled or terminated (with OnFailure FailureRelease, trigger.dev v4's
+// lifecycle: when it failed, timed out or was terminated, not canceled). Whatever TTL, payload or strictness each caller
 // passes, all callers that replace the same run at the same moment get one new
 // run: the replacement is a start whose request ID is derived from the
 // replaced run alone ("once1.r.-.-.<replaced run ID>"), and the server answers
@@ -131,6 +132,8 @@
 //     left open;
 //   - RetryFailed on a key whose run did not fail: one more start (the server
 //     refuses it and names the run);
+//   - FailureRelease on a cached hit: one DescribeWorkflowExecution for the
+//     run's status (none when the trigger read the run already);
 //   - a run that replaced another, a run Once did not start, or a server
 //     whose run IDs carry no time: one DescribeWorkflowExecution to read the
 //     memo (or the run's request ID), the first time a Client meets that run

@@ -84,6 +84,10 @@ var (
 	// none.
 	ErrNegativeDuration = once.InputError("starter: negative duration in TriggerOptions: use 0 for the default or a positive duration")
 
+	// ErrInvalidFailurePolicy: TriggerOptions.OnFailure is not FailureKeep
+	// or FailureRelease.
+	ErrInvalidFailurePolicy = once.InputError("starter: invalid TriggerOptions.OnFailure: use FailureKeep or FailureRelease")
+
 	// ErrUnknownTask: the task is not one of Options.Tasks, the tasks this
 	// client may trigger (when it names any). Nothing was started. The
 	// error's message names the task and the tasks the client knows.

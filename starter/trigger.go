@@ -56,6 +56,14 @@ type TriggerOptions struct {
 	// run is returned as a cached hit).
 	RetryFailed bool
 
+	// OnFailure is what a key does when its run closed without completing:
+	// FailureKeep (the run answers for the key, Cached) or FailureRelease
+	// (trigger.dev v4: a failed, timed-out or terminated run gives the key
+	// up and the next trigger starts one new run; a canceled run keeps it).
+	// RetryFailed, when set, releases canceled runs too. Optional: defaults
+	// to FailureKeep.
+	OnFailure FailurePolicy
+
 	// Strict makes a cached hit whose payload differs from the original
 	// run's payload an error (ErrKeyReusedWithDifferentPayload). Payloads
 	// are compared in canonical JSON, so field order does not matter.
@@ -68,6 +76,35 @@ type TriggerOptions struct {
 	// Memo adds entries to the run's memo (Once's own "once.*" entries win).
 	// Optional.
 	Memo map[string]any
+}
+
+// FailurePolicy says whether a key whose run closed without completing
+// still answers for the key (TriggerOptions.OnFailure).
+type FailurePolicy int
+
+const (
+	// FailureKeep: a failed, timed-out, canceled or terminated run answers
+	// for its key like a completed one, until the key expires or is reset.
+	FailureKeep FailurePolicy = iota
+	// FailureRelease: trigger.dev v4's key lifecycle. A run that failed,
+	// timed out or was terminated (trigger.dev's FAILED, CRASHED,
+	// SYSTEM_FAILURE, TIMED_OUT, EXPIRED) releases its key: the next trigger
+	// starts exactly one new run, however many callers find the run at once.
+	// A completed or canceled run keeps it. Judging a cached hit costs one
+	// DescribeWorkflowExecution, for the run's status, unless the trigger
+	// read it already.
+	FailureRelease
+)
+
+// String names the policy: "keep" or "release".
+func (f FailurePolicy) String() string {
+	switch f {
+	case FailureKeep:
+		return "keep"
+	case FailureRelease:
+		return "release"
+	}
+	return "FailurePolicy(" + strconv.Itoa(int(f)) + ")"
 }
 
 // Run is a handle on a task run.
@@ -148,6 +185,7 @@ type prepared struct {
 	ttl         time.Duration
 	strict      bool
 	retryFailed bool
+	onFailure   FailurePolicy
 	payload     any
 	hash        string // payload hash in strict mode, else ""
 	extraMemo   map[string]any
@@ -169,6 +207,9 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 	if opts.StartDelay < 0 {
 		return nil, fmt.Errorf("StartDelay %v: %w", opts.StartDelay, ErrNegativeDuration)
 	}
+	if opts.OnFailure != FailureKeep && opts.OnFailure != FailureRelease {
+		return nil, fmt.Errorf("OnFailure %v: %w", opts.OnFailure, ErrInvalidFailurePolicy)
+	}
 	ttl := opts.TTL
 	if ttl == 0 {
 		ttl = c.opts.DefaultTTL
@@ -187,7 +228,7 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 		}
 		tr = &planned
 	}
-	p := &prepared{plan: *tr, ttl: ttl, strict: opts.Strict, retryFailed: opts.RetryFailed, payload: payload, extraMemo: opts.Memo}
+	p := &prepared{plan: *tr, ttl: ttl, strict: opts.Strict, retryFailed: opts.RetryFailed, onFailure: opts.OnFailure, payload: payload, extraMemo: opts.Memo}
 	if p.strict && p.key() != "" {
 		h, err := idempotency.PayloadHash(payload)
 		if err != nil {
