@@ -413,14 +413,21 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// serveAPI serves the HTTP API of the worker's starter (which knows the
-// worker's tasks) on HTTPAddr.
+// serveAPI serves the HTTP API on HTTPAddr, with a starter of the worker's
+// connection that knows the worker's tasks: another task is 404, not a run
+// that fails.
 func (m *Main) serveAPI(logger *slog.Logger) error {
 	tokens, err := m.apiTokens()
 	if err != nil {
 		return err
 	}
-	h, err := httpapi.New(m.worker.Starter(), httpapi.Options{Tokens: tokens, AllowUnauthenticated: len(tokens) == 0})
+	o := m.starter.Options()
+	o.Tasks = m.worker.Tasks()
+	s, err := m.starter.With(o)
+	if err != nil {
+		return err
+	}
+	h, err := httpapi.New(s, httpapi.Options{Tokens: tokens, AllowUnauthenticated: len(tokens) == 0})
 	if err != nil {
 		return err
 	}
