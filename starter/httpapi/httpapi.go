@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/once-run/once/idempotency"
@@ -87,9 +89,39 @@ type Options struct {
 	Logger sdklog.Logger
 	// Observe is called after every request with its route pattern (e.g.
 	// "POST /v1/tasks/{task}/trigger"; "" for none), the status answered
-	// and the time it took: a hook for metrics. Optional.
+	// and the time it took: a hook for metrics of one's own. Optional.
 	Observe func(route string, status int, elapsed time.Duration)
+	// MetricsHandler counts requests (MetricRequests) and times them
+	// (MetricRequestLatency), tagged by route and status: the SDK's
+	// metrics handler, as the worker serves it in Prometheus naming
+	// (once_http_requests_total, once_http_request_latency_seconds).
+	// Optional: defaults to none.
+	MetricsHandler client.MetricsHandler
+	// Tracer continues the caller's trace: each request gets a span
+	// "HTTP:<route pattern>" whose parent is the request's W3C trace
+	// context (traceparent, tracestate, as the tracer's UnmarshalSpan reads
+	// them), and carries it in the request's context, so that the starter's
+	// Trigger:<task> span (starter.Options.Tracer: give both the same
+	// tracer) and the run's spans are its children. Optional: defaults to
+	// none.
+	Tracer interceptor.Tracer
 }
+
+// Metric names and tags of Options.MetricsHandler.
+const (
+	// MetricRequests counts the API's requests, tagged TagRoute and
+	// TagStatus.
+	MetricRequests = "once_http_requests"
+	// MetricRequestLatency times them, with the same tags.
+	MetricRequestLatency = "once_http_request_latency"
+	// TagRoute is the route pattern ("POST /v1/tasks/{task}/trigger"),
+	// "none" for a request no route matched.
+	TagRoute = "route"
+	// TagStatus is the HTTP status code answered.
+	TagStatus = "status"
+	// SpanHTTP is the operation of a request's span (Options.Tracer).
+	SpanHTTP = "HTTP"
+)
 
 // handler is the API.
 type handler struct {
@@ -168,19 +200,74 @@ func (h *handler) routes() {
 	})
 }
 
-// ServeHTTP routes the request and reports it to Options.Observe.
+// ServeHTTP routes the request; it reports it to Options.Observe and
+// MetricsHandler, and traces it with Options.Tracer.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.opts.Observe == nil {
+	if h.opts.Observe == nil && h.opts.MetricsHandler == nil && h.opts.Tracer == nil {
 		h.mux.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
+	_, route := h.mux.Handler(r)
+	if route == "" || route == "/" {
+		route = "none"
+	}
+	var span interceptor.TracerSpan
+	if t := h.opts.Tracer; t != nil {
+		span = h.startSpan(r, route)
+		if span != nil {
+			r = r.WithContext(t.ContextWithSpan(r.Context(), span))
+		}
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	h.mux.ServeHTTP(sw, r)
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	h.opts.Observe(r.Pattern, sw.status, time.Since(start))
+	elapsed := time.Since(start)
+	if span != nil {
+		var err error
+		if sw.status >= http.StatusInternalServerError {
+			err = errors.New(http.StatusText(sw.status))
+		}
+		span.Finish(&interceptor.TracerFinishSpanOptions{Error: err})
+	}
+	if m := h.opts.MetricsHandler; m != nil {
+		m = m.WithTags(map[string]string{TagRoute: route, TagStatus: strconv.Itoa(sw.status)})
+		m.Counter(MetricRequests).Inc(1)
+		m.Timer(MetricRequestLatency).Record(elapsed)
+	}
+	if h.opts.Observe != nil {
+		h.opts.Observe(route, sw.status, elapsed)
+	}
+}
+
+// startSpan starts the span of a request, a child of the trace context it
+// carries; nil when the tracer cannot (the request is not traced then).
+func (h *handler) startSpan(r *http.Request, route string) interceptor.TracerSpan {
+	t := h.opts.Tracer
+	var parent interceptor.TracerSpanRef
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		carrier := map[string]string{"traceparent": tp}
+		if ts := r.Header.Get("Tracestate"); ts != "" {
+			carrier["tracestate"] = ts
+		}
+		if ref, err := t.UnmarshalSpan(carrier); err == nil {
+			parent = ref
+		}
+	}
+	span, err := t.StartSpan(&interceptor.TracerStartSpanOptions{
+		Parent:    parent,
+		Operation: SpanHTTP,
+		Name:      route,
+		Time:      time.Now(),
+		Tags:      map[string]string{TagRoute: route},
+	})
+	if err != nil {
+		h.opts.Logger.Warn("http api: cannot start the request's span; it is not traced", "error", err)
+		return nil
+	}
+	return span
 }
 
 // statusWriter remembers the status written.

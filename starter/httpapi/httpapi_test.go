@@ -353,4 +353,6 @@ func TestObserve(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/tasks/nope/runs", nil))
 	require.Equal(t, "GET /v1/tasks/{task}/runs", route)
 	require.Equal(t, 404, status)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/nowhere", nil))
+	require.Equal(t, "none", route)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +22,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/once-run/once/cmd/internal/apiapp"
 	"github.com/once-run/once/cmd/internal/workerapp"
@@ -180,4 +184,63 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
 	return certFile, keyFile, pool
+}
+
+// The worker's HTTP API is counted by its metrics (route and status) and
+// traced: a request's traceparent is the parent of its HTTP span, which is
+// the parent of the trigger's span and so of the run's.
+func TestHTTPAPIMetricsAndTracing(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	defer func() { require.NoError(t, tp.Shutdown(context.Background())) }()
+
+	env := unique("apiobs")
+	token := unique("tok")
+	m := workerMain(t, map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace(),
+		"ONCE_API_TOKENS": httpapi.HashToken(token) + " " + env})
+	m.TracerProvider = tp
+	require.NoError(t, m.ParseFlags([]string{"--env", env, "--examples", "--otel", "--metrics-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--log-level", "error"}))
+	ctx := testCtx(t, 2*time.Minute)
+	require.NoError(t, m.Run(ctx))
+	defer func() { require.NoError(t, m.Close()) }()
+
+	rctx, span := tp.Tracer("client").Start(ctx, "client-request")
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(rctx, carrier)
+	api := newAPIClient(t, m.APIURL(), nil)
+	a := api.do(apiCall{method: "POST", path: "/v1/tasks/hello/trigger", token: token, ctype: "application/json",
+		header: map[string]string{"Idempotency-Key": unique("obs"), "Traceparent": carrier["traceparent"]},
+		body:   `{"payload": {"name": "Ada"}, "wait": "30s"}`})
+	span.End()
+	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
+	api.do(apiCall{method: "GET", path: "/v1/runs/run_nope", token: token}).problem(t, 404, httpapi.ProblemRunNotFound)
+
+	var tree spanTree
+	eventually(t, 10*time.Second, "the request's spans are exported", func() (bool, error) {
+		tree = newSpanTree(exporter.GetSpans())
+		for _, s := range tree.spans {
+			if s.Name == "RunWorkflow:hello" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	var client tracetest.SpanStub
+	for _, s := range tree.spans {
+		if s.Name == "client-request" {
+			client = s
+		}
+	}
+	httpSpan := tree.child(t, client, httpapi.SpanHTTP+":POST /v1/tasks/{task}/trigger")
+	trigger := tree.child(t, httpSpan, "Trigger:hello")
+	tree.child(t, trigger, "RunWorkflow:hello")
+
+	eventually(t, 10*time.Second, "the requests are counted", func() (bool, error) {
+		mf := families(t, scrape(t, m.MetricsAddress()))
+		created := sumSeries(mf, "once_http_requests_total", map[string]string{httpapi.TagRoute: "POST /v1/tasks/{task}/trigger", httpapi.TagStatus: "201"})
+		missing := sumSeries(mf, "once_http_requests_total", map[string]string{httpapi.TagRoute: "GET /v1/runs/{id}", httpapi.TagStatus: "404"})
+		timed := sumSeries(mf, "once_http_request_latency_seconds", map[string]string{httpapi.TagRoute: "POST /v1/tasks/{task}/trigger", httpapi.TagStatus: "201"})
+		return created == 1 && missing == 1 && timed == 1, nil
+	})
 }

@@ -376,7 +376,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(m.Stdout, "Worker           env %s, task queue %s, tasks %s\n", m.worker.Environment(), m.worker.TaskQueue(), strings.Join(m.worker.Tasks(), ", "))
 	if m.HTTPAddr != "" {
-		if err := m.serveAPI(logger); err != nil {
+		if err := m.serveAPI(logger, opts.MetricsHandler, tracer); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "HTTP API         %s\n", m.apiURL)
@@ -415,19 +415,21 @@ func loopback(addr string) bool {
 
 // serveAPI serves the HTTP API on HTTPAddr, with a starter of the worker's
 // connection that knows the worker's tasks: another task is 404, not a run
-// that fails.
-func (m *Main) serveAPI(logger *slog.Logger) error {
+// that fails. Its requests are counted by the worker's metrics handler and
+// traced by its tracer (nil: none), their triggers too.
+func (m *Main) serveAPI(logger *slog.Logger, metrics client.MetricsHandler, tracer interceptor.Tracer) error {
 	tokens, err := m.apiTokens()
 	if err != nil {
 		return err
 	}
 	o := m.starter.Options()
 	o.Tasks = m.worker.Tasks()
+	o.Tracer = tracer
 	s, err := m.starter.With(o)
 	if err != nil {
 		return err
 	}
-	h, err := httpapi.New(s, httpapi.Options{Tokens: tokens, AllowUnauthenticated: len(tokens) == 0})
+	h, err := httpapi.New(s, httpapi.Options{Tokens: tokens, AllowUnauthenticated: len(tokens) == 0, MetricsHandler: metrics, Tracer: tracer})
 	if err != nil {
 		return err
 	}
