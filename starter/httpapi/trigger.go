@@ -210,6 +210,12 @@ func (h *handler) batch(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeProblem(w, p)
 		return
 	}
+	// The batch as a whole (the task) is checked before any item, so that
+	// a stream is refused with a status instead of a line per item.
+	if _, err := c.s.BatchTrigger(r.Context(), task, nil, starter.BatchOptions{}); err != nil {
+		h.fail(w, err)
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
 		h.batchStream(w, r, c, task, bk, forceStrict)
 		return

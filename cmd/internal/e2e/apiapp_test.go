@@ -148,6 +148,9 @@ func TestHTTPAPIBinary(t *testing.T) {
 	require.Equal(t, "Hello, TLS", a.json(t)["result"])
 	require.True(t, strings.HasPrefix(a.json(t)["workflowId"].(string), e.env+"/hello/"), "the token's environment")
 	api.do(apiCall{method: "POST", path: "/v1/tasks/my-task/trigger", token: token, ctype: "application/json", body: `{}`}).problem(t, 404, httpapi.ProblemUnknownTask)
+	for _, ctype := range []string{"application/json", "application/x-ndjson"} {
+		api.do(apiCall{method: "POST", path: "/v1/tasks/my-task/batch", token: token, ctype: ctype, body: "[{}]", invalid: true}).problem(t, 404, httpapi.ProblemUnknownTask)
+	}
 
 	// Plain HTTP to the HTTPS port is refused.
 	resp, err := http.Get(strings.Replace(m.URL(), "https://", "http://", 1) + "/openapi.json")
