@@ -1,0 +1,923 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+)
+
+// trigger.dev's REST surface (issue 24): the routes that @trigger.dev/sdk v4
+// calls to trigger tasks from a backend, with trigger.dev v4's server
+// semantics, so that its SDK works unchanged against Once:
+//
+//	POST /api/v1/tasks/{task}/trigger          tasks.trigger
+//	POST /api/v3/batches                       tasks.batchTrigger, phase 1
+//	POST /api/v3/batches/{batch}/items         tasks.batchTrigger, phase 2 (NDJSON)
+//	GET  /api/v3/runs/{id}                     runs.retrieve, runs.poll
+//	POST /api/v1/idempotencyKeys/{key}/reset   idempotencyKeys.reset
+//
+// Tokens, environments, keys, reuse and convergence are those of Once's own
+// routes (the same starter and token list). What differs is trigger.dev's:
+// bodies and answers in its shapes, errors as {"error": "…"}, and the key
+// lifecycle of trigger.dev v4 (starter.FailureRelease: a key whose run
+// failed, timed out or was terminated starts a new run; completed and
+// canceled runs keep it), the same for single and batch triggers.
+//
+// Batches are stateless: the id that phase 1 answers holds the batch key
+// (the batch's idempotencyKey; else one derived from the request's
+// X-Trigger-Request-Idempotency-Key; else a random one) and the item count,
+// so any replica takes phase 2. An item without its own key gets
+// idempotency.BatchItemKey(batch key, index), so a resent stream (the SDK
+// resends it whole after an error or sealed: false) finds the runs it
+// started. Phase 1 answers isCached: false always: with no batch record to
+// read, a batch cut short could not tell that its later items never started,
+// and the SDK sends no items for a cached batch. A repeated batch sends its
+// items again and each finds its run (itemsDeduplicated).
+
+// tdPublicTokenHeader is where trigger.dev answers a public access token for
+// the run or batch; the SDK signs one itself when it is missing, which a
+// token shaped like trigger.dev's additional keys (tr_dev_sk_…) cannot, so
+// Once always sends it. Once has no public access tokens: the value is a
+// placeholder that Once's API does not accept.
+const (
+	tdPublicTokenHeader = "X-Trigger-Jwt"
+	tdPublicToken       = "once-has-no-public-access-tokens"
+)
+
+// tdBatchIDPrefix starts every batch id of the trigger.dev routes.
+const tdBatchIDPrefix = "batch_"
+
+// triggerDevRoutes adds trigger.dev's routes to h's mux.
+func (h *handler) triggerDevRoutes() {
+	routes := []struct {
+		method, path string
+		fn           func(http.ResponseWriter, *http.Request, *caller)
+	}{
+		{http.MethodPost, "/api/v1/tasks/{task}/trigger", h.tdTrigger},
+		{http.MethodPost, "/api/v3/batches", h.tdCreateBatch},
+		{http.MethodPost, "/api/v3/batches/{batch}/items", h.tdBatchItems},
+		{http.MethodGet, "/api/v3/runs/{id}", h.tdRetrieveRun},
+		{http.MethodPost, "/api/v1/idempotencyKeys/{key}/reset", h.tdResetKey},
+	}
+	for _, rt := range routes {
+		h.mux.Handle(rt.method+" "+rt.path, h.tdAuthed(rt.fn))
+		h.mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", rt.method)
+			tdError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+rt.method)
+		})
+	}
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		tdError(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+": Once serves trigger.dev's trigger, batch (v3), run retrieve (v3) and idempotency-key reset routes")
+	})
+}
+
+// tdAuthed authenticates the request as Once's routes do, answering a
+// failure in trigger.dev's shape.
+func (h *handler) tdAuthed(fn func(http.ResponseWriter, *http.Request, *caller)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, p := h.authenticate(r)
+		if p != nil {
+			tdProblem(w, p)
+			return
+		}
+		fn(w, r, c)
+	})
+}
+
+// tdError answers trigger.dev's error body, {"error": msg}. A 409 is
+// Once's "the key's run is still running", not trigger.dev's lock timeout:
+// x-should-retry: false keeps the SDK from asking again.
+func tdError(w http.ResponseWriter, status int, msg string) {
+	if status == http.StatusConflict {
+		w.Header().Set("X-Should-Retry", "false")
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// tdProblem answers p in trigger.dev's shape, with its headers.
+func tdProblem(w http.ResponseWriter, p *Problem) {
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.retryAfter+time.Second-1)/time.Second)))
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="once"`)
+	}
+	msg := p.Detail
+	if msg == "" {
+		msg = p.Title
+	}
+	tdError(w, p.Status, msg)
+}
+
+// tdFail answers err, logging what is not the caller's doing.
+func (h *handler) tdFail(w http.ResponseWriter, err error) {
+	p := ProblemFor(err)
+	if p.Status == http.StatusInternalServerError {
+		h.opts.Logger.Error("http api (trigger.dev routes)", "error", err)
+	}
+	tdProblem(w, p)
+}
+
+// tdInvalid is a 400 problem.
+func tdInvalid(format string, args ...any) *Problem {
+	return newProblem(ProblemInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// tdKeyOptions is trigger.dev's idempotencyKeyOptions: the text and scope
+// the key was made from (idempotencyKeys.create).
+type tdKeyOptions struct {
+	Key   string `json:"key"`
+	Scope string `json:"scope"`
+}
+
+// tdOptions are the options of a trigger or batch item that Once reads.
+// Others are accepted and ignored (README, "Coming from trigger.dev").
+type tdOptions struct {
+	PayloadType           string          `json:"payloadType"`
+	IdempotencyKey        string          `json:"idempotencyKey"`
+	IdempotencyKeyTTL     string          `json:"idempotencyKeyTTL"`
+	IdempotencyKeyOptions *tdKeyOptions   `json:"idempotencyKeyOptions"`
+	Delay                 json.RawMessage `json:"delay"`
+
+	// Refused: no equivalent in Once (yet).
+	Debounce                 json.RawMessage `json:"debounce"`
+	ParentRunID              string          `json:"parentRunId"`
+	ResumeParentOnCompletion bool            `json:"resumeParentOnCompletion"`
+	ParentBatch              string          `json:"parentBatch"`
+	DependentAttempt         string          `json:"dependentAttempt"`
+	ParentAttempt            string          `json:"parentAttempt"`
+	DependentBatch           string          `json:"dependentBatch"`
+}
+
+// refused names the options set that Once refuses; "" when none.
+func (o *tdOptions) refused() string {
+	var names []string
+	if len(o.Debounce) > 0 && string(o.Debounce) != "null" {
+		names = append(names, "debounce")
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"parentRunId", o.ParentRunID != ""},
+		{"resumeParentOnCompletion", o.ResumeParentOnCompletion},
+		{"parentBatch", o.ParentBatch != ""},
+		{"dependentAttempt", o.DependentAttempt != ""},
+		{"parentAttempt", o.ParentAttempt != ""},
+		{"dependentBatch", o.DependentBatch != ""},
+	} {
+		if f.set {
+			names = append(names, f.name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// tdKey is the key of options: idempotencyKey, which the SDK has hashed
+// already (64 hex characters: used as is, never hashed again), with the
+// text and scope of idempotencyKeyOptions for the run's memo; other text is
+// hashed as the one-part key, as Once's own routes do. nil without a key.
+func tdKey(o *tdOptions) (idempotency.Input, error) {
+	if o.IdempotencyKey == "" {
+		return nil, nil
+	}
+	k, err := idempotency.ParseKey(o.IdempotencyKey)
+	if err != nil {
+		return idempotency.Parts{o.IdempotencyKey}, nil
+	}
+	if o.IdempotencyKeyOptions == nil || o.IdempotencyKeyOptions.Key == "" {
+		return k, nil
+	}
+	scope, err := idempotency.ParseScope(o.IdempotencyKeyOptions.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.TriggerKey{Key: k, Text: o.IdempotencyKeyOptions.Key, Scope: scope}, nil
+}
+
+// tdDuration is trigger.dev's duration text: "30s", "10m", "2h", "1d",
+// "1w", or several of them in that order ("1h30m").
+var tdDuration = regexp.MustCompile(`^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$`)
+
+// parseDelay reads trigger.dev's delay: a duration ("1h30m") or a date
+// (ISO 8601; one in the past is no delay). now is the clock.
+func parseDelay(raw json.RawMessage, now time.Time) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil || s == "" {
+		return 0, fmt.Errorf("delay %s: want a duration such as \"1h30m\" or a date", raw)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return max(t.Sub(now), 0), nil
+	}
+	m := tdDuration.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("delay %q: want a duration such as \"1h30m\" (units w, d, h, m, s) or a date", s)
+	}
+	units := []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute, time.Second}
+	var d time.Duration
+	for i, u := range units {
+		if m[i+1] == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(m[i+1], 10, 64)
+		if err != nil || n > int64(1<<62)/int64(u) {
+			return 0, fmt.Errorf("delay %q: too long", s)
+		}
+		d += time.Duration(n) * u
+	}
+	return d, nil
+}
+
+// tdPayload decodes the payload of a trigger as options.payloadType says
+// into the plain JSON a Once task gets:
+//
+//   - application/super+json (the SDK's default for objects): superjson's
+//     {"json": …, "meta": …} in a string; the "json" part, in which a Date is
+//     its ISO string, a BigInt its decimal string, a Map its entries, a Set its
+//     items, and with what JSON cannot hold written as JSON.stringify would (an
+//     undefined property dropped, NaN and ±Infinity null);
+//   - application/json: JSON, in a string or as is;
+//   - text/plain (the SDK's for a string): the string.
+//
+// A missing payload is null. Errors: an offloaded payload
+// (application/store), another type, or text that does not decode.
+func tdPayload(raw json.RawMessage, payloadType string) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage("null"), nil
+	}
+	mt := payloadType
+	if mt != "" {
+		if parsed, _, err := mime.ParseMediaType(payloadType); err == nil {
+			mt = parsed
+		}
+	}
+	var text string
+	isString := raw[0] == '"'
+	if isString {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return nil, fmt.Errorf("payload: %v", err)
+		}
+	}
+	switch mt {
+	case "text/plain":
+		return raw, nil // the string, as a JSON string
+	case "", "application/json":
+		if !isString {
+			return raw, nil
+		}
+		if !json.Valid([]byte(text)) {
+			return nil, errors.New("payload: payloadType application/json, but the payload is not JSON")
+		}
+		return json.RawMessage(text), nil
+	case "application/super+json":
+		if isString {
+			raw = json.RawMessage(text)
+		}
+		return decodeSuperJSON(raw)
+	case "application/store":
+		return nil, errors.New("payload: payloadType application/store: the SDK uploaded a large payload to trigger.dev's object store, which Once does not have; send less data (a reference to it)")
+	}
+	return nil, fmt.Errorf("payload: payloadType %q: want application/super+json, application/json or text/plain", payloadType)
+}
+
+// decodeSuperJSON turns superjson's {"json": …, "meta": {"values": …}} into
+// plain JSON (see tdPayload).
+func decodeSuperJSON(raw []byte) (json.RawMessage, error) {
+	var sj struct {
+		JSON json.RawMessage `json:"json"`
+		Meta *struct {
+			Values json.RawMessage `json:"values"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(raw, &sj); err != nil {
+		return nil, fmt.Errorf("payload: payloadType application/super+json: %v", err)
+	}
+	if len(sj.JSON) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	if sj.Meta == nil || len(sj.Meta.Values) == 0 {
+		return sj.JSON, nil
+	}
+	var root any
+	dec := json.NewDecoder(bytes.NewReader(sj.JSON))
+	dec.UseNumber()
+	if err := dec.Decode(&root); err != nil {
+		return nil, fmt.Errorf("payload: payloadType application/super+json: %v", err)
+	}
+	// values: one annotation for the root (["Date"]), or a map from
+	// dot-separated paths to annotations ({"a.0": ["undefined"]}).
+	var rootAnn []any
+	if json.Unmarshal(sj.Meta.Values, &rootAnn) == nil {
+		root = plainValue(root, annotation(rootAnn))
+	} else {
+		var paths map[string][]any
+		if err := json.Unmarshal(sj.Meta.Values, &paths); err != nil {
+			return nil, fmt.Errorf("payload: payloadType application/super+json: meta.values: %v", err)
+		}
+		for path, ann := range paths {
+			root = applyAt(root, splitPath(path), annotation(ann))
+		}
+	}
+	return json.Marshal(root)
+}
+
+// annotation is the type name of a superjson annotation (["Date"], ["map",
+// {…}], ["class", "Name"]); "" for none.
+func annotation(a []any) string {
+	if len(a) == 0 {
+		return ""
+	}
+	s, _ := a[0].(string)
+	return s
+}
+
+// removed marks a value that JSON.stringify would drop.
+type removed struct{}
+
+// plainValue is v as plain JSON has it, given its superjson type.
+func plainValue(v any, typ string) any {
+	switch typ {
+	case "undefined":
+		return removed{}
+	case "number": // NaN, Infinity, -Infinity: null in JSON
+		return nil
+	}
+	return v
+}
+
+// applyAt applies the annotation typ to the value at path in v.
+func applyAt(v any, path []string, typ string) any {
+	if len(path) == 0 {
+		return plainValue(v, typ)
+	}
+	switch node := v.(type) {
+	case map[string]any:
+		child, ok := node[path[0]]
+		if !ok {
+			return v
+		}
+		if nv := applyAt(child, path[1:], typ); nv == (removed{}) {
+			delete(node, path[0])
+		} else {
+			node[path[0]] = nv
+		}
+	case []any:
+		i, err := strconv.Atoi(path[0])
+		if err != nil || i < 0 || i >= len(node) {
+			return v
+		}
+		nv := applyAt(node[i], path[1:], typ)
+		if nv == (removed{}) {
+			nv = nil // JSON.stringify writes undefined in an array as null
+		}
+		node[i] = nv
+	}
+	return v
+}
+
+// splitPath splits a superjson path at the dots that "\." does not escape.
+func splitPath(p string) []string {
+	if p == "" {
+		return nil
+	}
+	var out []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == '\\' && i+1 < len(p) && p[i+1] == '.':
+			cur.WriteByte('.')
+			i++
+		case p[i] == '.':
+			out = append(out, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(p[i])
+		}
+	}
+	return append(out, cur.String())
+}
+
+// tdTriggerOptions are the starter's options for o; key is the trigger's
+// key when o has none (nil: unkeyed).
+func tdTriggerOptions(o *tdOptions, fallback idempotency.Input, fallbackStrict bool, now time.Time) (starter.TriggerOptions, *Problem) {
+	if names := o.refused(); names != "" {
+		return starter.TriggerOptions{}, tdInvalid("options %s: not supported by Once (triggers from inside a trigger.dev run, debounce); see the README, \"Coming from trigger.dev\"", names)
+	}
+	key, err := tdKey(o)
+	if err != nil {
+		return starter.TriggerOptions{}, ProblemFor(err)
+	}
+	opts := starter.TriggerOptions{Key: key, OnFailure: starter.FailureRelease}
+	if key == nil && fallback != nil {
+		opts.Key, opts.Strict = fallback, fallbackStrict
+	}
+	if o.IdempotencyKeyTTL != "" {
+		if opts.TTL, err = idempotency.ParseTTL(o.IdempotencyKeyTTL); err != nil {
+			return opts, ProblemFor(err)
+		}
+	}
+	if opts.StartDelay, err = parseDelay(o.Delay, now); err != nil {
+		return opts, tdInvalid("%v", err)
+	}
+	return opts, nil
+}
+
+// tdTask checks a task named by a request: a valid task ID the caller may
+// use, else 404.
+func tdTask(c *caller, task string) *Problem {
+	if err := idempotency.ValidateTaskID(task); err != nil {
+		return newProblem(ProblemUnknownTask, err.Error())
+	}
+	if c.token != nil && !c.token.allows(task) {
+		return newProblem(ProblemUnknownTask, "task "+strconv.Quote(task)+" is not one this token may use")
+	}
+	return nil
+}
+
+// tdTriggerRequest is the body of POST /api/v1/tasks/{task}/trigger.
+type tdTriggerRequest struct {
+	Payload json.RawMessage `json:"payload"`
+	Options tdOptions       `json:"options"`
+}
+
+// tdTrigger answers tasks.trigger: 200 {id, isCached}.
+func (h *handler) tdTrigger(w http.ResponseWriter, r *http.Request, c *caller) {
+	task := r.PathValue("task")
+	if p := tdTask(c, task); p != nil {
+		tdProblem(w, p)
+		return
+	}
+	var req tdTriggerRequest
+	if p := tdReadJSON(w, r, int64(c.s.Options().MaxPayloadBytes)+Envelope, &req); p != nil {
+		tdProblem(w, p)
+		return
+	}
+	payload, err := tdPayload(req.Payload, req.Options.PayloadType)
+	if err != nil {
+		tdProblem(w, tdInvalid("%v", err))
+		return
+	}
+	// Without a key, one derived from the request ID (the same in the SDK's
+	// retries of the request), strict: a retry never starts a second run.
+	fallback, ok, err := requestKey(r)
+	if err != nil {
+		h.tdFail(w, err)
+		return
+	}
+	var fb idempotency.Input
+	if ok {
+		fb = fallback
+	}
+	opts, p := tdTriggerOptions(&req.Options, fb, true, time.Now())
+	if p != nil {
+		tdProblem(w, p)
+		return
+	}
+	run, err := c.s.Trigger(r.Context(), task, payload, opts)
+	if err != nil {
+		h.tdFail(w, err)
+		return
+	}
+	w.Header().Set(tdPublicTokenHeader, tdPublicToken)
+	writeJSON(w, http.StatusOK, map[string]any{"id": runIDOf(run), "isCached": run.Cached})
+}
+
+// runIDOf is the API's id of run.
+func runIDOf(run *starter.Run) string {
+	return newRunBody(run.Task, run.WorkflowID, run.RunID).ID
+}
+
+// tdReadJSON decodes a JSON body into dst, at most limit bytes; unknown
+// fields are ignored (the SDK adds fields from version to version).
+func tdReadJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) *Problem {
+	body, p := readBody(w, r, limit, "application/json")
+	if p != nil {
+		return p
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return newProblem(ProblemInvalidJSON, "the body is empty: send a JSON object")
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		return newProblem(ProblemInvalidJSON, err.Error())
+	}
+	return nil
+}
+
+// tdBatch is what a batch id holds: the batch key, whether it was derived
+// from the request (its items are strict), and the item count.
+type tdBatch struct {
+	Key      idempotency.Key
+	Strict   bool
+	RunCount int
+}
+
+// encodeBatchID is "batch_" + base64url("<count>.<k|s>.<key>").
+func encodeBatchID(b tdBatch) string {
+	flag := "k"
+	if b.Strict {
+		flag = "s"
+	}
+	return tdBatchIDPrefix + base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(b.RunCount)+"."+flag+"."+string(b.Key)))
+}
+
+// decodeBatchID parses an id made by encodeBatchID.
+func decodeBatchID(id string) (tdBatch, bool) {
+	rest, ok := strings.CutPrefix(id, tdBatchIDPrefix)
+	if !ok {
+		return tdBatch{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return tdBatch{}, false
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || (parts[1] != "k" && parts[1] != "s") {
+		return tdBatch{}, false
+	}
+	n, err := strconv.Atoi(parts[0])
+	if err != nil || n < 1 || strconv.Itoa(n) != parts[0] {
+		return tdBatch{}, false
+	}
+	k, err := idempotency.ParseKey(parts[2])
+	if err != nil {
+		return tdBatch{}, false
+	}
+	return tdBatch{Key: k, Strict: parts[1] == "s", RunCount: n}, true
+}
+
+// tdCreateBatchRequest is the body of POST /api/v3/batches.
+type tdCreateBatchRequest struct {
+	RunCount                 int           `json:"runCount"`
+	TaskIdentifiers          []string      `json:"taskIdentifiers"`
+	IdempotencyKey           string        `json:"idempotencyKey"`
+	IdempotencyKeyOptions    *tdKeyOptions `json:"idempotencyKeyOptions"`
+	ParentRunID              string        `json:"parentRunId"`
+	ResumeParentOnCompletion bool          `json:"resumeParentOnCompletion"`
+}
+
+// tdCreateBatch answers phase 1 of a batch: 200 {id, runCount, isCached}.
+func (h *handler) tdCreateBatch(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req tdCreateBatchRequest
+	if p := tdReadJSON(w, r, Envelope, &req); p != nil {
+		tdProblem(w, p)
+		return
+	}
+	if req.ParentRunID != "" || req.ResumeParentOnCompletion {
+		tdProblem(w, tdInvalid("parentRunId, resumeParentOnCompletion: batches from inside a trigger.dev run are not supported by Once"))
+		return
+	}
+	if req.RunCount < 1 || req.RunCount > h.opts.MaxBatchItems {
+		tdProblem(w, tdInvalid("runCount %d: want 1 to %d", req.RunCount, h.opts.MaxBatchItems))
+		return
+	}
+	for _, task := range req.TaskIdentifiers {
+		if p := tdTask(c, task); p != nil {
+			tdProblem(w, p)
+			return
+		}
+	}
+	b := tdBatch{RunCount: req.RunCount}
+	switch {
+	case req.IdempotencyKey != "":
+		k, err := idempotency.Resolve(keyInput(req.IdempotencyKey), "", idempotency.RunContext{})
+		if err != nil {
+			h.tdFail(w, err)
+			return
+		}
+		b.Key = k
+	default:
+		k, ok, err := requestKey(r)
+		if err != nil {
+			h.tdFail(w, err)
+			return
+		}
+		if !ok {
+			// No key and no request ID: a batch of its own; the id still
+			// lets a resent stream find its runs.
+			if k, err = idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, "once-trigger-batch", uuid.NewString()); err != nil {
+				h.tdFail(w, err)
+				return
+			}
+		}
+		b.Key, b.Strict = k, true
+	}
+	w.Header().Set(tdPublicTokenHeader, tdPublicToken)
+	body := map[string]any{"id": encodeBatchID(b), "runCount": b.RunCount, "isCached": false}
+	if req.IdempotencyKey != "" {
+		body["idempotencyKey"] = req.IdempotencyKey
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// tdBatchItem is one NDJSON line of phase 2.
+type tdBatchItem struct {
+	Index   *int            `json:"index"`
+	Task    string          `json:"task"`
+	Payload json.RawMessage `json:"payload"`
+	Options tdOptions       `json:"options"`
+}
+
+// tdBatchItems answers phase 2 of a batch: triggers every item of the
+// NDJSON stream (an index seen before in the stream is deduplicated), and
+// answers {id, itemsAccepted, itemsDeduplicated, sealed}: sealed once every
+// index of the batch has its run. An item refused for its input fails the
+// stream with 400 (items before it may have started: the batch's keys find
+// them when it is sent again, corrected); an error of Temporal answers its
+// status (429, 503, 500), and the SDK resends the stream.
+func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller) {
+	id := r.PathValue("batch")
+	b, ok := decodeBatchID(id)
+	if !ok {
+		tdError(w, http.StatusNotFound, "no batch "+strconv.Quote(id)+": create it with POST /api/v3/batches")
+		return
+	}
+	body, p := readBody(w, r, h.opts.MaxBatchBytes, "application/x-ndjson", "application/json")
+	if p != nil {
+		tdProblem(w, p)
+		return
+	}
+	type item struct {
+		index   int
+		task    string
+		payload json.RawMessage
+		opts    starter.TriggerOptions
+	}
+	var items []item
+	seen := make(map[int]bool, b.RunCount)
+	dups := 0
+	now := time.Now()
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
+	for line := 1; sc.Scan(); line++ {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		var it tdBatchItem
+		if err := json.Unmarshal(text, &it); err != nil {
+			tdProblem(w, newProblem(ProblemInvalidJSON, fmt.Sprintf("line %d: %v", line, err)))
+			return
+		}
+		if it.Index == nil || *it.Index < 0 || *it.Index >= b.RunCount {
+			tdProblem(w, tdInvalid("line %d: index: want 0 to %d (the batch's runCount less one)", line, b.RunCount-1))
+			return
+		}
+		i := *it.Index
+		if seen[i] {
+			dups++
+			continue
+		}
+		if p := tdTask(c, it.Task); p != nil {
+			p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
+			tdProblem(w, p)
+			return
+		}
+		payload, err := tdPayload(it.Payload, it.Options.PayloadType)
+		if err != nil {
+			tdProblem(w, tdInvalid("item %d: %v", i, err))
+			return
+		}
+		k, err := idempotency.BatchItemKey(b.Key, i)
+		if err != nil {
+			h.tdFail(w, err)
+			return
+		}
+		opts, p := tdTriggerOptions(&it.Options, k, b.Strict, now)
+		if p != nil {
+			p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
+			tdProblem(w, p)
+			return
+		}
+		seen[i] = true
+		items = append(items, item{index: i, task: it.Task, payload: payload, opts: opts})
+	}
+	if err := sc.Err(); err != nil {
+		h.tdFail(w, err)
+		return
+	}
+
+	// Trigger with the starter's batch parallelism; each item's key makes a
+	// resent item find its run.
+	cached := make([]bool, len(items))
+	errs := make([]error, len(items))
+	sem := make(chan struct{}, max(c.s.Options().BatchParallelism, 1))
+	var wg sync.WaitGroup
+	for j := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(j int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			run, err := c.s.Trigger(r.Context(), items[j].task, items[j].payload, items[j].opts)
+			if err == nil {
+				cached[j] = run.Cached
+			}
+			errs[j] = err
+		}(j)
+	}
+	wg.Wait()
+	var worst *Problem
+	for j, err := range errs {
+		if err == nil {
+			continue
+		}
+		p := ProblemFor(err)
+		if p.Status == http.StatusInternalServerError {
+			h.opts.Logger.Error("http api (trigger.dev routes): batch item", "index", items[j].index, "error", err)
+		}
+		// A server-side error wins: the SDK resends the stream for it.
+		if worst == nil || (p.Status >= 429 && worst.Status < 429) {
+			p.Detail = fmt.Sprintf("item %d: %s", items[j].index, p.Detail)
+			worst = p
+		}
+	}
+	if worst != nil {
+		tdProblem(w, worst)
+		return
+	}
+	accepted := 0
+	for _, hit := range cached {
+		if hit {
+			dups++
+		} else {
+			accepted++
+		}
+	}
+	resp := map[string]any{"id": id, "itemsAccepted": accepted, "itemsDeduplicated": dups, "sealed": len(seen) == b.RunCount}
+	if len(seen) != b.RunCount {
+		resp["enqueuedCount"] = len(seen)
+		resp["expectedCount"] = b.RunCount
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// The statuses of trigger.dev's runs, from Once's (statusNames): a running
+// run is EXECUTING (Once does not tell a run waiting for its first workflow
+// task from one running it); terminated is CRASHED (stopped from outside,
+// and, as trigger.dev's CRASHED, it releases its key).
+var tdStatuses = map[string]string{
+	"running":    "EXECUTING",
+	"completed":  "COMPLETED",
+	"failed":     "FAILED",
+	"canceled":   "CANCELED",
+	"terminated": "CRASHED",
+	"timed_out":  "TIMED_OUT",
+}
+
+// tdRun is a run as trigger.dev's GET /api/v3/runs/{id} answers it. The
+// optional fields are left out when absent: the SDK's schema refuses null.
+type tdRun struct {
+	ID              string          `json:"id"`
+	TaskIdentifier  string          `json:"taskIdentifier"`
+	Status          string          `json:"status"`
+	IdempotencyKey  string          `json:"idempotencyKey,omitempty"`
+	IsQueued        bool            `json:"isQueued"`
+	IsExecuting     bool            `json:"isExecuting"`
+	IsWaiting       bool            `json:"isWaiting"`
+	IsCompleted     bool            `json:"isCompleted"`
+	IsSuccess       bool            `json:"isSuccess"`
+	IsFailed        bool            `json:"isFailed"`
+	IsCancelled     bool            `json:"isCancelled"`
+	IsTest          bool            `json:"isTest"`
+	CreatedAt       time.Time       `json:"createdAt"`
+	UpdatedAt       time.Time       `json:"updatedAt"`
+	StartedAt       *time.Time      `json:"startedAt,omitempty"`
+	FinishedAt      *time.Time      `json:"finishedAt,omitempty"`
+	Tags            []string        `json:"tags"`
+	CostInCents     float64         `json:"costInCents"`
+	BaseCostInCents float64         `json:"baseCostInCents"`
+	DurationMs      int64           `json:"durationMs"`
+	Depth           int             `json:"depth"`
+	TriggerFunction string          `json:"triggerFunction"`
+	Output          json.RawMessage `json:"output,omitempty"`
+	Error           *tdRunError     `json:"error,omitempty"`
+	RelatedRuns     struct{}        `json:"relatedRuns"`
+	AttemptCount    int32           `json:"attemptCount"`
+}
+
+// tdRunError is trigger.dev's serialized error.
+type tdRunError struct {
+	Message string `json:"message"`
+	Name    string `json:"name,omitempty"`
+}
+
+// tdRunOf is b in trigger.dev's shape.
+func tdRunOf(b *runBody) *tdRun {
+	status, ok := tdStatuses[b.Status]
+	if !ok {
+		status = "SYSTEM_FAILURE"
+	}
+	out := &tdRun{
+		ID: b.ID, TaskIdentifier: b.Task, Status: status, IdempotencyKey: b.Key,
+		Tags: []string{}, TriggerFunction: "trigger", AttemptCount: b.Attempts,
+		StartedAt: b.StartedAt, FinishedAt: b.ClosedAt,
+	}
+	switch status {
+	case "EXECUTING":
+		out.IsExecuting = true
+	case "COMPLETED":
+		out.IsSuccess = true
+		out.Output = b.Result
+	case "CANCELED":
+		out.IsCancelled = true
+	default:
+		out.IsFailed = true
+	}
+	out.IsCompleted = status != "EXECUTING"
+	if b.Failure != nil {
+		out.Error = &tdRunError{Message: b.Failure.Message, Name: b.Failure.Type}
+	}
+	if b.StartedAt != nil {
+		out.CreatedAt, out.UpdatedAt = *b.StartedAt, *b.StartedAt
+	}
+	if b.ClosedAt != nil {
+		out.UpdatedAt = *b.ClosedAt
+		if b.StartedAt != nil {
+			out.DurationMs = b.ClosedAt.Sub(*b.StartedAt).Milliseconds()
+		}
+	}
+	return out
+}
+
+// tdRetrieveRun answers runs.retrieve: the run of an id this API made, with
+// its output or error once it closed; 404 for another environment's.
+func (h *handler) tdRetrieveRun(w http.ResponseWriter, r *http.Request, c *caller) {
+	notFound := "no such run in this environment"
+	ref, err := DecodeRunID(r.PathValue("id"))
+	if err != nil || (c.token != nil && !c.token.allows(ref.Task)) {
+		tdError(w, http.StatusNotFound, notFound)
+		return
+	}
+	ctx := r.Context()
+	workflowID := ref.WorkflowID(c.s.Environment())
+	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
+	if err := h.describeRun(ctx, c.s, b, ref); err != nil {
+		if isNotFound(err) {
+			tdError(w, http.StatusNotFound, notFound)
+			return
+		}
+		h.tdFail(w, err)
+		return
+	}
+	if b.Status != "running" {
+		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, resultWait); err != nil {
+			h.tdFail(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, tdRunOf(b))
+}
+
+// tdResetRequest is the body of POST /api/v1/idempotencyKeys/{key}/reset.
+type tdResetRequest struct {
+	TaskIdentifier string `json:"taskIdentifier"`
+}
+
+// tdResetKey answers idempotencyKeys.reset: {id} (the key); 404 when no run
+// holds the key; 409 while the key's run is running (trigger.dev lets that
+// run go on without its key; one workflow ID cannot hold two runs).
+func (h *handler) tdResetKey(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req tdResetRequest
+	if p := tdReadJSON(w, r, Envelope, &req); p != nil {
+		tdProblem(w, p)
+		return
+	}
+	if p := tdTask(c, req.TaskIdentifier); p != nil {
+		tdProblem(w, p)
+		return
+	}
+	key := keyInput(r.PathValue("key"))
+	k, err := idempotency.Resolve(key, "", idempotency.RunContext{})
+	if err != nil {
+		h.tdFail(w, err)
+		return
+	}
+	if err := c.s.ResetKey(r.Context(), req.TaskIdentifier, k, starter.ResetOptions{}); err != nil {
+		if errors.Is(err, starter.ErrResetRunning) {
+			tdError(w, http.StatusConflict, "the key's run is still running: wait for it to finish, then reset the key")
+			return
+		}
+		h.tdFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": string(k)})
+}
