@@ -190,6 +190,7 @@ func (h *handler) routes() {
 		h.mux.Handle(rt.method+" "+rt.path, h.authed(rt.fn))
 		h.mux.Handle(rt.path, methodNotAllowed(rt.method))
 	}
+	h.triggerDevRoutes()
 	h.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
