@@ -118,6 +118,13 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 			h.fail(w, err)
 			return
 		}
+		if run.Key != "" && body.Status != "running" {
+			// Closed while it waited: its close time, and the expiry that
+			// retention now bounds.
+			if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
+				h.describeInfo(ctx, c.s, body, info)
+			}
+		}
 	}
 	status := http.StatusCreated
 	if run.Cached {

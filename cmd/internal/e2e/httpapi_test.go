@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
 
@@ -355,6 +356,26 @@ func TestHTTPAPITriggerAndRead(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 	require.Equal(t, "completed", a.json(t)["status"])
 	require.Equal(t, "Hello, Ada", a.json(t)["result"], "the replaced run is still readable by its id")
+
+	// The effective expiry of a closed run: its TTL (30 days by default),
+	// or its close time plus the namespace's retention when that is earlier.
+	ns, err := e.dev.c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: srv.Namespace()})
+	require.NoError(t, err)
+	retention := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
+	key30d := unique("default-ttl")
+	a = e.trigger(t, e.devToken, "hello", key30d, `{"payload": {"name": "Cy"}, "wait": "30s"}`, nil)
+	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
+	got = a.json(t)
+	closed, err := time.Parse(time.RFC3339Nano, got["closedAt"].(string))
+	require.NoError(t, err, "%s", a.body)
+	expires, err = time.Parse(time.RFC3339Nano, got["expiresAt"].(string))
+	require.NoError(t, err)
+	if retention > 0 && retention < idempotency.DefaultTTL {
+		require.Equal(t, "retention", got["expiryBound"])
+		require.WithinDuration(t, closed.Add(retention), expires, time.Second)
+	} else {
+		require.Equal(t, "ttl", got["expiryBound"])
+	}
 }
 
 // A run with attempts: my-task fails its first attempt, then completes; the
@@ -706,7 +727,6 @@ func TestHTTPAPIErrors(t *testing.T) {
 	e.api.do(apiCall{method: "GET", path: "/v1/runs/run_nonsense", token: tok}).problem(t, 404, httpapi.ProblemRunNotFound)
 	e.api.do(apiCall{method: "GET", path: "/v1/runs/" + httpapi.EncodeRunID(httpapi.RunRef{Task: "hello", Suffix: unique("gone"), FirstRunID: "0190c3b4-7c1e-7000-8000-000000000001"}), token: tok}).problem(t, 404, httpapi.ProblemRunNotFound)
 	e.api.do(apiCall{method: "GET", path: "/v2/tasks", token: tok, invalid: true}).problem(t, 404, httpapi.ProblemNotFound)
-	e.api.do(apiCall{method: "GET", path: "/api/v1/tasks/hello/trigger", token: tok, invalid: true}).problem(t, 404, httpapi.ProblemNotFound)
 
 	a = e.api.do(apiCall{method: "GET", path: trig, token: tok, invalid: true})
 	a.problem(t, 405, httpapi.ProblemMethodNotAllowed)
