@@ -1,0 +1,277 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/once-run/once/cmd/internal/apiapp"
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
+	"github.com/once-run/once/starter/httpapi"
+)
+
+// trigger.dev's own SDK against Once (issue 24): cmd/internal/e2e/triggerdev
+// pins @trigger.dev/sdk (package-lock.json) and drives it against the HTTP
+// API on the shared server with a worker of Once's tasks (node --test). Each
+// check the SDK makes is then verified from Go, against Temporal: how many
+// runs each key has.
+
+// TestTriggerDevSDK installs Node.js and npm from Debian's packages when
+// they are missing, installs the SDK with npm ci, and fails when Node fails:
+// it never skips.
+func TestTriggerDevSDK(t *testing.T) {
+	ctx := testCtx(t, 8*time.Minute)
+	dir, err := filepath.Abs("triggerdev")
+	require.NoError(t, err)
+	ensureNode(t, ctx)
+	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	npm.Dir = dir
+	out, err := npm.CombinedOutput()
+	require.NoError(t, err, "npm ci: %s", out)
+
+	e := newTaskEnv(t, true)
+	token := "tr_dev_" + strings.ReplaceAll(unique("tok"), "-", "")
+	tokens, err := httpapi.ParseTokens(strings.NewReader(httpapi.HashToken(token) + " " + e.env + "\n"))
+	require.NoError(t, err)
+	h, err := httpapi.New(e.starter, httpapi.Options{Tokens: tokens, MaxWait: 30 * time.Second})
+	require.NoError(t, err)
+	api := httptest.NewUnstartedServer(h)
+	api.Config = apiapp.NewServer(h, 30*time.Second)
+	api.Start()
+	t.Cleanup(api.Close)
+	flaky := newFlakyProxy(t, api.URL)
+
+	reportPath := filepath.Join(t.TempDir(), "report.ndjson")
+	node := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec")
+	node.Dir = dir
+	node.Env = append(os.Environ(),
+		"TRIGGER_API_URL="+api.URL,
+		"TRIGGER_SECRET_KEY="+token,
+		"ONCE_FLAKY_URL="+flaky.URL(),
+		"ONCE_REPORT="+reportPath,
+	)
+	out, err = node.CombinedOutput()
+	t.Logf("node --test:\n%s", out)
+	require.NoError(t, err, "the SDK's tests failed (output above)")
+
+	// From Go: each key has the runs the SDK saw.
+	entries := readReport(t, reportPath)
+	require.NotEmpty(t, entries)
+	cases := map[string]bool{}
+	for _, en := range entries {
+		cases[en.Case] = true
+		if en.Case == "flaky-trigger" {
+			// Keyed by the request ID the proxy saw on both tries.
+			ids := flaky.requestIDs("/api/v1/tasks/fast-child/trigger")
+			require.Len(t, ids, 1, "both tries of the trigger carried one request ID")
+			k, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, "once-http-request", ids[0])
+			require.NoError(t, err)
+			en.Key = string(k)
+		}
+		if en.Parts != nil {
+			want, err := idempotency.Derive(idempotency.RunContext{}, idempotency.ScopeGlobal, en.Parts...)
+			require.NoError(t, err)
+			require.Equal(t, string(want), en.Key, "idempotencyKeys.create(%q) is Once's key of the same parts", en.Parts)
+		}
+		if en.BatchKey != "" {
+			want, err := idempotency.BatchItemKey(idempotency.Key(en.BatchKey), en.Index)
+			require.NoError(t, err)
+			require.Equal(t, string(want), en.Key, "the SDK's batch item key is Once's BatchItemKey")
+		}
+		requireKeyRuns(t, ctx, e, en)
+	}
+	for _, c := range []string{"twice", "parts", "concurrent", "ttl", "failed", "date", "reset", "batch", "items", "flaky-trigger", "flaky-batch", "wrong-token"} {
+		require.True(t, cases[c], "the SDK's tests reported %q", c)
+	}
+	require.Equal(t, 3, flaky.injected(), "a 500 was injected on the trigger, the batch and the items call")
+}
+
+// reportEntry is one line of the Node tests' report (sdk.test.js).
+type reportEntry struct {
+	Case     string   `json:"case"`
+	Task     string   `json:"task"`
+	Key      string   `json:"key"`
+	Runs     int      `json:"runs"`
+	IDs      []string `json:"ids"`
+	Parts    []string `json:"parts"`
+	KeyText  string   `json:"keyText"`
+	BatchKey string   `json:"batchKey"`
+	Index    int      `json:"index"`
+}
+
+func readReport(t *testing.T, path string) []*reportEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err, "the Node tests wrote no report")
+	defer f.Close()
+	var out []*reportEntry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var en reportEntry
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &en), "%s", sc.Bytes())
+		out = append(out, &en)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// requireKeyRuns: the key of en has exactly en.Runs runs of en.Task (reset
+// markers aside), listed by visibility, and en.IDs are among them.
+func requireKeyRuns(t *testing.T, ctx context.Context, e *taskEnv, en *reportEntry) {
+	t.Helper()
+	k, err := idempotency.ParseKey(en.Key)
+	require.NoError(t, err, "case %s", en.Case)
+	workflowID, err := idempotency.WorkflowID(e.env, en.Task, k)
+	require.NoError(t, err)
+	runsOfKey := func() (map[string]starter.RunSummary, error) {
+		all, err := e.starter.ListRuns(ctx, en.Task, starter.ListOptions{Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]starter.RunSummary{}
+		for _, r := range all {
+			if r.WorkflowID == workflowID && !r.Reset && r.RunID != "" {
+				out[r.RunID] = r
+			}
+		}
+		return out, nil
+	}
+	what := fmt.Sprintf("case %s: %d runs of %s", en.Case, en.Runs, workflowID)
+	eventually(t, 30*time.Second, what, func() (bool, error) {
+		got, err := runsOfKey()
+		return len(got) >= en.Runs, err
+	})
+	time.Sleep(300 * time.Millisecond)
+	got, err := runsOfKey()
+	require.NoError(t, err)
+	require.Len(t, got, en.Runs, what)
+	for _, id := range en.IDs {
+		ref, err := httpapi.DecodeRunID(id)
+		require.NoError(t, err, "case %s: run id %s", en.Case, id)
+		require.Equal(t, workflowID, ref.WorkflowID(e.env), "case %s", en.Case)
+		require.Contains(t, got, ref.FirstRunID, "case %s: run %s", en.Case, id)
+	}
+	if en.KeyText != "" {
+		for _, r := range got {
+			require.Equal(t, en.KeyText, r.KeyText, "case %s: the memo holds the key's text", en.Case)
+		}
+	}
+}
+
+// flakyProxy forwards to the API and answers 500 to the first POST of each
+// trigger.dev route kind (trigger, batch, items) after the API has handled
+// it: the SDK retries a request whose run already started.
+type flakyProxy struct {
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	failed map[string]bool
+	ids    map[string][]string // path → request IDs seen
+	count  int
+}
+
+func newFlakyProxy(t *testing.T, target string) *flakyProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	p := &flakyProxy{failed: map[string]bool{}, ids: map[string][]string{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		if r.Method != http.MethodPost {
+			return nil
+		}
+		kind := routeKind(r.URL.Path)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if id := r.Header.Get("X-Trigger-Request-Idempotency-Key"); id != "" {
+			seen := p.ids[r.URL.Path]
+			if len(seen) == 0 || seen[len(seen)-1] != id {
+				p.ids[r.URL.Path] = append(seen, id)
+			}
+		}
+		if kind == "" || p.failed[kind] || resp.StatusCode >= 300 {
+			return nil
+		}
+		p.failed[kind] = true
+		p.count++
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		body := []byte(`{"error":"injected by the test's proxy"}`)
+		resp.StatusCode, resp.Status = http.StatusInternalServerError, "500 Internal Server Error"
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		resp.Header.Set("Content-Type", "application/json")
+		return nil
+	}
+	p.srv = httptest.NewServer(rp)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func routeKind(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/api/v1/tasks/") && strings.HasSuffix(path, "/trigger"):
+		return "trigger"
+	case path == "/api/v3/batches":
+		return "batch"
+	case strings.HasPrefix(path, "/api/v3/batches/") && strings.HasSuffix(path, "/items"):
+		return "items"
+	}
+	return ""
+}
+
+func (p *flakyProxy) URL() string { return p.srv.URL }
+
+func (p *flakyProxy) injected() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count
+}
+
+func (p *flakyProxy) requestIDs(path string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ids[path]...)
+}
+
+// ensureNode installs Node.js and npm from Debian's packages when either is
+// missing (as .ci/run installs docker-compose).
+func ensureNode(t *testing.T, ctx context.Context) {
+	t.Helper()
+	_, nodeErr := exec.LookPath("node")
+	_, npmErr := exec.LookPath("npm")
+	if nodeErr == nil && npmErr == nil {
+		return
+	}
+	t.Log("installing nodejs and npm (Debian packages)")
+	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	for _, args := range [][]string{
+		{"apt-get", "update", "-qq"},
+		{"apt-get", "install", "-y", "-qq", "--no-install-recommends", "nodejs", "npm"},
+	} {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)
+	}
+}
