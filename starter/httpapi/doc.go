@@ -23,6 +23,10 @@
 // /api/ is reserved for trigger.dev-compatible routes. Bodies are JSON; errors
 // are RFC 9457 problem details (application/problem+json, type
 // "urn:once:problem:<name>", the ProblemXxx constants; see ProblemFor).
+// A trigger never answers 409: Temporal decides a key's run atomically, so a
+// request that arrives while the key's first one is in flight gets that run
+// (200, cached). 409 is a reset of a key whose run is still running, without
+// "terminate".
 //
 // # Keys and retries
 //
