@@ -9,6 +9,7 @@
 //	h, err := httpapi.New(s, httpapi.Options{Tokens: tokens})
 //	mux.Handle("/v1/", h)
 //	mux.Handle("/openapi.json", h)
+//	mux.Handle("/api/", h) // trigger.dev's routes, for @trigger.dev/sdk
 //
 // # Routes
 //
@@ -20,13 +21,31 @@
 //	GET  /v1/runs/{id}?wait=30s             status, attempts, result or failure
 //	GET  /openapi.json                      the OpenAPI 3.1 document: the contract
 //
-// /api/ is reserved for trigger.dev-compatible routes. Bodies are JSON; errors
-// are RFC 9457 problem details (application/problem+json, type
-// "urn:once:problem:<name>", the ProblemXxx constants; see ProblemFor).
+// Bodies are JSON; errors are RFC 9457 problem details
+// (application/problem+json, type "urn:once:problem:<name>", the ProblemXxx
+// constants; see ProblemFor).
 // A trigger never answers 409: Temporal decides a key's run atomically, so a
 // request that arrives while the key's first one is in flight gets that run
 // (200, cached). 409 is a reset of a key whose run is still running, without
 // "terminate".
+//
+// # trigger.dev's routes
+//
+// Under /api/, the routes that trigger.dev's SDK (@trigger.dev/sdk v4) calls
+// from a backend, in trigger.dev's shapes (errors {"error": "…"}), so that
+// code written for trigger.dev triggers Once's tasks unchanged:
+//
+//	POST /api/v1/tasks/{task}/trigger          tasks.trigger
+//	POST /api/v3/batches                       tasks.batchTrigger: create (phase 1)
+//	POST /api/v3/batches/{batch}/items         tasks.batchTrigger: NDJSON items (phase 2)
+//	GET  /api/v3/runs/{id}                     runs.retrieve, runs.poll
+//	POST /api/v1/idempotencyKeys/{key}/reset   idempotencyKeys.reset
+//
+// With the same tokens and environments, and the key lifecycle of trigger.dev
+// v4 (starter.FailureRelease). The SDK's keys arrive hashed and are used as
+// is; superjson payloads become plain JSON (a Date its ISO string). Batch ids
+// are stateless: they hold the batch key. See the README, "Coming from
+// trigger.dev", for the options Once reads, ignores and refuses.
 //
 // # Keys and retries
 //
