@@ -103,6 +103,78 @@ func TestTriggerDevSDK(t *testing.T) {
 	require.Equal(t, 3, flaky.injected(), "a 500 was injected on the trigger, the batch and the items call")
 }
 
+// TestTriggerDevFailureRelease: starter.FailureRelease, the key lifecycle of
+// the trigger.dev routes, against the server: a run that failed, timed out or
+// was terminated releases its key, and concurrent callers that find it get
+// one new run; a completed or canceled run keeps it.
+func TestTriggerDevFailureRelease(t *testing.T) {
+	e := newStarterEnv(t, starter.Options{})
+	ctx := testCtx(t, 3*time.Minute)
+	for _, tc := range []struct {
+		name, task string
+		close      func(t *testing.T, run *starter.Run)
+		release    bool
+	}{
+		{"failed", "fail", nil, true},
+		{"timed out", sleepyOneSecond.ID(), nil, true},
+		{"terminated", "sleepy", func(t *testing.T, run *starter.Run) {
+			require.NoError(t, e.c.TerminateWorkflow(ctx, run.WorkflowID, run.RunID, "test"))
+		}, true},
+		{"completed", "echo", nil, false},
+		{"canceled", "sleepy", func(t *testing.T, run *starter.Run) {
+			require.NoError(t, e.c.CancelWorkflow(ctx, run.WorkflowID, run.RunID))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := starter.TriggerOptions{Key: key(unique("release")), OnFailure: starter.FailureRelease}
+			first, err := e.s.Trigger(ctx, tc.task, map[string]any{"n": 1}, opts)
+			require.NoError(t, err)
+			require.False(t, first.Cached)
+			if tc.close != nil {
+				tc.close(t, first)
+			}
+			_ = first.Get(ctx, nil) // closed, however it closed
+
+			var wg sync.WaitGroup
+			runs := make([]*starter.Run, 5)
+			errs := make([]error, len(runs))
+			for i := range runs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					runs[i], errs[i] = e.s.Trigger(ctx, tc.task, map[string]any{"n": 2}, opts)
+				}()
+			}
+			wg.Wait()
+			started := 0
+			for i, r := range runs {
+				require.NoError(t, errs[i])
+				require.Equal(t, runs[0].RunID, r.RunID, "one run for every caller")
+				if !r.Cached {
+					started++
+				}
+			}
+			if tc.release {
+				require.NotEqual(t, first.RunID, runs[0].RunID, "the key was released")
+				// Every caller whose replacement the server answered (the
+				// first, or a duplicate of it) has Cached=false: the server
+				// answers both alike (see the starter's package doc).
+				require.GreaterOrEqual(t, started, 1)
+			} else {
+				require.Equal(t, first.RunID, runs[0].RunID, "the key was kept")
+				require.Zero(t, started)
+			}
+			if tc.task != sleepyOneSecond.ID() { // a Once task: the worker restarts its runs (more executions)
+				want := int64(1)
+				if tc.release {
+					want = 2
+				}
+				countRuns(t, e.c, runsOf(first.WorkflowID), want)
+			}
+		})
+	}
+}
+
 // reportEntry is one line of the Node tests' report (sdk.test.js).
 type reportEntry struct {
 	Case     string   `json:"case"`
