@@ -15,16 +15,21 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/cmd/internal/connection"
 	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/cmd/internal/telemetry"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/starter/httpapi"
 )
@@ -55,6 +60,12 @@ type Main struct {
 	MaxWait        time.Duration
 	LogLevel       string
 	LogFormat      string
+	MetricsAddr    string // Prometheus /metrics listen address; "" for none
+	OTel           bool   // trace with OpenTelemetry (package telemetry)
+
+	// TracerProvider receives the spans when OTel is on. Optional: defaults
+	// to an OTLP exporter configured by the OTEL_* environment variables.
+	TracerProvider trace.TracerProvider
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -72,6 +83,11 @@ type Main struct {
 	starter *starter.Client
 	server  *http.Server
 	url     string
+
+	metrics        *http.Server
+	metAddr        string
+	metScope       io.Closer
+	tracerProvider *sdktrace.TracerProvider // the one Run made, shut down by Close
 }
 
 // NewMain returns a Main with the binary's defaults.
@@ -114,6 +130,7 @@ Examples:
   api --addr 0.0.0.0:7243 --tokens-file tokens.txt --address temporal.example:7233 -n orders
   api --tls-cert api.pem --tls-key api-key.pem --tokens-file tokens.txt
   api --insecure-no-auth --env dev           # loopback development only
+  api --tokens-file tokens.txt --metrics-addr 127.0.0.1:9091 --otel
 
 Flags:
 `
@@ -150,6 +167,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`, as the worker's (env ONCE_TASK_QUEUE, default \"once\")")
 	tasks := fs.String("tasks", m.Getenv("ONCE_TASKS"), "comma-separated task `IDS` the API may trigger; another is 404 (env ONCE_TASKS, default any)")
 	fs.DurationVar(&m.MaxWait, "max-wait", m.MaxWait, "the longest wait a request may ask for")
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics: the SDK's, and once_http_requests_total by route and status (env ONCE_METRICS_ADDR; default none)")
+	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL")), "trace requests with OpenTelemetry, a span per request under its traceparent, exporting over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", m.LogFormat), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
 	m.connFlags.AddClientFlags(fs)
@@ -296,13 +315,31 @@ func (m *Main) Run(ctx context.Context) error {
 	if endpoint := m.conn.CodecEndpoint(); endpoint != "" {
 		fmt.Fprintf(m.Stdout, "Codec            %s\n", redact(endpoint))
 	}
+	if m.MetricsAddr != "" {
+		var h http.Handler
+		opts.MetricsHandler, h, m.metScope = telemetry.NewMetrics(func(err error) { logger.Error("metrics", "error", err) })
+		if m.metrics, m.metAddr, err = telemetry.ServeMetrics(m.MetricsAddr, h); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Metrics          http://%s/metrics\n", m.metAddr)
+	}
+	var tracer interceptor.Tracer
+	if m.OTel {
+		var where string
+		if tracer, where, m.tracerProvider, err = telemetry.NewTracer(ctx, m.TracerProvider, m.Getenv, defaultServiceName); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Tracing          OpenTelemetry, to %s\n", where)
+	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	m.starter, err = starter.Dial(dialCtx, opts, starter.Options{
-		Environment:   m.Environment,
-		TaskQueueBase: m.TaskQueueBase,
-		Tasks:         m.Tasks,
-		Logger:        opts.Logger,
+		Environment:    m.Environment,
+		TaskQueueBase:  m.TaskQueueBase,
+		Tasks:          m.Tasks,
+		Logger:         opts.Logger,
+		MetricsHandler: opts.MetricsHandler,
+		Tracer:         tracer,
 	})
 	if err != nil {
 		if errors.Is(err, once.ErrInvalidInput) {
@@ -315,6 +352,8 @@ func (m *Main) Run(ctx context.Context) error {
 		AllowUnauthenticated: m.InsecureNoAuth,
 		MaxWait:              m.MaxWait,
 		Logger:               opts.Logger,
+		MetricsHandler:       opts.MetricsHandler,
+		Tracer:               tracer,
 	})
 	if err != nil {
 		return err
@@ -377,7 +416,29 @@ func (m *Main) Close() error {
 	if m.starter != nil {
 		m.starter.Close()
 	}
+	if m.metrics != nil {
+		_ = m.metrics.Close()
+	}
+	if m.metScope != nil {
+		_ = m.metScope.Close()
+	}
+	if terr := telemetry.Shutdown(m.tracerProvider); terr != nil {
+		fmt.Fprintf(m.Stderr, "tracing: %v\n", terr)
+	}
 	return err
+}
+
+// MetricsAddress is where /metrics is served, after Run; "" when off.
+func (m *Main) MetricsAddress() string { return m.metAddr }
+
+// defaultServiceName names the API's spans when OTEL_SERVICE_NAME is unset.
+const defaultServiceName = "once-api"
+
+// envBool reads a boolean environment value; false when empty or not a
+// bool.
+func envBool(v string) bool {
+	b, _ := strconv.ParseBool(v)
+	return b
 }
 
 // ShutdownTimeout is how long Close lets requests in flight finish.

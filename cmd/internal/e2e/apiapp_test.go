@@ -132,9 +132,14 @@ func TestHTTPAPIBinary(t *testing.T) {
 	tokensFile := filepath.Join(dir, "tokens.txt")
 	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashToken(token)+" "+e.env+"\n"), 0o600))
 	certFile, keyFile, pool := selfSignedCert(t, dir)
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	defer func() { require.NoError(t, tp.Shutdown(context.Background())) }()
 	m, out = apiMain(t, map[string]string{"TEMPORAL_ADDRESS": srv.Address(), "TEMPORAL_NAMESPACE": srv.Namespace()})
+	m.TracerProvider = tp
 	require.NoError(t, m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--tokens-file", tokensFile,
-		"--tls-cert", certFile, "--tls-key", keyFile, "--tasks", "hello,child-task", "--log-level", "error"}))
+		"--tls-cert", certFile, "--tls-key", keyFile, "--tasks", "hello,child-task", "--log-level", "error",
+		"--metrics-addr", "127.0.0.1:0", "--otel"}))
 	ctx := testCtx(t, 2*time.Minute)
 	require.NoError(t, m.Run(ctx))
 	defer func() { require.NoError(t, m.Close()) }()
@@ -151,6 +156,20 @@ func TestHTTPAPIBinary(t *testing.T) {
 	for _, ctype := range []string{"application/json", "application/x-ndjson"} {
 		api.do(apiCall{method: "POST", path: "/v1/tasks/my-task/batch", token: token, ctype: ctype, body: "[{}]", invalid: true}).problem(t, 404, httpapi.ProblemUnknownTask)
 	}
+
+	// Its metrics and spans.
+	eventually(t, 10*time.Second, "the binary counts its requests", func() (bool, error) {
+		mf := families(t, scrape(t, m.MetricsAddress()))
+		return sumSeries(mf, "once_http_requests_total", map[string]string{httpapi.TagRoute: "POST /v1/tasks/{task}/trigger", httpapi.TagStatus: "201"}) == 1, nil
+	})
+	tree := newSpanTree(exporter.GetSpans())
+	traced := false
+	for _, s := range tree.spans {
+		if s.Name == httpapi.SpanHTTP+":POST /v1/tasks/{task}/trigger" && len(tree.children(s, "Trigger:hello")) == 1 {
+			traced = true
+		}
+	}
+	require.True(t, traced, "a span of the trigger request, parent of Trigger:hello: %s", tree)
 
 	// Plain HTTP to the HTTPS port is refused.
 	resp, err := http.Get(strings.Replace(m.URL(), "https://", "http://", 1) + "/openapi.json")
