@@ -115,10 +115,11 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	if wait > 0 {
 		if err := h.wait(ctx, c.s, body, run.WorkflowID, run.RunID, wait); err != nil {
-			h.fail(w, err)
-			return
-		}
-		if run.Key != "" && body.Status != "running" {
+			// The trigger happened: answer its run (as far as it is known)
+			// rather than an error that a client would retry, unkeyed,
+			// into a second run. GET /v1/runs/{id} reads the rest.
+			h.opts.Logger.Warn("http api: waiting for a run failed; answering without its result", "workflowId", run.WorkflowID, "error", err)
+		} else if run.Key != "" && body.Status != "running" {
 			// Closed while it waited: its close time, and the expiry that
 			// retention now bounds.
 			if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
