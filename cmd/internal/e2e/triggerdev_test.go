@@ -56,13 +56,17 @@ func TestTriggerDevSDK(t *testing.T) {
 	api.Config = apiapp.NewServer(h, 30*time.Second)
 	api.Start()
 	t.Cleanup(api.Close)
-	flaky := newFlakyProxy(t, api.URL)
+	// Every exchange of the SDK goes through a proxy that records it, to be
+	// checked against the OpenAPI document; the flaky one also answers 500
+	// to the first POST of each route (after the API has handled it).
+	direct := newRecordingProxy(t, api.URL, false)
+	flaky := newRecordingProxy(t, api.URL, true)
 
 	reportPath := filepath.Join(t.TempDir(), "report.ndjson")
 	node := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec")
 	node.Dir = dir
 	node.Env = append(os.Environ(),
-		"TRIGGER_API_URL="+api.URL,
+		"TRIGGER_API_URL="+direct.URL(),
 		"TRIGGER_SECRET_KEY="+token,
 		"ONCE_FLAKY_URL="+flaky.URL(),
 		"ONCE_REPORT="+reportPath,
@@ -101,6 +105,27 @@ func TestTriggerDevSDK(t *testing.T) {
 		require.True(t, cases[c], "the SDK's tests reported %q", c)
 	}
 	require.Equal(t, 3, flaky.injected(), "a 500 was injected on the trigger, the batch and the items call")
+
+	// Every request the SDK made and every answer of the API (the injected
+	// 500s aside) is what the OpenAPI document says.
+	doc := newAPIClient(t, api.URL, nil)
+	exchanges := append(direct.recorded(), flaky.recorded()...)
+	require.NotEmpty(t, exchanges)
+	routes := map[string]bool{}
+	for _, x := range exchanges {
+		req, err := http.NewRequest(x.method, api.URL+x.uri, bytes.NewReader(x.reqBody))
+		require.NoError(t, err)
+		req.Header = x.reqHeader.Clone()
+		call := apiCall{method: x.method, path: x.uri, body: string(x.reqBody)}
+		input := doc.validateRequest(req, call)
+		require.NotNil(t, input, "%s %s: a route of the document", x.method, x.uri)
+		routes[input.Route.Method+" "+input.Route.Path] = true
+		doc.validateResponse(input, apiAnswer{status: x.status, header: x.respHeader, body: x.respBody})
+	}
+	for _, r := range []string{"POST /api/v1/tasks/{task}/trigger", "POST /api/v3/batches", "POST /api/v3/batches/{batch}/items",
+		"GET /api/v3/runs/{id}", "POST /api/v1/idempotencyKeys/{key}/reset"} {
+		require.True(t, routes[r], "the SDK called %s", r)
+	}
 }
 
 // TestTriggerDevFailureRelease: starter.FailureRelease, the key lifecycle of
@@ -247,55 +272,88 @@ func requireKeyRuns(t *testing.T, ctx context.Context, e *taskEnv, en *reportEnt
 	}
 }
 
-// flakyProxy forwards to the API and answers 500 to the first POST of each
-// trigger.dev route kind (trigger, batch, items) after the API has handled
-// it: the SDK retries a request whose run already started.
-type flakyProxy struct {
-	srv *httptest.Server
+// recordingProxy forwards to the API and records every exchange; with
+// inject, it answers 500 to the first POST of each trigger.dev route kind
+// (trigger, batch, items) after the API has handled it: the SDK retries a
+// request whose run already started.
+type recordingProxy struct {
+	srv    *httptest.Server
+	inject bool
 
-	mu     sync.Mutex
-	failed map[string]bool
-	ids    map[string][]string // path → request IDs seen
-	count  int
+	mu        sync.Mutex
+	failed    map[string]bool
+	ids       map[string][]string // path → request IDs seen
+	count     int
+	exchanges []exchange
 }
 
-func newFlakyProxy(t *testing.T, target string) *flakyProxy {
+// exchange is one request and the API's answer to it.
+type exchange struct {
+	method, uri           string
+	reqHeader, respHeader http.Header
+	reqBody, respBody     []byte
+	status                int
+}
+
+// bodyKey carries the buffer that records a request's body.
+type bodyKey struct{}
+
+func newRecordingProxy(t *testing.T, target string, inject bool) *recordingProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := &flakyProxy{failed: map[string]bool{}, ids: map[string][]string{}}
+	p := &recordingProxy{inject: inject, failed: map[string]bool{}, ids: map[string][]string{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	rp.ModifyResponse = func(resp *http.Response) error {
 		r := resp.Request
-		if r.Method != http.MethodPost {
-			return nil
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
 		}
-		kind := routeKind(r.URL.Path)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if id := r.Header.Get("X-Trigger-Request-Idempotency-Key"); id != "" {
+		if id := r.Header.Get("X-Trigger-Request-Idempotency-Key"); id != "" && r.Method == http.MethodPost {
 			seen := p.ids[r.URL.Path]
 			if len(seen) == 0 || seen[len(seen)-1] != id {
 				p.ids[r.URL.Path] = append(seen, id)
 			}
 		}
-		if kind == "" || p.failed[kind] || resp.StatusCode >= 300 {
+		var reqBody []byte
+		if buf, ok := r.Context().Value(bodyKey{}).(*bytes.Buffer); ok {
+			reqBody = buf.Bytes()
+		}
+		p.exchanges = append(p.exchanges, exchange{
+			method: r.Method, uri: r.URL.RequestURI(), reqHeader: r.Header.Clone(), reqBody: reqBody,
+			status: resp.StatusCode, respHeader: resp.Header.Clone(), respBody: body,
+		})
+		kind := routeKind(r.URL.Path)
+		if !p.inject || r.Method != http.MethodPost || kind == "" || p.failed[kind] || resp.StatusCode >= 300 {
 			return nil
 		}
 		p.failed[kind] = true
 		p.count++
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		body := []byte(`{"error":"injected by the test's proxy"}`)
+		p.exchanges = p.exchanges[:len(p.exchanges)-1] // not the API's answer
+		injected := []byte(`{"error":"injected by the test's proxy"}`)
 		resp.StatusCode, resp.Status = http.StatusInternalServerError, "500 Internal Server Error"
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		resp.Body = io.NopCloser(bytes.NewReader(injected))
+		resp.ContentLength = int64(len(injected))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(injected)))
 		resp.Header.Set("Content-Type", "application/json")
 		return nil
 	}
-	p.srv = httptest.NewServer(rp)
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The request's body, as the API reads it.
+		buf := &bytes.Buffer{}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(r.Body, buf), r.Body}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, buf)))
+	})
+	p.srv = httptest.NewServer(record)
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -312,18 +370,24 @@ func routeKind(path string) string {
 	return ""
 }
 
-func (p *flakyProxy) URL() string { return p.srv.URL }
+func (p *recordingProxy) URL() string { return p.srv.URL }
 
-func (p *flakyProxy) injected() int {
+func (p *recordingProxy) injected() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.count
 }
 
-func (p *flakyProxy) requestIDs(path string) []string {
+func (p *recordingProxy) requestIDs(path string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.ids[path]...)
+}
+
+func (p *recordingProxy) recorded() []exchange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]exchange(nil), p.exchanges...)
 }
 
 // ensureNode installs Node.js and npm from Debian's packages when either is
