@@ -40,6 +40,7 @@ const (
 	MemoTask        = "once.task"        // the task ID (runs of earlier versions)
 	MemoEnvironment = "once.env"         // the environment (runs of earlier versions)
 	MemoReset       = "once.reset"       // true on the marker run that ResetKey puts in place
+	MemoStartNonce  = "once.startNonce"  // the random token of the start that made a replacement run: tells its caller from those the server answered with the run
 )
 
 // Custom search attributes (Keyword) that Once sets on the runs it starts

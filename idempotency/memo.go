@@ -38,6 +38,12 @@ type Memo struct {
 	PayloadHash string
 	// Reset marks the marker run that starter.ResetKey puts in place.
 	Reset bool
+	// StartNonce is a random token of the start that made a run that
+	// replaced another: every caller that replaces a run sends its own, and
+	// the server keeps the one of the start it took, so that the caller
+	// whose start made the run — and only that one — finds its own token
+	// there (the server answers the others with the same run).
+	StartNonce string
 }
 
 // Fields returns the memo entries, by the names of package once
@@ -60,6 +66,9 @@ func (m Memo) Fields() map[string]any {
 	}
 	if m.Reset {
 		f[once.MemoReset] = true
+	}
+	if m.StartNonce != "" {
+		f[once.MemoStartNonce] = m.StartNonce
 	}
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
@@ -60,21 +61,10 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		if cur.cached {
 			policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
 		}
-		runID, err := c.start(ctx, c.replacement(p, cur.runID, policy))
+		nonce := uuid.NewString()
+		runID, err := c.start(ctx, c.replacement(p, cur.runID, policy, nonce))
 		if err == nil {
-			run := c.run(p, runID, false)
-			if p.strict {
-				// This caller's start or another's created the run: compare
-				// with the payload hash of its memo.
-				f, err := c.facts(ctx, p.workflowID(), run.RunID, nil)
-				if err == nil {
-					err = c.checkPayload(ctx, p, current{runID: run.RunID, firstRunID: run.RunID, hash: f.hash})
-				}
-				if err != nil {
-					return run, once.OutcomeFailed, err
-				}
-			}
-			return run, once.OutcomeRestarted, nil
+			return c.replaced(ctx, p, runID, nonce)
 		}
 		if !errors.As(err, &already) {
 			return nil, once.OutcomeFailed, rpcError(ctx, err)
@@ -118,6 +108,35 @@ func (c *Client) released(ctx context.Context, p *prepared, runID string, desc *
 	return false, nil
 }
 
+// replaced answers a replacement start that the server answered with the
+// run runID: made by this caller's start, or by another caller's that the
+// server took first (it answers every start with the request ID of its
+// current run with that run, as if each had made it). The run's memo holds
+// the start nonce of the start that made it: the caller that finds its own
+// started the run (Cached=false, outcome restarted); every other caller gets
+// it Cached, as a cached hit. The read is one DescribeWorkflowExecution, of
+// facts a later trigger of this Client that meets the run would read anyway
+// (and kept for it); strict mode compares with the payload hash it holds.
+// When the read fails the run is returned Cached with the error: whether this
+// caller started it is not known.
+func (c *Client) replaced(ctx context.Context, p *prepared, runID, nonce string) (*Run, string, error) {
+	f, err := c.facts(ctx, p.workflowID(), runID, nil)
+	if err != nil {
+		return c.run(p, runID, true), once.OutcomeFailed, fmt.Errorf("read the memo of the new run %s: %w", runID, err)
+	}
+	mine := f.nonce == nonce
+	run := c.run(p, runID, !mine)
+	if p.strict && !mine {
+		if err := c.checkPayload(ctx, p, current{runID: runID, firstRunID: runID, hash: f.hash}); err != nil {
+			return run, once.OutcomeFailed, err
+		}
+	}
+	if !mine {
+		return run, once.OutcomeCached, nil
+	}
+	return run, once.OutcomeRestarted, nil
+}
+
 // cachedRun answers with cur, after the strict-mode check.
 func (c *Client) cachedRun(ctx context.Context, p *prepared, cur current) (*Run, string, error) {
 	run := c.run(p, cur.firstRunID, true)
@@ -132,8 +151,8 @@ func (c *Client) cachedRun(ctx context.Context, p *prepared, cur current) (*Run,
 // replacement is the start that replaces the run replaced: the caller's
 // request with the request ID of the replacement of that run, and a memo
 // with the TTL counted from now and the payload hash, which the request ID
-// no longer carries.
-func (c *Client) replacement(p *prepared, replaced string, policy enumspb.WorkflowIdReusePolicy) startSpec {
+// no longer carries, and the caller's start nonce (see replaced).
+func (c *Client) replacement(p *prepared, replaced string, policy enumspb.WorkflowIdReusePolicy, nonce string) startSpec {
 	hash := p.hash
 	if hash == "" {
 		// Recorded for strict callers that will find this run; a payload
@@ -143,7 +162,7 @@ func (c *Client) replacement(p *prepared, replaced string, policy enumspb.Workfl
 		}
 	}
 	s := p.start
-	s.memo = c.memo(p, c.opts.Now().Add(p.ttl), hash)
+	s.memo = c.memo(p, c.opts.Now().Add(p.ttl), hash, nonce)
 	s.requestID = requestID{kind: kindReplace, suffix: replaced}.String()
 	s.policy = policy
 	return s

@@ -15,6 +15,7 @@ import (
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/runctx"
 )
 
 const fakeTask = "task"
@@ -198,11 +199,11 @@ func TestConvergeReplaces(t *testing.T) {
 				for range tc.reads {
 					want = append(want, "Describe")
 				}
-				want = append(want, "Start")
-				if caller.opts.Strict {
-					want = append(want, "Describe") // the new run's payload hash
-				}
+				// The new run's memo: whose start made it (and its payload
+				// hash, for a strict caller).
+				want = append(want, "Start", "Describe")
 				require.Equal(t, want, f.methods(), "caller %d: no termination of a closed run, no other start", i)
+				require.NotEmpty(t, repl.memo.StartNonce, "caller %d: the replacement carries its start nonce", i)
 				ids = append(ids, repl.requestID)
 			}
 			for _, id := range ids[1:] {
@@ -330,7 +331,7 @@ func TestConvergeOpenMarker(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, run.Cached)
 	require.NotEqual(t, marker, run.RunID)
-	require.Equal(t, []string{"Start", "Start", "Terminate", "Start"}, f.methods())
+	require.Equal(t, []string{"Start", "Start", "Terminate", "Start", "Describe"}, f.methods())
 	reqs := f.requests()
 	require.Equal(t, marker, reqs[2].runID)
 	require.Equal(t, replaceRequestID(marker), reqs[1].requestID)
@@ -373,7 +374,7 @@ func TestRecheck(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, again.Cached)
 		require.NotEqual(t, first.RunID, again.RunID)
-		require.Equal(t, []string{"Start", "Describe", "Start"}, f.methods())
+		require.Equal(t, []string{"Start", "Describe", "Start", "Describe"}, f.methods())
 		require.Equal(t, replaceRequestID(first.RunID), f.starts()[1].requestID)
 	})
 	t.Run("NotFound read falls back to the start", func(t *testing.T) {
@@ -390,92 +391,167 @@ func TestRecheck(t *testing.T) {
 	})
 }
 
-// TestConvergeConcurrentReplacement: callers with different TTLs, payloads
-// and strictness that replace one expired run at the same moment converge
-// on one new run: each sends the replacement start with the one request ID
-// derived from the old run, and the server (request-ID dedupe, then the
-// reuse policy) makes one run of them. How many of them get Cached=false is
-// logged, not asserted: the package doc says every caller that replaced the
-// run does (a deduplicated start is answered as the first), SPEC's table
-// says exactly one.
+// TestConvergeConcurrentReplacement: callers that replace one expired run
+// at the same moment — with different TTLs, payloads and strictness, or all
+// alike — converge on one new run: each sends the replacement start with the
+// one request ID derived from the old run, and the server (request-ID
+// dedupe, then the reuse policy) makes one run of them. Exactly one caller
+// is told it started the run (Cached=false, outcome restarted): the one
+// whose start nonce the run's memo holds, whose TTL the run has; every other
+// caller gets the run Cached (outcome cached, or failed for a strict caller
+// with another payload).
 func TestConvergeConcurrentReplacement(t *testing.T) {
-	base := time.Now()
-	f := newFakeServer()
-	old := newRunID()
-	f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED})
-	const n = 16
-	// Every caller's start of the key is answered with the old run before
-	// any replacement is taken: all of them judge the old run and replace
-	// it.
-	var seenNew atomic.Int32
-	allJudged := make(chan struct{})
-	f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
-		if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
-			if seenNew.Add(1) == n {
-				close(allJudged)
+	for _, tc := range []struct {
+		name string
+		opts func(i int) (TriggerOptions, any)
+	}{
+		{"different TTLs payloads and strictness", func(i int) (TriggerOptions, any) {
+			return TriggerOptions{TTL: time.Duration(i+1) * time.Hour, Strict: i%2 == 0}, fmt.Sprintf("payload %d", i%3)
+		}},
+		{"all alike", func(int) (TriggerOptions, any) {
+			return TriggerOptions{TTL: time.Hour}, "payload"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := time.Now()
+			f := newFakeServer()
+			old := newRunID()
+			f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED})
+			const n = 16
+			// Every caller's start of the key is answered with the old run
+			// before any replacement is taken: all of them judge the old run
+			// and replace it.
+			var seenNew atomic.Int32
+			allJudged := make(chan struct{})
+			f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
+				if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
+					if seenNew.Add(1) == n {
+						close(allJudged)
+					}
+					return
+				}
+				select {
+				case <-allJudged:
+				case <-time.After(10 * time.Second):
+				}
 			}
-			return
-		}
-		select {
-		case <-allJudged:
-		case <-time.After(10 * time.Second):
-		}
-	}
-	clients := make([]*Client, n)
-	for i := range clients {
-		clients[i] = newFakeClient(t, f, Options{SeenKeys: -1, Now: clockAt(base, 2*time.Hour)})
-	}
-	var (
-		wg   sync.WaitGroup
-		gate = make(chan struct{})
-		runs = make([]*Run, n)
-		errs = make([]error, n)
-	)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			opts := TriggerOptions{TTL: time.Duration(i+1) * time.Hour, Strict: i%2 == 0}
-			runs[i], errs[i] = trigger(t, clients[i], fmt.Sprintf("payload %d", i%3), opts)
-		}()
-	}
-	close(gate)
-	wg.Wait()
+			metrics := newSyncMetrics()
+			clients := make([]*Client, n)
+			for i := range clients {
+				clients[i] = newFakeClient(t, f, Options{SeenKeys: -1, Now: clockAt(base, 2*time.Hour), MetricsHandler: metrics})
+			}
+			var (
+				wg   sync.WaitGroup
+				gate = make(chan struct{})
+				runs = make([]*Run, n)
+				errs = make([]error, n)
+				ttls = make([]time.Duration, n)
+			)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-gate
+					opts, payload := tc.opts(i)
+					ttls[i] = opts.TTL
+					runs[i], errs[i] = trigger(t, clients[i], payload, opts)
+				}()
+			}
+			close(gate)
+			wg.Wait()
 
-	f.mu.Lock()
-	require.Len(t, f.runs, 2, "the old run and exactly one new run")
-	newRun := f.current
-	f.mu.Unlock()
-	require.NotEqual(t, old, newRun)
-	notCached := 0
-	for i := range n {
-		if errs[i] != nil {
-			// A strict caller whose payload differs from the new run's.
-			require.ErrorIs(t, errs[i], ErrKeyReusedWithDifferentPayload, "caller %d", i)
-		}
-		require.NotNil(t, runs[i], "caller %d: %v", i, errs[i])
-		require.Equal(t, newRun, runs[i].RunID, "caller %d", i)
-		if !runs[i].Cached {
-			notCached++
-		}
+			f.mu.Lock()
+			require.Len(t, f.runs, 2, "the old run and exactly one new run")
+			newRun := f.runs[f.current]
+			f.mu.Unlock()
+			require.NotEqual(t, old, newRun.runID)
+			memo := runctx.DecodeMemo(newRun.memo, nil)
+			require.NotEmpty(t, memo.StartNonce)
+			started := -1
+			for i := range n {
+				if errs[i] != nil {
+					// A strict caller whose payload differs from the new run's.
+					require.ErrorIs(t, errs[i], ErrKeyReusedWithDifferentPayload, "caller %d", i)
+				}
+				require.NotNil(t, runs[i], "caller %d: %v", i, errs[i])
+				require.Equal(t, newRun.runID, runs[i].RunID, "caller %d", i)
+				if !runs[i].Cached {
+					require.Equal(t, -1, started, "callers %d and %d both told they started the run", started, i)
+					started = i
+				}
+			}
+			require.NotEqual(t, -1, started, "one caller is told it started the run")
+			require.NoError(t, errs[started])
+			require.Equal(t, base.Add(2*time.Hour+ttls[started]).UTC().Truncate(time.Millisecond), memo.ExpiresAt.UTC().Truncate(time.Millisecond),
+				"the caller told it started the run is the one whose start made it")
+			outcomes := metrics.byOutcome()
+			require.Equal(t, int64(1), outcomes[once.OutcomeRestarted], "%v", outcomes)
+			require.Zero(t, outcomes[once.OutcomeStarted], "%v", outcomes)
+			require.Equal(t, int64(n-1), outcomes[once.OutcomeCached]+outcomes[once.OutcomeFailed], "%v", outcomes)
+			t.Logf("%d callers: caller %d started the run; outcomes %v", n, started, outcomes)
+
+			var newKey, replace int
+			for _, s := range f.starts() {
+				if s.requestID == replaceRequestID(old) {
+					require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, s.policy)
+					replace++
+					continue
+				}
+				rid, ok := parseRequestID(s.requestID)
+				require.True(t, ok)
+				require.Equal(t, kindNew, rid.kind, "a start is of the key or of its one replacement: %q", s.requestID)
+				require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, s.policy)
+				newKey++
+			}
+			require.Equal(t, n, newKey, "one start of the key per caller")
+			require.Equal(t, n, replace, "one replacement per caller, all with the one request ID: no loop")
+		})
 	}
-	t.Logf("%d of %d callers got Cached=false", notCached, n)
-	var newKey, replace int
-	for _, s := range f.starts() {
-		if s.requestID == replaceRequestID(old) {
-			require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, s.policy)
-			replace++
-			continue
-		}
-		rid, ok := parseRequestID(s.requestID)
-		require.True(t, ok)
-		require.Equal(t, kindNew, rid.kind, "a start is of the key or of its one replacement: %q", s.requestID)
-		require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, s.policy)
-		newKey++
+}
+
+// TestConvergeReplacementRetried: a replacement start that the server
+// answers twice with the run it made — the caller's own start retried (by
+// the SDK, after a lost answer) is deduplicated as another caller's is —
+// still tells the caller it started the run: its nonce is in the run's memo.
+// A replacement the server answers with a run whose memo holds another
+// nonce is Cached.
+func TestConvergeReplacementRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		other  bool // another caller's start made the run
+		cached bool
+	}{
+		{"own start answered again", false, false},
+		{"another caller's start", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := time.Now()
+			f := newFakeServer()
+			old := newRunID()
+			f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED})
+			f.beforeStart = func(f *fakeServer, req *workflowservice.StartWorkflowExecutionRequest) (*workflowservice.StartWorkflowExecutionResponse, error) {
+				if req.GetRequestId() != replaceRequestID(old) || f.current != old {
+					return nil, nil
+				}
+				memo := req.GetMemo()
+				if tc.other {
+					m := runctx.DecodeMemo(memo, nil)
+					m.StartNonce = "another caller's"
+					memo = memoProto(t, m)
+				}
+				r := &fakeRun{runID: newRunID(), requestID: req.GetRequestId(), status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, memo: memo}
+				f.put(r)
+				// As a retried or deduplicated start: the run, Started not set.
+				return &workflowservice.StartWorkflowExecutionResponse{RunId: r.runID}, nil
+			}
+			c := newFakeClient(t, f, Options{SeenKeys: -1, Now: clockAt(base, 2*time.Hour)})
+			run, err := trigger(t, c, "p", TriggerOptions{TTL: time.Hour})
+			require.NoError(t, err)
+			require.Equal(t, f.current, run.RunID)
+			require.Equal(t, tc.cached, run.Cached)
+			require.Equal(t, []string{"Start", "Start", "Describe"}, f.methods())
+		})
 	}
-	require.Equal(t, n, newKey, "one start of the key per caller")
-	require.Equal(t, n, replace, "one replacement per caller, all with the one request ID: no loop")
 }
 
 // TestConvergeFailureRelease: with OnFailure FailureRelease (trigger.dev v4)
@@ -512,7 +588,7 @@ func TestConvergeFailureRelease(t *testing.T) {
 			require.False(t, run.Cached)
 			require.NotEqual(t, old, run.RunID)
 			require.Equal(t, f.current, run.RunID)
-			require.Equal(t, []string{"Start", "Describe", "Start"}, f.methods())
+			require.Equal(t, []string{"Start", "Describe", "Start", "Describe"}, f.methods())
 			repl := f.starts()[1]
 			require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, repl.policy)
 			require.Equal(t, replaceRequestID(old), repl.requestID, "every caller replaces the run with the same request ID")
@@ -545,7 +621,7 @@ func TestConvergeFailureRelease(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, run.Cached)
 		require.NotEqual(t, first.RunID, run.RunID)
-		require.Equal(t, []string{"Start", "Describe", "Start"}, f.methods())
+		require.Equal(t, []string{"Start", "Describe", "Start", "Describe"}, f.methods())
 	})
 
 	t.Run("invalid", func(t *testing.T) {

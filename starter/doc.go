@@ -101,10 +101,16 @@
 // The new run has the payload, TTL and memo of the caller whose start the
 // server took first; the request ID cannot carry them, so they are in the
 // run's memo (its expiry, and its payload hash, written whether the caller is
-// strict or not). Every caller that replaced the run gets it with
-// Cached=false: the server answers the first start and the deduplicated ones
-// alike. In strict mode a caller whose payload differs from the new run's
-// gets the run and ErrKeyReusedWithDifferentPayload, as for any cached hit.
+// strict or not). Exactly one caller is told it started the run
+// (Cached=false, and the trigger is counted with outcome restarted): the
+// server answers the first start and the deduplicated ones alike, so each
+// caller sends a random start nonce of its own in the memo, the server keeps
+// the memo of the start it took, and a caller whose start was answered with
+// the run reads the run's memo — the caller that finds its own nonce there
+// made the run; every other caller gets it Cached=true (outcome cached), as
+// a cached hit, whatever TTL or payload it passed. In strict mode a caller
+// whose payload differs from the new run's gets the run and
+// ErrKeyReusedWithDifferentPayload, as for any cached hit.
 //
 // ResetKey does not delete anything: it starts a short-lived marker run
 // (immediately terminated, never executed by a worker) as the current run of
@@ -127,9 +133,11 @@
 // finds no run or fails, the start is sent. Extra calls happen only on these
 // paths:
 //   - replacing a run (expired, reset, RetryFailed on a failed run): one more
-//     start; in strict mode one DescribeWorkflowExecution to compare with the
-//     new run's payload; one TerminateWorkflowExecution for a reset marker
-//     left open;
+//     start, and one DescribeWorkflowExecution of the new run for its memo
+//     (whose start made it, and in strict mode its payload hash; the Client
+//     keeps what it read, so its next trigger that meets the run reads
+//     nothing more); one TerminateWorkflowExecution for a reset marker left
+//     open;
 //   - RetryFailed on a key whose run did not fail: one more start (the server
 //     refuses it and names the run);
 //   - FailureRelease on a cached hit: one DescribeWorkflowExecution for the

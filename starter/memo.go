@@ -35,20 +35,22 @@ import (
 // A run that replaced an expired or reset one has a request ID that is the
 // same for every caller (so that the server dedupes them) and cannot carry
 // the caller's TTL and payload hash: its memo holds its expiry and payload
-// hash too. A retry, continue-as-new or reset run gets a request ID the
+// hash too, and the start nonce of the caller whose start made it (the
+// server keeps the memo of the start it took; each caller sends its own
+// nonce and finds out from the run's memo whether it started the run). A retry, continue-as-new or reset run gets a request ID the
 // server makes; the server copies the memo to it, and the expiry of a new
 // key comes from the request ID of the chain's first run (runFacts).
 
 // memo builds the run's memo: the caller's entries, then Once's: key text
-// and scope of a key the caller gave (plan.Trigger.Memo), and expiresAt and
-// hash when not zero (a replacement). An unkeyed run without caller entries
-// gets none. The SDK client encodes it with its data converter and codec, as
-// any memo it starts a run with.
-func (c *Client) memo(p *prepared, expiresAt time.Time, hash string) map[string]any {
+// and scope of a key the caller gave (plan.Trigger.Memo), and expiresAt,
+// hash and nonce when not zero (a replacement). An unkeyed run without
+// caller entries gets none. The SDK client encodes it with its data
+// converter and codec, as any memo it starts a run with.
+func (c *Client) memo(p *prepared, expiresAt time.Time, hash, nonce string) map[string]any {
 	var own map[string]any
 	if p.key() != "" {
 		m := p.plan.Memo()
-		m.ExpiresAt, m.PayloadHash = expiresAt, hash
+		m.ExpiresAt, m.PayloadHash, m.StartNonce = expiresAt, hash, nonce
 		if own = m.Fields(); len(own) == 0 {
 			own = nil
 		}
@@ -96,6 +98,7 @@ type runFacts struct {
 	expiresAt  time.Time // zero: never expires (a run Once did not start)
 	hash       string    // payload hash; "" when none is recorded
 	reset      bool      // a reset marker
+	nonce      string    // the start nonce of a replacement run; "" for others
 }
 
 // facts reads the facts of a run — one DescribeWorkflowExecution, and one
@@ -114,7 +117,7 @@ func (c *Client) facts(ctx context.Context, workflowID, runID string, desc *work
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
-	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset}
+	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset, nonce: m.StartNonce}
 	if !f.reset && f.expiresAt.IsZero() {
 		if exp, hash, ok, err := c.newKeyFacts(ctx, workflowID, desc); err != nil {
 			return runFacts{}, err

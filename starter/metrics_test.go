@@ -2,6 +2,8 @@ package starter
 
 import (
 	"context"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +46,48 @@ func (f *fakeMetrics) Counter(name string) client.MetricsCounter {
 
 func (f *fakeMetrics) Timer(name string) client.MetricsTimer {
 	return timerFunc(func(time.Duration) { f.timings[name+" "+f.tags[once.TagOutcome]+" "+f.tags[once.TagTask]]++ })
+}
+
+// syncMetrics counts once.MetricTriggers by outcome, safe for concurrent
+// use.
+type syncMetrics struct {
+	client.MetricsHandler
+	tags   map[string]string
+	mu     *sync.Mutex
+	counts map[string]int64
+}
+
+func newSyncMetrics() *syncMetrics {
+	return &syncMetrics{MetricsHandler: client.MetricsNopHandler, mu: &sync.Mutex{}, counts: map[string]int64{}}
+}
+
+func (m *syncMetrics) WithTags(tags map[string]string) client.MetricsHandler {
+	merged := map[string]string{}
+	for k, v := range m.tags {
+		merged[k] = v
+	}
+	for k, v := range tags {
+		merged[k] = v
+	}
+	return &syncMetrics{MetricsHandler: m.MetricsHandler, tags: merged, mu: m.mu, counts: m.counts}
+}
+
+func (m *syncMetrics) Counter(name string) client.MetricsCounter {
+	if name != once.MetricTriggers {
+		return m.MetricsHandler.Counter(name)
+	}
+	return counterFunc(func(d int64) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.counts[m.tags[once.TagOutcome]] += d
+	})
+}
+
+// byOutcome returns the triggers counted so far by outcome.
+func (m *syncMetrics) byOutcome() map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.counts)
 }
 
 func TestObserveCountsAndTimesByOutcome(t *testing.T) {

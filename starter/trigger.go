@@ -245,7 +245,7 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 		taskQueue:  c.taskQueue,
 		payload:    payload,
 		delay:      opts.StartDelay,
-		memo:       c.memo(p, time.Time{}, ""), // TTL and hash: in the request ID
+		memo:       c.memo(p, time.Time{}, "", ""), // TTL and hash: in the request ID
 		requestID:  requestID{kind: kindNew, ttl: p.ttl, hash: p.hash, suffix: uuid.NewString()}.String(),
 		policy:     enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}

@@ -37,7 +37,8 @@ func newOfflineClient(tb testing.TB, opts Options) *Client {
 // TestReplacementRequestIDIgnoresTheCaller: callers that replace the same
 // run with different TTLs, payloads and strictness send one request ID (so
 // that the server dedupes them onto one run); the request ID of a new key
-// stays the caller's, and the new run's TTL and payload hash go to its memo.
+// stays the caller's, and the new run's TTL and payload hash go to its
+// memo, with the caller's own start nonce.
 func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
 	s := newOfflineClient(t, Options{})
 	ctx := context.Background()
@@ -56,7 +57,8 @@ func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
 		require.Equal(t, kindNew, newID.kind)
 		require.Equal(t, p.ttl, newID.ttl, "a new key's request ID carries the TTL")
 
-		req := s.replacement(p, replaced, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+		nonce := fmt.Sprintf("nonce-%d", i)
+		req := s.replacement(p, replaced, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, nonce)
 		ids = append(ids, req.requestID)
 		require.Equal(t, p.start.workflowID, req.workflowID)
 		require.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, p.start.policy, "the new key's start is left as it was")
@@ -65,6 +67,7 @@ func TestReplacementRequestIDIgnoresTheCaller(t *testing.T) {
 		h, err := idempotency.PayloadHash(map[string]any{"caller": i})
 		require.NoError(t, err)
 		require.Equal(t, string(h), m.PayloadHash, "the replacement's memo has the payload hash, strict or not")
+		require.Equal(t, nonce, m.StartNonce, "the replacement's memo has the caller's own start nonce")
 	}
 	for _, id := range ids {
 		require.Equal(t, ids[0], id)

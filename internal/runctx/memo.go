@@ -36,5 +36,6 @@ func DecodeMemo(memo *commonpb.Memo, dc converter.DataConverter) idempotency.Mem
 	}
 	get(once.MemoPayloadHash, &m.PayloadHash)
 	get(once.MemoReset, &m.Reset)
+	get(once.MemoStartNonce, &m.StartNonce)
 	return m
 }

@@ -370,7 +370,8 @@ func triggerRace(ctx context.Context, s *starter.Client, task string, key idempo
 // requireConverged checks that every caller got one and the same run, and
 // that only the strict callers whose payload is not that run's failed, with
 // ErrKeyReusedWithDifferentPayload. It returns the caller whose start made
-// the run (its payload is the run's) and checks the run has its TTL.
+// the run (its payload is the run's), checks the run has its TTL and that it
+// is the only caller told it started the run (Cached=false).
 func requireConverged(t *testing.T, ctx context.Context, e *convergeEnv, callers []*caller) (winner *caller) {
 	t.Helper()
 	first := callers[0].run
@@ -384,6 +385,7 @@ func requireConverged(t *testing.T, ctx context.Context, e *convergeEnv, callers
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(input, &payload))
 	winner = callers[int(payload["caller"].(float64))]
 	for _, c := range callers {
+		require.Equal(t, c == winner, !c.run.Cached, "caller %d (the run is caller %d's): Cached=%v", c.i, winner.i, c.run.Cached)
 		if c.opts.Strict && c != winner {
 			require.ErrorIs(t, c.err, starter.ErrKeyReusedWithDifferentPayload, "caller %d: strict, other payload", c.i)
 		} else {
@@ -497,14 +499,14 @@ func TestConvergeRPCs(t *testing.T) {
 	}{
 		{
 			name: "seen keys", seenKeys: 0,
-			hit: want{describe: 1}, expired: want{describe: 1, start: 1},
+			hit: want{describe: 1}, expired: want{describe: 2, start: 1},
 			firstHitOnReplacement: want{describe: 1}, laterHit: want{describe: 1},
 			retry: want{describe: 1, start: 1},
 		},
 		{
 			name: "every trigger starts", seenKeys: -1,
-			hit: want{start: 1}, expired: want{start: 2},
-			firstHitOnReplacement: want{start: 1, describe: 1}, laterHit: want{start: 1},
+			hit: want{start: 1}, expired: want{start: 2, describe: 1},
+			firstHitOnReplacement: want{start: 1}, laterHit: want{start: 1},
 			retry: want{start: 2},
 		},
 	} {
@@ -541,9 +543,9 @@ func TestConvergeRPCs(t *testing.T) {
 			replaced := trigger(b, starter.TriggerOptions{})
 			require.False(t, replaced.Cached)
 			require.NotEqual(t, first.RunID, replaced.RunID)
-			check(tc.expired, "expired: its replacement")
+			check(tc.expired, "expired: its replacement, and the new run's memo (whose start made it)")
 			require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
-			check(tc.firstHitOnReplacement, "first hit on a replacement: its memo")
+			check(tc.firstHitOnReplacement, "first hit on a replacement: its memo, read by the replacement")
 			require.True(t, trigger(b, starter.TriggerOptions{}).Cached)
 			check(tc.laterHit, "later hits: the memo read before")
 
