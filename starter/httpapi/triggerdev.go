@@ -190,8 +190,13 @@ func (o *tdOptions) refused() string {
 
 // tdKey is the key of options: idempotencyKey, which the SDK has hashed
 // already (64 hex characters: used as is, never hashed again), with the
-// text and scope of idempotencyKeyOptions for the run's memo; other text is
-// hashed as the one-part key, as Once's own routes do. nil without a key.
+// text of idempotencyKeyOptions for the run's memo; other text is hashed as
+// the one-part key, as Once's own routes do. nil without a key.
+//
+// The memo's scope is global: these routes take triggers from outside any
+// run (parentRunId is refused), where the SDK adds nothing to the key text
+// whatever the scope it reports, so the text alone is the key's (as
+// idempotency.Derive with ScopeGlobal hashes it).
 func tdKey(o *tdOptions) (idempotency.Input, error) {
 	if o.IdempotencyKey == "" {
 		return nil, nil
@@ -203,11 +208,10 @@ func tdKey(o *tdOptions) (idempotency.Input, error) {
 	if o.IdempotencyKeyOptions == nil || o.IdempotencyKeyOptions.Key == "" {
 		return k, nil
 	}
-	scope, err := idempotency.ParseScope(o.IdempotencyKeyOptions.Scope)
-	if err != nil {
+	if _, err := idempotency.ParseScope(o.IdempotencyKeyOptions.Scope); err != nil {
 		return nil, err
 	}
-	return idempotency.TriggerKey{Key: k, Text: o.IdempotencyKeyOptions.Key, Scope: scope}, nil
+	return idempotency.TriggerKey{Key: k, Text: o.IdempotencyKeyOptions.Key, Scope: idempotency.ScopeGlobal}, nil
 }
 
 // tdDuration is trigger.dev's duration text: "30s", "10m", "2h", "1d",

@@ -70,6 +70,10 @@ func TestTriggerDevKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, idempotency.TriggerKey{Key: hashed, Text: "order-42", Scope: idempotency.ScopeGlobal}, k, "the SDK's hash is the key, never hashed again; the text goes to the memo")
 
+	k, err = tdKey(&tdOptions{IdempotencyKey: string(hashed), IdempotencyKeyOptions: &tdKeyOptions{Key: "order-42", Scope: "run"}})
+	require.NoError(t, err)
+	require.Equal(t, idempotency.TriggerKey{Key: hashed, Text: "order-42", Scope: idempotency.ScopeGlobal}, k, "outside a run the SDK's run scope adds nothing: the key is the global one")
+
 	k, err = tdKey(&tdOptions{IdempotencyKey: string(hashed)})
 	require.NoError(t, err)
 	require.Equal(t, hashed, k)

@@ -100,8 +100,16 @@ func TestTriggerDevSDK(t *testing.T) {
 			require.Equal(t, string(want), en.Key, "the SDK's batch item key is Once's BatchItemKey")
 		}
 		requireKeyRuns(t, ctx, e, en)
+		if en.GoTrigger {
+			run, err := e.starter.Trigger(ctx, en.Task, map[string]string{"name": "Go"}, starter.TriggerOptions{Key: idempotency.Parts(en.Parts)})
+			require.NoError(t, err)
+			require.True(t, run.Cached, "case %s: the Go API finds the SDK's run", en.Case)
+			ref, err := httpapi.DecodeRunID(en.IDs[0])
+			require.NoError(t, err)
+			require.Equal(t, ref.FirstRunID, run.RunID)
+		}
 	}
-	for _, c := range []string{"twice", "parts", "concurrent", "ttl", "failed", "date", "reset", "batch", "items", "flaky-trigger", "flaky-batch", "wrong-token"} {
+	for _, c := range []string{"twice", "parts", "text-key", "concurrent", "ttl", "failed", "date", "reset", "batch", "items", "flaky-trigger", "flaky-batch", "wrong-token"} {
 		require.True(t, cases[c], "the SDK's tests reported %q", c)
 	}
 	require.Equal(t, 3, flaky.injected(), "a 500 was injected on the trigger, the batch and the items call")
@@ -211,6 +219,8 @@ type reportEntry struct {
 	KeyText  string   `json:"keyText"`
 	BatchKey string   `json:"batchKey"`
 	Index    int      `json:"index"`
+	// GoTrigger: the Go API triggering Parts finds the run (Cached).
+	GoTrigger bool `json:"goTrigger"`
 }
 
 func readReport(t *testing.T, path string) []*reportEntry {

@@ -65,6 +65,14 @@ test("keys with several parts and unicode are Once's keys", async () => {
   report({ case: "parts", task: "hello", key, runs: 1, ids: [h.id], parts, keyText: parts.join("-") });
 });
 
+test("a key given as text: the SDK hashes it as Once hashes Parts{text}", async () => {
+  const text = uniq("order");
+  const h = await tasks.trigger("hello", { name: "Ada" }, { idempotencyKey: text });
+  await poll(h.id);
+  // Go triggers idempotency.Parts{text} and must find this run.
+  report({ case: "text-key", task: "hello", key: await idempotencyKeys.create(text), runs: 1, ids: [h.id], parts: [text], keyText: text, goTrigger: true });
+});
+
 test("20 concurrent triggers of one key: one run", async () => {
   const key = await idempotencyKeys.create(uniq("concurrent"));
   const handles = await Promise.all(
