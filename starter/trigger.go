@@ -76,6 +76,14 @@ type TriggerOptions struct {
 	// Memo adds entries to the run's memo (Once's own "once.*" entries win).
 	// Optional.
 	Memo map[string]any
+
+	// Debounce makes the trigger one of a burst: the triggers of the task
+	// with the same debounce key make one run (once.Debounce). The Run
+	// names the burst's run before it has started: RunID is "", Cached
+	// false, and Get waits for it to start, then for its result. The other
+	// options must be zero (once.ErrInvalidDebounce). Optional: defaults to
+	// none.
+	Debounce *Debounce
 }
 
 // FailurePolicy says whether a key whose run closed without completing
@@ -120,7 +128,8 @@ type Run struct {
 	// Cached is true when the trigger returned an existing run.
 	Cached bool
 
-	c *Client
+	c         *Client
+	debounced *debounced // a debounced trigger's: the debouncer run that took it
 }
 
 // Get waits for the run to close and decodes its result into valuePtr (nil
@@ -130,6 +139,9 @@ type Run struct {
 // error (errors.Is(err, context.DeadlineExceeded) or context.Canceled) when
 // the caller gave up first.
 func (r *Run) Get(ctx context.Context, valuePtr any) error {
+	if r.debounced != nil {
+		return r.getDebounced(ctx, valuePtr)
+	}
 	return ctxError(ctx, r.c.client.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, valuePtr))
 }
 
@@ -150,6 +162,9 @@ func (c *Client) Trigger(ctx context.Context, task string, payload any, opts Tri
 // triggerOne is Trigger, with the trigger already planned when tr is not
 // nil (a batch's item).
 func (c *Client) triggerOne(ctx context.Context, task string, payload any, opts TriggerOptions, tr *plan.Trigger) (*Run, error) {
+	if opts.Debounce != nil {
+		return c.debounce(ctx, task, payload, opts)
+	}
 	ctx, cancel := c.rpcContext(ctx)
 	defer cancel()
 	ctx, done := c.observe(ctx, task)
