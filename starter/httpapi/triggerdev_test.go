@@ -249,3 +249,58 @@ func TestTriggerDevWithoutServer(t *testing.T) {
 		}
 	})
 }
+
+// A run in trigger.dev's shape: the status and its flags, output or error,
+// and no null anywhere (the SDK's schema refuses null for optional fields).
+func TestTriggerDevRunShape(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(1500 * time.Millisecond)
+	for _, tt := range []struct {
+		name   string
+		body   runBody
+		status string
+		flags  map[string]bool
+		has    []string
+		hasNot []string
+	}{
+		{"running", runBody{Status: "running", StartedAt: &start, Attempts: 1}, "EXECUTING",
+			map[string]bool{"isExecuting": true}, []string{"startedAt"}, []string{"finishedAt", "output", "error", "idempotencyKey"}},
+		{"completed", runBody{Status: "completed", Key: strings.Repeat("a", 64), StartedAt: &start, ClosedAt: &end, Result: json.RawMessage(`{"x":1}`), Attempts: 2}, "COMPLETED",
+			map[string]bool{"isCompleted": true, "isSuccess": true}, []string{"output", "finishedAt", "idempotencyKey"}, []string{"error"}},
+		{"failed", runBody{Status: "failed", StartedAt: &start, ClosedAt: &end, Failure: &failureBody{Message: "boom", Type: "Nope"}}, "FAILED",
+			map[string]bool{"isCompleted": true, "isFailed": true}, []string{"error"}, []string{"output"}},
+		{"timed out", runBody{Status: "timed_out", StartedAt: &start, ClosedAt: &end, Failure: &failureBody{Message: "timeout"}}, "TIMED_OUT",
+			map[string]bool{"isCompleted": true, "isFailed": true}, []string{"error"}, nil},
+		{"terminated", runBody{Status: "terminated", StartedAt: &start, ClosedAt: &end, Failure: &failureBody{Message: "terminated"}}, "CRASHED",
+			map[string]bool{"isCompleted": true, "isFailed": true}, nil, nil},
+		{"canceled", runBody{Status: "canceled", StartedAt: &start, ClosedAt: &end, Failure: &failureBody{Message: "canceled"}}, "CANCELED",
+			map[string]bool{"isCompleted": true, "isCancelled": true}, nil, []string{"output"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.body
+			b.ID, b.Task = "run_x", "hello"
+			raw, err := json.Marshal(tdRunOf(&b))
+			require.NoError(t, err)
+			require.NotContains(t, string(raw), "null")
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(raw, &m))
+			require.Equal(t, tt.status, m["status"])
+			require.Equal(t, "run_x", m["id"])
+			require.Equal(t, "hello", m["taskIdentifier"])
+			for _, f := range []string{"isQueued", "isExecuting", "isWaiting", "isCompleted", "isSuccess", "isFailed", "isCancelled", "isTest"} {
+				require.Equal(t, tt.flags[f], m[f], f)
+			}
+			for _, f := range tt.has {
+				require.Contains(t, m, f)
+			}
+			for _, f := range tt.hasNot {
+				require.NotContains(t, m, f)
+			}
+			require.Equal(t, []any{}, m["tags"])
+			require.Equal(t, map[string]any{}, m["relatedRuns"])
+			if b.ClosedAt != nil {
+				require.EqualValues(t, 1500, m["durationMs"])
+			}
+		})
+	}
+}
