@@ -200,6 +200,9 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	for _, t := range opts.Tasks {
 		t.Register(w.sdk, rt)
 	}
+	// The debouncer of debounced triggers (once.Debounce), on the
+	// environment's queue with its tasks.
+	workflows.RegisterDebouncer(w.sdk, rt)
 	if !opts.KeepUnknownTasks {
 		w.sdk.RegisterDynamicWorkflow(workflows.UnknownTask(w.tasks), workflow.DynamicRegisterOptions{})
 	}

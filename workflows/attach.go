@@ -57,6 +57,9 @@ type AttachInput struct {
 	// WorkflowID of the run to wait for; its latest run (following retries
 	// and continue-as-new) is awaited.
 	WorkflowID string `json:"workflowId"`
+	// RunID, when set, is the run to wait for instead of the latest (a
+	// debouncer's run, which a later burst's run would follow). Optional.
+	RunID string `json:"runId,omitempty"`
 }
 
 // AttachRun waits for the run that holds in.WorkflowID to close and returns
@@ -80,7 +83,7 @@ func (a *RuntimeActivities) AttachRun(ctx context.Context, in AttachInput) (conv
 	every := heartbeatInterval(ctx)
 	var notFoundSince time.Time
 	for {
-		raw, err := a.wait(ctx, in.WorkflowID, every)
+		raw, err := a.wait(ctx, in.WorkflowID, in.RunID, every)
 		if err == nil {
 			return raw, nil
 		}
@@ -114,7 +117,7 @@ func (a *RuntimeActivities) AttachRun(ctx context.Context, in AttachInput) (conv
 }
 
 // wait long-polls the run's result, heartbeating every interval.
-func (a *RuntimeActivities) wait(ctx context.Context, workflowID string, every time.Duration) (converter.RawValue, error) {
+func (a *RuntimeActivities) wait(ctx context.Context, workflowID, runID string, every time.Duration) (converter.RawValue, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -124,7 +127,7 @@ func (a *RuntimeActivities) wait(ctx context.Context, workflowID string, every t
 	done := make(chan result, 1)
 	go func() {
 		var raw converter.RawValue
-		err := a.Client.GetWorkflow(ctx, workflowID, "").Get(ctx, &raw)
+		err := a.Client.GetWorkflow(ctx, workflowID, runID).Get(ctx, &raw)
 		done <- result{raw, err}
 	}()
 	tick := time.NewTicker(every)

@@ -54,6 +54,16 @@ type ChildOptions struct {
 	// run), attempt (one per parent attempt) or global (shared with any
 	// caller; needs a Key). Optional: defaults to idempotency.ScopeRun.
 	Scope idempotency.Scope
+
+	// Debounce makes this trigger one of a burst (once.Debounce): the
+	// triggers of the task with the same debounce key, from any caller in
+	// the environment, make one run. The trigger signals the burst's
+	// debouncer through an activity (RuntimeActivities.SignalDebouncer:
+	// workflow code cannot signal-with-start); the Handle names the run the
+	// burst starts, and Get waits for the debouncer, then for that run.
+	// Key and Scope must be empty: the run's key comes from the debouncer
+	// (see RegisterDebouncer). Optional: defaults to none.
+	Debounce *once.Debounce
 }
 
 // Handle is a triggered run of a task with result type R.
@@ -274,6 +284,9 @@ func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts
 // finds the child this execution already started with that ID). It does not
 // block.
 func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
+	if opts.Debounce != nil {
+		return t.startDebounced(ctx, payload, opts)
+	}
 	st := runtimeFrom(ctx)
 	pt, rc, err := t.planned(ctx)
 	if err != nil {
@@ -383,6 +396,10 @@ func (h *Handle[R]) waitStarted(ctx workflow.Context) error {
 	if err := h.c.waitStarted(ctx); err != nil {
 		return err
 	}
+	if dc := h.c.debounce; dc != nil {
+		h.WorkflowID, h.Key = h.c.workflowID, dc.runTrigger.Key.Key
+		return nil
+	}
 	if h.c.attached {
 		h.Cached = true
 	} else {
@@ -404,11 +421,15 @@ type child struct {
 	runID    string          // the run this execution started
 	attached bool            // the ID was taken: wait through the attach activity
 	attach   workflow.Future // the attach activity, once scheduled
+	debounce *debounceCall   // a debounced trigger: its run is the debouncer's
 }
 
 func (c *child) waitStarted(ctx workflow.Context) error {
 	if c.started || c.startErr != nil {
 		return c.startErr
+	}
+	if c.debounce != nil {
+		return c.waitSignalled(ctx)
 	}
 	var exec workflow.Execution
 	err := c.future.GetChildWorkflowExecution().Get(ctx, &exec)
@@ -460,7 +481,11 @@ func (c *child) attachFuture(ctx workflow.Context) workflow.Future {
 				},
 			},
 		})
-		c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID})
+		if c.debounce != nil {
+			c.attach = c.debouncedResult(ctx, actx)
+		} else {
+			c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID})
+		}
 	}
 	return c.attach
 }

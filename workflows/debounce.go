@@ -1,0 +1,319 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/internal/plan"
+)
+
+// ErrTypeDebouncer: a debouncer workflow (once.DebounceWorkflow) started
+// with a workflow ID or input that no Once trigger makes. Non-retryable.
+const ErrTypeDebouncer = "OnceDebouncerInvalid"
+
+// DebounceResult is the result of a debouncer's run: the run it started for
+// its burst, and how many triggers the burst had.
+type DebounceResult struct {
+	// WorkflowID of the burst's run, "<env>/<task>/<key>"; "" when the
+	// debouncer received no trigger (it was not started by Once).
+	WorkflowID string `json:"workflowId,omitempty"`
+	// RunID of the burst's run.
+	RunID string `json:"runId,omitempty"`
+	// Triggers is the number of triggers of the burst.
+	Triggers int `json:"triggers"`
+}
+
+// RegisterDebouncer registers the debouncer, the workflow of type
+// once.DebounceWorkflow that makes a burst of debounced triggers one run
+// (once.Debounce), on r with the task runtime rt. worker.New registers it on
+// the environment's task queue; a test environment whose tasks debounce
+// must register it too.
+//
+// A debouncer holds one burst. Its workflow ID is derived from the
+// environment, the task and the debounce key ("<env>/<task>/debounce-<key>",
+// a shape no run of a task has); each trigger of the burst signals it
+// (signal-with-start: the first one starts it), with its payload. It keeps
+// the payload of the first trigger (leading) or of the last (trailing),
+// waits with a timer for the burst's quiet period (Delay since the last
+// trigger, at most MaxDelay since the first), and starts the run: at once
+// when leading, when the timer fires when trailing. The run is an ordinary
+// run of the task with its own workflow ID, "<env>/<task>/<key>", its key
+// derived from the debouncer's key and run ID (plan.Task.DebouncedRun), so
+// that a trigger knows it as soon as its signal is taken. It is started as
+// a child with the parent close policy ABANDON, from the debouncer's
+// history: a worker that dies inside the window, or a replay, never starts
+// a second one. The run gets the task's retry policy and timeouts from the
+// worker, as a run the starter starts does. Once the run has started and
+// the burst has ended, the debouncer completes, and the next trigger of the
+// key starts a new debouncer: a new burst.
+//
+// A trigger whose signal the debouncer takes after it has started a
+// trailing run — within the time the start takes, as the quiet period ends
+// — joins that run, without its payload: every trigger is answered by the
+// run its debouncer run starts.
+func RegisterDebouncer(r Registry, rt Runtime) {
+	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, in plan.DebounceInput) (DebounceResult, error) {
+		return debounce(ctx, rt, in)
+	}, workflow.RegisterOptions{Name: once.DebounceWorkflow})
+}
+
+// debounce is the debouncer's workflow function (see RegisterDebouncer).
+func debounce(ctx workflow.Context, rt Runtime, in plan.DebounceInput) (DebounceResult, error) {
+	info := workflow.GetInfo(ctx)
+	t, key, ok := plan.ParseDebouncer(info.WorkflowExecution.ID)
+	if !ok || in.Delay <= 0 || in.MaxDelay < 0 || (in.Mode != once.DebounceLeading && in.Mode != once.DebounceTrailing) {
+		return DebounceResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("debouncer %s: not a debouncer's workflow ID or input (mode %q, delay %v, maxDelay %v): trigger with a debounce option instead",
+				info.WorkflowExecution.ID, in.Mode, in.Delay, in.MaxDelay), ErrTypeDebouncer, nil)
+	}
+	tr, err := t.DebouncedRun(key, debouncerRunID(info))
+	if err != nil {
+		return DebounceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeDebouncer, err)
+	}
+	cwo := workflow.ChildWorkflowOptions{
+		WorkflowID:            tr.WorkflowID,
+		TaskQueue:             info.TaskQueueName,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// The run outlives the debouncer, which closes once it has started.
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+	}
+	if rt.SearchAttributes {
+		cwo.TypedSearchAttributes = tr.SearchAttributes()
+	}
+
+	var (
+		res     = DebounceResult{WorkflowID: tr.WorkflowID}
+		ch      = workflow.GetSignalChannel(ctx, once.DebounceSignal)
+		payload converter.RawValue
+		run     workflow.ChildWorkflowFuture // the run's start, once issued
+		last    = workflow.Now(ctx)          // of the last trigger taken
+	)
+	var deadline time.Time // of the burst: MaxDelay after its first trigger
+	if in.MaxDelay > 0 {
+		deadline = info.WorkflowStartTime.Add(in.MaxDelay)
+	}
+	// take takes the triggers signalled so far, keeping the payload the
+	// mode says; it reports whether there was any.
+	take := func() bool {
+		took := false
+		for {
+			var v converter.RawValue
+			if !ch.ReceiveAsync(&v) {
+				return took
+			}
+			took = true
+			res.Triggers++
+			if run == nil && (in.Mode == once.DebounceTrailing || res.Triggers == 1) {
+				payload = v
+			}
+		}
+	}
+	startRun := func() {
+		run = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.ID(), payload)
+	}
+
+	for {
+		if take() {
+			last = workflow.Now(ctx)
+			if in.Mode == once.DebounceLeading && run == nil {
+				startRun()
+			}
+		}
+		until := last.Add(in.Delay)
+		if !deadline.IsZero() && deadline.Before(until) {
+			until = deadline
+		}
+		wait := until.Sub(workflow.Now(ctx))
+		if wait <= 0 {
+			break
+		}
+		tctx, cancel := workflow.WithCancel(ctx)
+		timer := workflow.NewTimer(tctx, wait)
+		fired := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(ch, func(workflow.ReceiveChannel, bool) {}) // taken at the top of the loop
+		sel.AddFuture(timer, func(workflow.Future) { fired = true })
+		sel.Select(ctx)
+		cancel()
+		if fired {
+			break
+		}
+	}
+	// Triggers taken with the timer's firing arrived as the burst ended:
+	// they are part of it.
+	take()
+	if res.Triggers == 0 {
+		return DebounceResult{}, nil // not started by a trigger: nothing to run
+	}
+	if run == nil {
+		startRun()
+	}
+	var exec workflow.Execution
+	if err := run.GetChildWorkflowExecution().Get(ctx, &exec); err != nil && !isAlreadyStarted(err) {
+		return res, fmt.Errorf("debouncer %s: start %s: %w", info.WorkflowExecution.ID, tr.WorkflowID, err)
+	}
+	res.RunID = exec.RunID
+	// Triggers signalled while the run started join it (see
+	// RegisterDebouncer); a signal that arrives after this is taken before
+	// the debouncer closes, as the server refuses to close a workflow with
+	// a signal it has not seen.
+	take()
+	return res, nil
+}
+
+// debouncerRunID is the run ID from which a debouncer's run derives the
+// key of the run it starts: its first run ID, the run ID a signal-with-start
+// returns; in the test environment, which sets none, its run ID.
+func debouncerRunID(info *workflow.Info) string {
+	if info.FirstRunID != "" {
+		return info.FirstRunID
+	}
+	return info.WorkflowExecution.RunID
+}
+
+// SignalDebouncerActivity is the activity type name of
+// RuntimeActivities.SignalDebouncer.
+const SignalDebouncerActivity = "SignalDebouncer"
+
+// SignalDebouncerInput is the input of SignalDebouncer: the debouncer and
+// the settings of the trigger, which start it when no burst is open.
+type SignalDebouncerInput struct {
+	WorkflowID string             `json:"workflowId"`
+	TaskQueue  string             `json:"taskQueue"`
+	Input      plan.DebounceInput `json:"input"`
+	// KeyText is the debounce key, for the debouncer's memo.
+	KeyText string `json:"keyText,omitempty"`
+}
+
+// SignalDebouncer signals a trigger with payload to the debouncer of
+// in.WorkflowID, starting it when no burst is open (signal-with-start: one
+// atomic call), and returns the run ID of the debouncer that took it. The
+// workflows package schedules it for a child trigger with
+// ChildOptions.Debounce, as workflow code cannot signal-with-start. A
+// retried attempt signals again: the burst counts one more trigger, with
+// the same payload.
+//
+// Errors: ErrTypeMisconfigured; the client's.
+func (a *RuntimeActivities) SignalDebouncer(ctx context.Context, in SignalDebouncerInput, payload converter.RawValue) (string, error) {
+	if a == nil || a.Client == nil {
+		return "", temporal.NewNonRetryableApplicationError("workflows: SignalDebouncer needs RuntimeActivities.Client", ErrTypeMisconfigured, nil)
+	}
+	memo := idempotency.Memo{KeyText: in.KeyText, Scope: idempotency.ScopeGlobal}
+	run, err := a.Client.SignalWithStartWorkflow(ctx, in.WorkflowID, once.DebounceSignal, payload, client.StartWorkflowOptions{
+		ID:                    in.WorkflowID,
+		TaskQueue:             in.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		Memo:                  memo.Fields(),
+	}, once.DebounceWorkflow, in.Input)
+	if err != nil {
+		return "", fmt.Errorf("signal debouncer %s: %w", in.WorkflowID, err)
+	}
+	return run.GetRunID(), nil
+}
+
+// debounceCall is a debounced child trigger: the activity that signals the
+// debouncer, and what its answer makes known.
+type debounceCall struct {
+	task       plan.Task
+	debouncer  plan.Debouncer
+	signal     workflow.Future // SignalDebouncer: the debouncer's run ID
+	debRunID   string
+	runTrigger plan.Trigger
+}
+
+// startDebounced schedules the signal of a debounced trigger of t (see
+// ChildOptions.Debounce). It does not block.
+func (t *Task[P, R]) startDebounced(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
+	if opts.Key != nil || opts.Scope != "" {
+		return nil, fmt.Errorf("debounce: a debounced trigger takes no Key or Scope (its run's key comes from the debounce key): %w", once.ErrInvalidDebounce)
+	}
+	pt, _, err := t.planned(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pt.Debouncer(*opts.Debounce)
+	if err != nil {
+		return nil, err
+	}
+	var acts *RuntimeActivities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumInterval:        30 * time.Second,
+			NonRetryableErrorTypes: []string{ErrTypeMisconfigured},
+		},
+	})
+	in := SignalDebouncerInput{
+		WorkflowID: d.WorkflowID,
+		TaskQueue:  workflow.GetInfo(ctx).TaskQueueName,
+		Input:      d.Input(),
+		KeyText:    d.Settings.Key,
+	}
+	c := &child{
+		task:      t.id,
+		env:       pt.Env(),
+		issued:    workflow.Now(ctx),
+		heartbeat: DefaultAttachHeartbeatTimeout,
+		debounce: &debounceCall{
+			task:      pt,
+			debouncer: d,
+			signal:    workflow.ExecuteActivity(actx, acts.SignalDebouncer, in, payload),
+		},
+	}
+	if st := runtimeFrom(ctx); st != nil && st.rt.AttachHeartbeatTimeout > 0 {
+		c.heartbeat = st.rt.AttachHeartbeatTimeout
+	}
+	return &Handle[R]{TaskID: t.id, c: c}, nil
+}
+
+// waitSignalled waits for the debouncer to take the trigger and plans the
+// run it answers with.
+func (c *child) waitSignalled(ctx workflow.Context) error {
+	dc := c.debounce
+	var runID string
+	if err := dc.signal.Get(ctx, &runID); err != nil {
+		if ctx.Err() == nil {
+			c.startErr = err
+			c.count(ctx, once.OutcomeFailed)
+		}
+		return err
+	}
+	tr, err := dc.debouncer.Run(runID)
+	if err != nil {
+		c.startErr = err
+		return err
+	}
+	dc.debRunID, dc.runTrigger = runID, tr
+	c.workflowID = tr.WorkflowID
+	c.started, c.attached = true, true
+	c.count(ctx, once.OutcomeStarted)
+	return nil
+}
+
+// debouncedResult waits for the debouncer's run to close (the burst's run
+// has started then), then for the burst's run, and returns its result.
+func (c *child) debouncedResult(ctx workflow.Context, actx workflow.Context) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	var acts *RuntimeActivities
+	dc := c.debounce
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var res DebounceResult
+		err := workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: dc.debouncer.WorkflowID, RunID: dc.debRunID}).Get(gctx, &res)
+		if err != nil {
+			set.Set(nil, err)
+			return
+		}
+		set.Chain(workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID}))
+	})
+	return f
+}
