@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
@@ -775,9 +777,9 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 // The statuses of trigger.dev's runs, from Once's (statusNames): a running
-// run is EXECUTING (Once does not tell a run waiting for its first workflow
-// task from one running it); terminated is CRASHED (stopped from outside,
-// and, as trigger.dev's CRASHED, it releases its key).
+// run is EXECUTING, or QUEUED before a worker took it, or DELAYED before its
+// start delay passed (tdRunning); terminated is CRASHED (stopped from
+// outside, and, as trigger.dev's CRASHED, it releases its key).
 var tdStatuses = map[string]string{
 	"running":    "EXECUTING",
 	"completed":  "COMPLETED",
@@ -804,6 +806,7 @@ type tdRun struct {
 	IsTest          bool            `json:"isTest"`
 	CreatedAt       time.Time       `json:"createdAt"`
 	UpdatedAt       time.Time       `json:"updatedAt"`
+	DelayedUntil    *time.Time      `json:"delayedUntil,omitempty"`
 	StartedAt       *time.Time      `json:"startedAt,omitempty"`
 	FinishedAt      *time.Time      `json:"finishedAt,omitempty"`
 	Tags            []string        `json:"tags"`
@@ -882,13 +885,48 @@ func (h *handler) tdRetrieveRun(w http.ResponseWriter, r *http.Request, c *calle
 		h.tdFail(w, err)
 		return
 	}
+	if b.Key == "" {
+		if k, err := idempotency.ParseKey(ref.Suffix); err == nil {
+			b.Key = string(k) // a replaced run: its key is in its workflow ID
+		}
+	}
 	if b.Status != "running" {
 		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, resultWait); err != nil {
 			h.tdFail(w, err)
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, tdRunOf(b))
+	run := tdRunOf(b)
+	if run.Status == "EXECUTING" {
+		h.tdRunning(r.Context(), c.s, workflowID, b.CurrentRunID, run)
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// tdRunning tells a running run that waits from one that executes: DELAYED
+// while its start delay has not passed, QUEUED while no worker has taken its
+// first workflow task (its history holds only its start and that task). One
+// DescribeWorkflowExecution of the current execution; a read that fails
+// leaves EXECUTING.
+func (h *handler) tdRunning(ctx context.Context, s *starter.Client, workflowID, runID string, run *tdRun) {
+	if runID == "" {
+		return
+	}
+	d, err := s.Temporal().DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return
+	}
+	info := d.GetWorkflowExecutionInfo()
+	switch {
+	case info.GetExecutionTime() != nil && info.GetExecutionTime().AsTime().After(time.Now()):
+		run.Status = "DELAYED"
+		run.DelayedUntil = timePtr(info.GetExecutionTime().AsTime())
+	case info.GetHistoryLength() <= 2 && d.GetPendingWorkflowTask().GetState() != enumspb.PENDING_WORKFLOW_TASK_STATE_STARTED:
+		run.Status = "QUEUED"
+	default:
+		return
+	}
+	run.IsExecuting, run.IsQueued = false, true
 }
 
 // tdResetRequest is the body of POST /api/v1/idempotencyKeys/{key}/reset.

@@ -109,7 +109,7 @@ func TestTriggerDevSDK(t *testing.T) {
 			require.Equal(t, ref.FirstRunID, run.RunID)
 		}
 	}
-	for _, c := range []string{"twice", "parts", "text-key", "concurrent", "ttl", "failed", "date", "reset", "batch", "items", "flaky-trigger", "flaky-batch", "wrong-token"} {
+	for _, c := range []string{"twice", "parts", "text-key", "delay", "concurrent", "ttl", "failed", "date", "reset", "batch", "items", "flaky-trigger", "flaky-batch", "wrong-token"} {
 		require.True(t, cases[c], "the SDK's tests reported %q", c)
 	}
 	require.Equal(t, 3, flaky.injected(), "a 500 was injected on the trigger, the batch and the items call")

@@ -73,6 +73,19 @@ test("a key given as text: the SDK hashes it as Once hashes Parts{text}", async 
   report({ case: "text-key", task: "hello", key: await idempotencyKeys.create(text), runs: 1, ids: [h.id], parts: [text], keyText: text, goTrigger: true });
 });
 
+test("delay: the run waits, DELAYED until then", async () => {
+  const key = await idempotencyKeys.create(uniq("delay"));
+  const h = await tasks.trigger("hello", { name: "Later" }, { idempotencyKey: key, delay: "1h" });
+  const run = await runs.retrieve(h.id);
+  assert.equal(run.status, "DELAYED");
+  assert.equal(run.isQueued, true);
+  assert.equal(run.isCompleted, false);
+  assert.ok(run.delayedUntil instanceof Date);
+  const inAnHour = Date.now() + 3600_000;
+  assert.ok(Math.abs(run.delayedUntil.getTime() - inAnHour) < 60_000, `delayedUntil ${run.delayedUntil.toISOString()}`);
+  report({ case: "delay", task: "hello", key, runs: 1, ids: [h.id] });
+});
+
 test("20 concurrent triggers of one key: one run", async () => {
   const key = await idempotencyKeys.create(uniq("concurrent"));
   const handles = await Promise.all(
