@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -25,6 +26,12 @@ type current struct {
 	cached     bool   // it answers for the key
 	marker     bool   // a reset marker: replace it
 	hash       string // the original payload's hash; "" when unknown
+
+	// What the trigger knows of the run's expiry (see current.expiry).
+	ttlExpiry time.Time                       // by its TTL; zero: none recorded
+	started   time.Time                       // of runID; zero when unknown
+	status    enumspb.WorkflowExecutionStatus // UNSPECIFIED when not read
+	closeTime time.Time                       // zero while running or not read
 }
 
 // converge finds the run that answers for the key once the start of a new
@@ -49,7 +56,7 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		if cur.cached && !p.retryFailed {
 			release := false
 			if p.onFailure == FailureRelease {
-				if release, err = c.released(ctx, p, cur.runID, desc); err != nil {
+				if release, err = c.released(ctx, p, &cur, desc); err != nil {
 					return nil, once.OutcomeFailed, err
 				}
 			}
@@ -74,6 +81,9 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		}
 		// The server kept cur: it is still running (or, for RetryFailed, it
 		// completed).
+		if cur.status == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED && policy == enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
+			cur.status = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		}
 		if cur.marker {
 			// A marker left open by a ResetKey that stopped between its
 			// start and its termination: close it, then replace it.
@@ -87,18 +97,20 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.workflowID(), maxReplaceRounds)
 }
 
-// released reports whether the run runID gives up its key under
+// released reports whether the run cur gives up its key under
 // FailureRelease: it closed failed, timed out or terminated. A closed run's
 // status never changes, so the judgement holds for the replacement's start,
 // which the server makes with ALLOW_DUPLICATE_FAILED_ONLY all the same. desc,
-// when it describes runID, saves the read.
-func (c *Client) released(ctx context.Context, p *prepared, runID string, desc *workflowservice.DescribeWorkflowExecutionResponse) (bool, error) {
-	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != runID {
+// when it describes the run, saves the read; cur gets the run's status and
+// close time.
+func (c *Client) released(ctx context.Context, p *prepared, cur *current, desc *workflowservice.DescribeWorkflowExecutionResponse) (bool, error) {
+	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != cur.runID {
 		var err error
-		if desc, err = c.describe(ctx, p.workflowID(), runID); err != nil {
+		if desc, err = c.describe(ctx, p.workflowID(), cur.runID); err != nil {
 			return false, err
 		}
 	}
+	cur.read(desc)
 	switch desc.GetWorkflowExecutionInfo().GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
 		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
@@ -126,6 +138,8 @@ func (c *Client) replaced(ctx context.Context, p *prepared, runID, nonce string)
 	}
 	mine := f.nonce == nonce
 	run := c.run(p, runID, !mine)
+	// Just made: running, with the TTL of the caller whose start made it.
+	run.ExpiresAt, run.ExpiryBound = effectiveExpiry(f.expiresAt, time.Time{}, p.retention)
 	if p.strict && !mine {
 		if err := c.checkPayload(ctx, p, current{runID: runID, firstRunID: runID, hash: f.hash}); err != nil {
 			return run, once.OutcomeFailed, err
@@ -140,6 +154,7 @@ func (c *Client) replaced(ctx context.Context, p *prepared, runID, nonce string)
 // cachedRun answers with cur, after the strict-mode check.
 func (c *Client) cachedRun(ctx context.Context, p *prepared, cur current) (*Run, string, error) {
 	run := c.run(p, cur.firstRunID, true)
+	run.ExpiresAt, run.ExpiryBound = cur.expiry(p.retention)
 	if p.strict {
 		if err := c.checkPayload(ctx, p, cur); err != nil {
 			return run, once.OutcomeFailed, err
@@ -182,6 +197,7 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 	if cur.firstRunID == "" {
 		cur.firstRunID = cur.runID
 	}
+	cur.read(desc)
 	rid, parsed := parseRequestID(already.StartRequestId)
 	if parsed && rid.kind == kindMarker {
 		cur.marker = true
@@ -190,7 +206,11 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 	if parsed && rid.ttl > 0 && cur.firstRunID == cur.runID {
 		if created, ok := runIDTime(cur.runID); ok {
 			cur.hash = rid.hash
-			cur.cached = c.opts.Now().Before(created.Add(rid.ttl))
+			cur.ttlExpiry = created.Add(rid.ttl)
+			if cur.started.IsZero() {
+				cur.started = created
+			}
+			cur.cached = c.opts.Now().Before(cur.ttlExpiry)
 			return cur, nil
 		}
 	}
@@ -202,6 +222,10 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 		cur.firstRunID = f.firstRunID
 	}
 	cur.hash = f.hash
+	cur.ttlExpiry = f.expiresAt
+	if cur.started.IsZero() {
+		cur.started = f.started
+	}
 	switch {
 	case f.reset:
 		cur.marker = true

@@ -152,7 +152,8 @@
 //     timeouts, that the worker restarts with them (see above);
 //   - strict mode against a run started without strict mode: one
 //     GetWorkflowExecutionHistory to hash the original payload;
-//   - once per Client: DescribeNamespace (retention warning), and with
+//   - once per Client: DescribeNamespace (the retention: its warning or
+//     refusal, and the effective expiries reported), and with
 //     Options.SearchAttributes ListSearchAttributes (whether Once's search
 //     attributes exist).
 //
@@ -189,7 +190,10 @@
 // in Options.Tasks (ErrUnknownTask), a payload that cannot be encoded or is
 // larger than Options.MaxPayloadBytes (ErrPayloadTooLarge, default the
 // server's default blob size limit), a negative TriggerOptions.StartDelay
-// (ErrNegativeDuration). When the
+// (ErrNegativeDuration). One input error needs the namespace's retention,
+// read once per Client: with Options.RefuseTTLBeyondRetention, a keyed
+// trigger whose TTL is longer than it (ErrTTLBeyondRetention), refused with
+// nothing started. When the
 // caller's context is done — its deadline passed or it canceled — every call
 // (Trigger, TriggerAndWait, Run.Get, BatchTrigger's items, ResetKey, Lookup)
 // returns an error that matches context.DeadlineExceeded or
@@ -206,8 +210,14 @@
 //   - TTL applies to closed runs: a run still running when its key expires is
 //     returned as a cached hit; a trigger after it closed starts a new run.
 //   - A key also lives no longer than the namespace's retention: a closed
-//     workflow ID is forgotten when its history is deleted. A Client warns through
-//     the logger when the TTL asked for is longer.
+//     workflow ID is forgotten when its history is deleted. A Client warns
+//     through the logger when the TTL asked for is longer, or refuses it
+//     with Options.RefuseTTLBeyondRetention. Every expiry this package
+//     reports (Run, RunInfo and RunSummary's ExpiresAt) is the effective
+//     one, min(TTL, close time + retention), with the bound that sets it
+//     (ExpiryBound: ExpiryTTL or ExpiryRetention); while a run is running,
+//     the TTL's (its close time is not known yet). Client.Retention is the
+//     namespace's retention.
 //
 // Do not use this package inside workflow code: use the workflows package,
 // which starts child workflows deterministically.

@@ -33,6 +33,7 @@ type fakeRun struct {
 	requestID         string // of the start that created it
 	status            enumspb.WorkflowExecutionStatus
 	started           time.Time
+	closed            time.Time // zero while running
 	memo              *commonpb.Memo
 }
 
@@ -64,9 +65,13 @@ type fakeServer struct {
 	hold func(req *workflowservice.StartWorkflowExecutionRequest)
 
 	lis *bufconn.Listener // set by the first newFakeClient
+
+	retention time.Duration // the namespace's
 }
 
-func newFakeServer() *fakeServer { return &fakeServer{runs: map[string]*fakeRun{}} }
+func newFakeServer() *fakeServer {
+	return &fakeServer{runs: map[string]*fakeRun{}, retention: 365 * 24 * time.Hour}
+}
 
 // put installs r as the current run (locked by the caller or before use).
 func (f *fakeServer) put(r *fakeRun) {
@@ -115,7 +120,7 @@ func (f *fakeServer) GetSystemInfo(context.Context, *workflowservice.GetSystemIn
 func (f *fakeServer) DescribeNamespace(_ context.Context, req *workflowservice.DescribeNamespaceRequest) (*workflowservice.DescribeNamespaceResponse, error) {
 	return &workflowservice.DescribeNamespaceResponse{
 		NamespaceInfo: &namespacepb.NamespaceInfo{Name: req.GetNamespace()},
-		Config:        &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(365 * 24 * time.Hour)},
+		Config:        &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(f.retention)},
 	}, nil
 }
 
@@ -171,11 +176,16 @@ func (f *fakeServer) DescribeWorkflowExecution(_ context.Context, req *workflows
 	if r == nil {
 		return nil, serviceerror.ToStatus(serviceerror.NewNotFound("workflow not found")).Err()
 	}
+	var closed *timestamppb.Timestamp
+	if !r.closed.IsZero() {
+		closed = timestamppb.New(r.closed)
+	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{
 		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
 			Execution:  &commonpb.WorkflowExecution{WorkflowId: req.GetExecution().GetWorkflowId(), RunId: r.runID},
 			Status:     r.status,
 			StartTime:  timestamppb.New(r.started),
+			CloseTime:  closed,
 			Memo:       r.memo,
 			FirstRunId: r.firstRunID,
 		},

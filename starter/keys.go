@@ -110,14 +110,21 @@ type RunInfo struct {
 	Key          idempotency.Key
 	// Status is the status of CurrentRunID. A reset key reports Reset and
 	// the status of the marker (terminated).
-	Status    enumspb.WorkflowExecutionStatus
-	KeyText   string
-	Scope     string
-	ExpiresAt time.Time // zero when unknown
-	Expired   bool      // closed and past ExpiresAt: the next trigger starts a new run
-	Reset     bool      // reset: the next trigger starts a new run
-	StartTime time.Time // of CurrentRunID
-	CloseTime time.Time // of CurrentRunID; zero while running
+	Status  enumspb.WorkflowExecutionStatus
+	KeyText string
+	Scope   string
+	// ExpiresAt is the key's effective expiry: min(its TTL, CloseTime + the
+	// namespace's retention), the bound that sets it in ExpiryBound. While
+	// the run is running it is the TTL's (the retention can only bring it
+	// forward once the run has closed). A run Once did not start has no TTL:
+	// once closed, the retention's. Zero when unknown (such a run still
+	// running, a reset key).
+	ExpiresAt   time.Time
+	ExpiryBound ExpiryBound // ExpiryTTL or ExpiryRetention; "" when ExpiresAt is zero
+	Expired     bool        // closed and past ExpiresAt: the next trigger starts a new run
+	Reset       bool        // reset: the next trigger starts a new run
+	StartTime   time.Time   // of CurrentRunID
+	CloseTime   time.Time   // of CurrentRunID; zero while running
 
 	c *Client
 }
@@ -133,7 +140,9 @@ type LookupOptions struct {
 	Scope idempotency.Scope
 }
 
-// Lookup finds the run for task and key: status, key text, scope, expiry.
+// Lookup finds the run for task and key: status, key text, scope, and the
+// key's effective expiry (RunInfo.ExpiresAt). The namespace's retention is
+// read once per Client.
 //
 // Errors: ErrNoKey; invalid input; ErrNotFound; ErrServerUnreachable; ctx's
 // error (errors.Is(err, context.DeadlineExceeded) or context.Canceled).
@@ -176,8 +185,17 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 			ri.ExpiresAt = exp
 		}
 	}
-	if info.GetCloseTime() != nil {
+	if info.GetCloseTime() != nil && ri.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		ri.CloseTime = info.GetCloseTime().AsTime()
+	}
+	if !ri.Reset {
+		retention, _, err := c.namespaceInfo(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lookup %s: %w", task, err)
+		}
+		ri.ExpiresAt, ri.ExpiryBound = effectiveExpiry(ri.ExpiresAt, ri.CloseTime, retention)
+	}
+	if !ri.CloseTime.IsZero() {
 		ri.Expired = !ri.ExpiresAt.IsZero() && !c.opts.Now().Before(ri.ExpiresAt)
 	}
 	return ri, nil

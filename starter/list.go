@@ -69,14 +69,20 @@ type RunSummary struct {
 	CurrentRunID string
 	// Key is the key in the workflow ID; "" when the ID holds a random
 	// UUID (an unkeyed trigger).
-	Key       idempotency.Key
-	Status    enumspb.WorkflowExecutionStatus
-	KeyText   string
-	Scope     string
-	ExpiresAt time.Time // zero when unknown
-	Reset     bool      // a reset marker
-	StartTime time.Time
-	CloseTime time.Time // zero while running
+	Key     idempotency.Key
+	Status  enumspb.WorkflowExecutionStatus
+	KeyText string
+	Scope   string
+	// ExpiresAt is the key's effective expiry as visibility tells it:
+	// min(the TTL recorded in the memo, CloseTime + the namespace's
+	// retention), the bound that sets it in ExpiryBound. Zero when unknown:
+	// a new key's run records its TTL in its start request, which
+	// visibility does not list (Client.Lookup reads it).
+	ExpiresAt   time.Time
+	ExpiryBound ExpiryBound // ExpiryTTL or ExpiryRetention; "" when ExpiresAt is zero
+	Reset       bool        // a reset marker
+	StartTime   time.Time
+	CloseTime   time.Time // zero while running
 }
 
 // ListRuns lists the runs of task in this client's environment, newest
@@ -138,6 +144,15 @@ func (c *Client) ListRuns(ctx context.Context, task string, opts ListOptions) ([
 	}
 	if err := c.firstRunIDs(ctx, out); err != nil {
 		return nil, fmt.Errorf("list %s: %w", task, err)
+	}
+	retention, _, err := c.namespaceInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", task, err)
+	}
+	for i := range out {
+		if s := &out[i]; !s.ExpiresAt.IsZero() && !s.Reset {
+			s.ExpiresAt, s.ExpiryBound = effectiveExpiry(s.ExpiresAt, s.CloseTime, retention)
+		}
 	}
 	return out, nil
 }

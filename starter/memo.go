@@ -99,6 +99,7 @@ type runFacts struct {
 	hash       string    // payload hash; "" when none is recorded
 	reset      bool      // a reset marker
 	nonce      string    // the start nonce of a replacement run; "" for others
+	started    time.Time // the run's start
 }
 
 // facts reads the facts of a run — one DescribeWorkflowExecution, and one
@@ -117,7 +118,7 @@ func (c *Client) facts(ctx context.Context, workflowID, runID string, desc *work
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	m := c.decodeMemo(ctx, workflowID, info.GetMemo())
-	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset, nonce: m.StartNonce}
+	f := runFacts{firstRunID: info.GetFirstRunId(), expiresAt: m.ExpiresAt, hash: m.PayloadHash, reset: m.Reset, nonce: m.StartNonce, started: info.GetStartTime().AsTime()}
 	if !f.reset && f.expiresAt.IsZero() {
 		if exp, hash, ok, err := c.newKeyFacts(ctx, workflowID, desc); err != nil {
 			return runFacts{}, err

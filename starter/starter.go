@@ -88,6 +88,13 @@ var (
 	// or FailureRelease.
 	ErrInvalidFailurePolicy = once.InputError("starter: invalid TriggerOptions.OnFailure: use FailureKeep or FailureRelease")
 
+	// ErrTTLBeyondRetention: with Options.RefuseTTLBeyondRetention, a keyed
+	// trigger's TTL is longer than the namespace's retention, so the key
+	// would be forgotten before it expires (when the server deletes the
+	// closed run's history). Nothing was started. Ask for a TTL within the
+	// retention, or raise the namespace's retention.
+	ErrTTLBeyondRetention = once.InputError("starter: TTL longer than the namespace's retention: a closed run's key is forgotten when its history is deleted; ask for a TTL within the retention or raise the retention")
+
 	// ErrUnknownTask: the task is not one of Options.Tasks, the tasks this
 	// client may trigger (when it names any). Nothing was started. The
 	// error's message names the task and the tasks the client knows.
@@ -140,6 +147,15 @@ type Options struct {
 	// Logger for warnings (TTL longer than retention). Optional: defaults
 	// to slog's default logger.
 	Logger sdklog.Logger
+
+	// RefuseTTLBeyondRetention makes a keyed trigger whose TTL is longer than
+	// the namespace's retention an input error (ErrTTLBeyondRetention),
+	// with nothing started, instead of a warning: such a key would be
+	// forgotten when the server deletes its closed run's history, before
+	// its TTL. The retention is read once per Client (DescribeNamespace);
+	// when it cannot be read, triggers go ahead. Optional: defaults to false
+	// (a warning through Logger, once per TTL).
+	RefuseTTLBeyondRetention bool
 
 	// MetricsHandler counts and times triggers (once.MetricTriggers and
 	// once.MetricTriggerLatency, tags task, environment, outcome = started |

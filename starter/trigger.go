@@ -125,8 +125,21 @@ type Run struct {
 	RunID string
 	// Key is the idempotency key ("" for an unkeyed trigger).
 	Key idempotency.Key
-	// Cached is true when the trigger returned an existing run.
+	// Cached is true when the trigger returned an existing run: false for
+	// exactly one caller per run started, the one whose start made it.
 	Cached bool
+	// ExpiresAt is when the key stops answering for the run: the effective
+	// expiry, min(TTL, close time + the namespace's retention), with the
+	// bound that sets it in ExpiryBound. While the run is running (a run
+	// this trigger started, or found running) it is the TTL's: the
+	// retention can only bring it forward once the run has closed. Zero
+	// when the trigger cannot tell without another read (a cached hit whose
+	// state the trigger did not read, when the retention may come before
+	// the TTL: see Client.Lookup), and for an unkeyed run.
+	ExpiresAt time.Time
+	// ExpiryBound says which bound sets ExpiresAt: ExpiryTTL or
+	// ExpiryRetention; "" when ExpiresAt is zero.
+	ExpiryBound ExpiryBound
 
 	c         *Client
 	debounced *debounced // a debounced trigger's: the debouncer run that took it
@@ -151,8 +164,9 @@ func (r *Run) Get(ctx context.Context, valuePtr any) error {
 // Errors: invalid input, all matching once.ErrInvalidInput
 // (idempotency.ErrInvalidTaskID, ErrEmptyKey, ErrKeyTooLong, ErrInvalidKey,
 // ErrInvalidScope, ErrInvalidTTL, ErrGlobalScopeNeedsKey,
-// ErrPayloadNotSerializable; ErrPayloadTooLarge, ErrNegativeDuration) with
-// nothing started; ErrKeyReusedWithDifferentPayload in strict mode (with the
+// ErrPayloadNotSerializable; ErrPayloadTooLarge, ErrNegativeDuration;
+// ErrTTLBeyondRetention with Options.RefuseTTLBeyondRetention) with nothing
+// started; ErrKeyReusedWithDifferentPayload in strict mode (with the
 // run); ErrServerUnreachable; ctx's error (errors.Is(err,
 // context.DeadlineExceeded) or context.Canceled); or the server's error.
 func (c *Client) Trigger(ctx context.Context, task string, payload any, opts TriggerOptions) (*Run, error) {
@@ -202,7 +216,8 @@ type prepared struct {
 	retryFailed bool
 	onFailure   FailurePolicy
 	payload     any
-	hash        string // payload hash in strict mode, else ""
+	hash        string        // payload hash in strict mode, else ""
+	retention   time.Duration // the namespace's; 0 when not known
 	extraMemo   map[string]any
 	start       startSpec // the start of a new key
 }
@@ -377,8 +392,11 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	if err != nil {
 		return nil, once.OutcomeFailed, err
 	}
+	p.retention = retention
 	if p.key() != "" {
-		c.warnTTL(p.ttl, retention)
+		if err := c.checkTTL(p.ttl, retention); err != nil {
+			return nil, once.OutcomeFailed, err
+		}
 	}
 	if hasSA {
 		p.start.searchAttributes = p.plan.SearchAttributes()
@@ -390,7 +408,16 @@ func (c *Client) trigger(ctx context.Context, task string, payload any, opts Tri
 	}
 	runID, err := c.start(ctx, p.start)
 	if err == nil {
-		return c.run(p, runID, false), once.OutcomeStarted, nil
+		run := c.run(p, runID, false)
+		if p.key() != "" {
+			// Running: its TTL's expiry, counted from its creation.
+			created, ok := runIDTime(runID)
+			if !ok {
+				created = c.opts.Now()
+			}
+			run.ExpiresAt, run.ExpiryBound = created.Add(p.ttl), ExpiryTTL
+		}
+		return run, once.OutcomeStarted, nil
 	}
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if p.key() == "" || !errors.As(err, &already) {
