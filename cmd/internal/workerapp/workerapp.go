@@ -346,6 +346,14 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 	}
+	retCtx, retCancel := context.WithTimeout(ctx, 10*time.Second)
+	if retention, err := m.starter.Retention(retCtx); err != nil {
+		fmt.Fprintf(m.Stdout, "Retention        unknown (%v)\n", err)
+	} else {
+		// A closed run's key lives no longer, whatever its TTL.
+		fmt.Fprintf(m.Stdout, "Retention        %s\n", formatRetention(retention))
+	}
+	retCancel()
 	saMode := worker.SearchAttributesOff
 	if m.SearchAttributes {
 		saMode = worker.SearchAttributesAuto
@@ -382,6 +390,16 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.Stdout, "HTTP API         %s\n", m.apiURL)
 	}
 	return nil
+}
+
+// formatRetention writes a retention in whole days as TTLs are written
+// ("30d"), else as a Go duration ("36h0m0s").
+func formatRetention(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return d.String()
 }
 
 // apiTokens are the HTTP API's tokens. Without any, the API serves without
