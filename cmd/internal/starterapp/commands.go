@@ -15,17 +15,25 @@ import (
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
 
 // triggerOutput is trigger's JSON output.
 type triggerOutput struct {
-	WorkflowID string          `json:"workflowId"`
-	RunID      string          `json:"runId"`
-	Cached     bool            `json:"cached"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	Cached     bool   `json:"cached"`
+	// ExpiresAt is the key's effective expiry (starter.Run.ExpiresAt) and
+	// ExpiryBound what sets it: "ttl" or "retention"; none when unknown.
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+	ExpiryBound string     `json:"expiryBound,omitempty"`
+	// Debounced: the trigger joined a burst (--debounce-key); WorkflowID is
+	// the burst's run, RunID "" until it starts.
+	Debounced bool            `json:"debounced,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
 }
 
 func (r *runner) triggerCommand() *cobra.Command {
@@ -37,8 +45,9 @@ run that exists (cached) instead of starting a second one.`,
 		Example: example(r.m.DisplayName,
 			`trigger hello --key order-42 --payload '{"name":"Ada"}'`,
 			`trigger hello --key order-42 --payload @payload.json --wait --output json`,
-			`trigger my-task --key customer-7 --key invoice-9 --ttl 12h --retry-failed`,
-			`trigger hello --payload @- --namespace staging --env prod < payload.json`),
+			`trigger my-task --key customer-7 --key invoice-9 --ttl 12h --retry-failed --strict-ttl`,
+			`trigger hello --payload @- --namespace staging --env prod < payload.json`,
+			`trigger hello --payload '{"name":"Ada"}' --debounce-key user-7 --debounce-delay 500ms --debounce-mode trailing --debounce-max-delay 5s`),
 		Args:              r.taskArgs,
 		ValidArgsFunction: r.completeTask,
 	}
@@ -52,8 +61,14 @@ run that exists (cached) instead of starting a second one.`,
 	retryFailed := fs.Bool("retry-failed", false, "start a new run when the key's run failed, timed out, was canceled or terminated")
 	strict := fs.Bool("strict", false, "fail when the key's run was triggered with a different payload")
 	wait := fs.Bool("wait", false, "wait for the run and print its result")
+	fs.BoolVar(&r.strictTTL, "strict-ttl", false, "refuse (exit 2, nothing started) a TTL longer than the namespace's retention, after which a closed run's key is forgotten whatever its TTL (default: a warning)")
+	debounceKey := fs.String("debounce-key", "", "debounce `KEY`: the triggers of the task with this key make one run per burst (no --key, --scope, --ttl, --retry-failed, --strict with it)")
+	debounceDelay := fs.Duration("debounce-delay", 0, "the quiet `DURATION` that ends a burst, e.g. 500ms, 5s (required with --debounce-key)")
+	debounceMode := fs.String("debounce-mode", "", "`MODE` leading (the run starts at once with the first payload; the default) or trailing (after the quiet period, with the last payload)")
+	debounceMaxDelay := fs.Duration("debounce-max-delay", 0, "the longest a burst lasts from its first trigger, `DURATION` (default none)")
 	r.addConnectFlags(c)
 	_ = c.RegisterFlagCompletionFunc("scope", fixedCompletion("run", "attempt", "global"))
+	_ = c.RegisterFlagCompletionFunc("debounce-mode", fixedCompletion(string(once.DebounceLeading), string(once.DebounceTrailing)))
 
 	c.RunE = func(c *cobra.Command, args []string) error {
 		task := args[0]
@@ -73,6 +88,11 @@ run that exists (cached) instead of starting a second one.`,
 			}
 		} else if *strict {
 			return usagef("--strict needs --key")
+		}
+		if *debounceKey != "" {
+			opts.Debounce = &starter.Debounce{Key: *debounceKey, Delay: *debounceDelay, MaxDelay: *debounceMaxDelay, Mode: once.DebounceMode(*debounceMode)}
+		} else if *debounceDelay != 0 || *debounceMaxDelay != 0 || *debounceMode != "" {
+			return usagef("--debounce-delay, --debounce-mode and --debounce-max-delay need --debounce-key")
 		}
 		payload, err := r.readPayload(*payloadArg)
 		if err != nil {
@@ -96,10 +116,11 @@ func (r *runner) trigger(ctx context.Context, s *starter.Client, task string, pa
 	} else {
 		run, err = s.Trigger(ctx, task, payload, opts)
 	}
-	if run == nil || run.RunID == "" {
+	debounced := opts.Debounce != nil
+	if run == nil || (run.RunID == "" && !debounced) {
 		return err // nothing to report but the error
 	}
-	out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached}
+	out := triggerOutput{WorkflowID: run.WorkflowID, RunID: run.RunID, Cached: run.Cached, Debounced: debounced}
 	if wait && err == nil {
 		out.Result = result
 		if len(out.Result) == 0 {
@@ -109,12 +130,24 @@ func (r *runner) trigger(ctx context.Context, s *starter.Client, task string, pa
 	if err != nil {
 		out.Error = oneLine(err.Error())
 	}
+	if !run.ExpiresAt.IsZero() {
+		exp := run.ExpiresAt.UTC()
+		out.ExpiresAt, out.ExpiryBound = &exp, string(run.ExpiryBound)
+	}
 	if printErr := r.printValue(out, func(w io.Writer) {
 		what := "started"
-		if out.Cached {
+		switch {
+		case out.Debounced && out.RunID == "":
+			fmt.Fprintf(w, "debounced  workflow %s  (the burst's run)\n", out.WorkflowID)
+		case out.Cached:
 			what = "cached "
+			fallthrough
+		default:
+			fmt.Fprintf(w, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
 		}
-		fmt.Fprintf(w, "%s  workflow %s  run %s\n", what, out.WorkflowID, out.RunID)
+		if out.ExpiresAt != nil {
+			fmt.Fprintf(w, "expires  %s (%s)\n", out.ExpiresAt.Format(time.RFC3339), out.ExpiryBound)
+		}
 		if out.Result != nil {
 			fmt.Fprintf(w, "result   %s\n", out.Result)
 		}
@@ -262,20 +295,23 @@ func requireKey(keys []string) (idempotency.TriggerKey, error) {
 
 // describeOutput is describe's JSON output.
 type describeOutput struct {
-	Task       string          `json:"task"`
-	WorkflowID string          `json:"workflowId"`
-	RunID      string          `json:"runId"`      // the run that holds the workflow ID now
-	FirstRunID string          `json:"firstRunId"` // the run's stable ID, as trigger prints it
-	Key        string          `json:"key"`
-	KeyText    string          `json:"keyText"`
-	Scope      string          `json:"scope"`
-	Status     string          `json:"status"`
-	ExpiresAt  *time.Time      `json:"expiresAt,omitempty"`
-	Expired    bool            `json:"expired"`
-	Reset      bool            `json:"reset"`
-	StartTime  time.Time       `json:"startTime"`
-	CloseTime  *time.Time      `json:"closeTime,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
+	Task       string     `json:"task"`
+	WorkflowID string     `json:"workflowId"`
+	RunID      string     `json:"runId"`      // the run that holds the workflow ID now
+	FirstRunID string     `json:"firstRunId"` // the run's stable ID, as trigger prints it
+	Key        string     `json:"key"`
+	KeyText    string     `json:"keyText"`
+	Scope      string     `json:"scope"`
+	Status     string     `json:"status"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	// ExpiryBound is what sets ExpiresAt: "ttl" (the key's TTL) or
+	// "retention" (the namespace's, after the run closed).
+	ExpiryBound string          `json:"expiryBound,omitempty"`
+	Expired     bool            `json:"expired"`
+	Reset       bool            `json:"reset"`
+	StartTime   time.Time       `json:"startTime"`
+	CloseTime   *time.Time      `json:"closeTime,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
 	// Query lists every run of the key (replaced ones too) with built-in
 	// search attributes only: temporal workflow list --query "…".
 	Query string `json:"query"`
@@ -337,7 +373,7 @@ func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, k
 		out.Status = "reset"
 	}
 	if !info.ExpiresAt.IsZero() {
-		out.ExpiresAt = &info.ExpiresAt
+		out.ExpiresAt, out.ExpiryBound = &info.ExpiresAt, string(info.ExpiryBound)
 	}
 	if !info.CloseTime.IsZero() {
 		out.CloseTime = &info.CloseTime
@@ -364,9 +400,9 @@ func printDescribe(w io.Writer, out describeOutput) {
 	if out.ExpiresAt != nil {
 		state := ""
 		if out.Expired {
-			state = " (expired: the next trigger starts a new run)"
+			state = "; expired: the next trigger starts a new run"
 		}
-		fmt.Fprintf(w, "Expires    %s%s\n", out.ExpiresAt.Format(time.RFC3339), state)
+		fmt.Fprintf(w, "Expires    %s (%s%s)\n", out.ExpiresAt.Format(time.RFC3339), boundText(out.ExpiryBound), state)
 	}
 	fmt.Fprintf(w, "Workflow   %s\n", out.WorkflowID)
 	fmt.Fprintf(w, "Run        %s\n", out.FirstRunID)
@@ -378,6 +414,17 @@ func printDescribe(w io.Writer, out describeOutput) {
 		fmt.Fprintf(w, "Result     %s\n", out.Result)
 	}
 	fmt.Fprintf(w, "All runs   temporal workflow list --query \"%s\"\n", out.Query)
+}
+
+// boundText says what sets an expiry.
+func boundText(bound string) string {
+	switch starter.ExpiryBound(bound) {
+	case starter.ExpiryTTL:
+		return "ttl"
+	case starter.ExpiryRetention:
+		return "retention: the namespace deletes the closed run's history"
+	}
+	return bound
 }
 
 // listItem is one run in describe's list (without --key).
