@@ -175,6 +175,7 @@ type runner struct {
 	env            string
 	taskQueue      string
 	tasks          string // --tasks: comma-separated task IDs; "" for any
+	strictTTL      bool   // trigger --strict-ttl
 	conn           connection.Flags
 
 	cmdCtx context.Context    // bounded by --command-timeout; nil without
@@ -519,6 +520,8 @@ func (r *runner) connect(c *cobra.Command) (*starter.Client, func(), error) {
 		// The tasks the CLI may name (--tasks): another is refused before
 		// any start. A task's retry policy and timeouts are the worker's.
 		Tasks: r.taskList(),
+		// trigger --strict-ttl: a TTL beyond the retention is an input error.
+		RefuseTTLBeyondRetention: r.strictTTL,
 	})
 	switch {
 	case err == nil:
