@@ -117,6 +117,22 @@
 // the workflow ID, so the old run's history stays readable and the next
 // trigger replaces the marker. Concurrent resets of one run make one marker.
 //
+// # Debounce
+//
+// TriggerOptions.Debounce makes a trigger one of a burst (once.Debounce):
+// the triggers of a task with one debounce key make one run, started at
+// once with the first payload (leading) or after the quiet period with the
+// last (trailing, by MaxDelay at the latest). A debounced trigger is one
+// SignalWithStartWorkflowExecution (through the SDK client, with its
+// settings) of the burst's debouncer, the workflow "<env>/<task>/debounce-<key>"
+// of type once.DebounceWorkflow that the worker registers: it holds the
+// payload and a timer, and starts the run (see workflows.RegisterDebouncer).
+// The Run it returns names the burst's run before it starts — its workflow
+// ID is derived from the debouncer's key and the debouncer's run ID that
+// took the signal —, with RunID "" and Cached false; Run.Get waits for the
+// debouncer's run to close, then for the burst's run. A debounced trigger
+// takes no other option (once.ErrInvalidDebounce).
+//
 // # Cost
 //
 // The hot path is one RPC. A key the Client has not seen answered costs one
