@@ -78,6 +78,16 @@
 // payload does not decode into the task's payload type
 // (once.ErrTypeBadPayload).
 //
+// # Debounce
+//
+// ChildOptions.Debounce makes a child trigger one of a burst
+// (once.Debounce): the triggers of the task with one debounce key — from
+// tasks, services and the CLI alike — make one run per burst, started by the
+// burst's debouncer (RegisterDebouncer; worker.New registers it). Workflow
+// code cannot signal-with-start, so the trigger is an activity
+// (RuntimeActivities.SignalDebouncer); the Handle names the burst's run, and
+// Get waits for the debouncer's run, then for the burst's run (AttachRun).
+//
 // # Testing
 //
 // Package oncetest runs tasks in Temporal's test environment as a worker of
