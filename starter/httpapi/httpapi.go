@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -129,9 +128,6 @@ type handler struct {
 	base     *starter.Client
 	starters map[string]*starter.Client // by environment: one per token environment
 	mux      *http.ServeMux
-
-	retMu     sync.Mutex
-	retention time.Duration // the namespace's, once read; 0 before
 }
 
 // New returns the HTTP API of s: Once's routes under /v1/ and the OpenAPI

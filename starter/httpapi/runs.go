@@ -11,7 +11,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/once-run/once/idempotency"
@@ -90,7 +89,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 // describeInfo fills b from a Lookup.
-func (h *handler) describeInfo(ctx context.Context, s *starter.Client, b *runBody, info *starter.RunInfo) {
+func describeInfo(b *runBody, info *starter.RunInfo) {
 	b.CurrentRunID = info.CurrentRunID
 	b.Key = string(info.Key)
 	b.KeyText = info.KeyText
@@ -100,37 +99,16 @@ func (h *handler) describeInfo(ctx context.Context, s *starter.Client, b *runBod
 	b.Expired = info.Expired
 	b.StartedAt = timePtr(info.StartTime)
 	b.ClosedAt = timePtr(info.CloseTime)
-	h.expiry(ctx, s, b, info.ExpiresAt, info.CloseTime)
+	b.expiry(info.ExpiresAt, info.ExpiryBound)
 }
 
-// expiry sets the effective expiry of b: ttlExpiry, or closeTime plus the
-// namespace's retention when that is earlier.
-func (h *handler) expiry(ctx context.Context, s *starter.Client, b *runBody, ttlExpiry, closeTime time.Time) {
-	if ttlExpiry.IsZero() {
+// expiry sets the key's effective expiry, as the starter reports it
+// (min(TTL, close time + the namespace's retention)); none when unknown.
+func (b *runBody) expiry(at time.Time, bound starter.ExpiryBound) {
+	if at.IsZero() {
 		return
 	}
-	exp, bound := ttlExpiry, "ttl"
-	if !closeTime.IsZero() {
-		if ret := h.retentionOf(ctx, s); ret > 0 && closeTime.Add(ret).Before(exp) {
-			exp, bound = closeTime.Add(ret), "retention"
-		}
-	}
-	b.ExpiresAt, b.ExpiryBound = timePtr(exp), bound
-}
-
-// retentionOf is the namespace's retention, read once; 0 when unknown.
-func (h *handler) retentionOf(ctx context.Context, s *starter.Client) time.Duration {
-	h.retMu.Lock()
-	defer h.retMu.Unlock()
-	if h.retention > 0 {
-		return h.retention
-	}
-	resp, err := s.Temporal().WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.Namespace()})
-	if err != nil {
-		return 0
-	}
-	h.retention = resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
-	return h.retention
+	b.ExpiresAt, b.ExpiryBound = timePtr(at), string(bound)
 }
 
 // wait waits up to d for the run to close, and fills in its status and
@@ -264,7 +242,7 @@ func (h *handler) describeRun(ctx context.Context, s *starter.Client, b *runBody
 	if k, err := idempotency.ParseKey(ref.Suffix); err == nil {
 		// A keyed run: the key's lookup describes it while it holds the key.
 		if ki, err := s.Lookup(ctx, ref.Task, k, starter.LookupOptions{}); err == nil && ki.RunID == ref.FirstRunID {
-			h.describeInfo(ctx, s, b, ki)
+			describeInfo(b, ki)
 			if b.Attempts, err = h.attempt(ctx, s, workflowID, ki.CurrentRunID); err != nil {
 				return err
 			}
@@ -374,7 +352,7 @@ func (h *handler) describeKey(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	b := newRunBody(task, info.WorkflowID, info.RunID)
-	h.describeInfo(ctx, c.s, b, info)
+	describeInfo(b, info)
 	if b.Attempts, err = h.attempt(ctx, c.s, info.WorkflowID, info.CurrentRunID); err != nil {
 		h.fail(w, err)
 		return
@@ -445,7 +423,7 @@ func (h *handler) listRuns(w http.ResponseWriter, r *http.Request, c *caller) {
 		b.Reset = rs.Reset
 		b.StartedAt = timePtr(rs.StartTime)
 		b.ClosedAt = timePtr(rs.CloseTime)
-		h.expiry(ctx, c.s, b, rs.ExpiresAt, rs.CloseTime)
+		b.expiry(rs.ExpiresAt, rs.ExpiryBound)
 		out = append(out, b)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"runs": out})

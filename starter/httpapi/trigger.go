@@ -106,11 +106,14 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 	body.Cached = &run.Cached
 	if run.Key != "" {
 		body.Key = string(run.Key)
-		// The key's effective expiry: its run's TTL, bounded by retention
-		// once it closed. A lookup that fails leaves it out: the trigger
-		// happened.
-		if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
-			h.describeInfo(ctx, c.s, body, info)
+		body.expiry(run.ExpiresAt, run.ExpiryBound)
+		if body.ExpiresAt == nil {
+			// A cached hit whose state the trigger did not read: the
+			// key's lookup tells its effective expiry. One that fails
+			// leaves it out: the trigger happened.
+			if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
+				describeInfo(body, info)
+			}
 		}
 	}
 	if wait > 0 {
@@ -123,7 +126,7 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 			// Closed while it waited: its close time, and the expiry that
 			// retention now bounds.
 			if info, err := c.s.Lookup(ctx, task, run.Key, starter.LookupOptions{}); err == nil && info.RunID == run.RunID {
-				h.describeInfo(ctx, c.s, body, info)
+				describeInfo(body, info)
 			}
 		}
 	}
