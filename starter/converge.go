@@ -206,11 +206,13 @@ func (c *Client) judge(ctx context.Context, p *prepared, already *serviceerror.W
 	if parsed && rid.ttl > 0 && cur.firstRunID == cur.runID {
 		if created, ok := runIDTime(cur.runID); ok {
 			cur.hash = rid.hash
-			cur.ttlExpiry = created.Add(rid.ttl)
 			if cur.started.IsZero() {
 				cur.started = created
 			}
-			cur.cached = c.opts.Now().Before(cur.ttlExpiry)
+			// From the start time when the run was read (as Lookup counts
+			// it), else from the run ID's: the same to the millisecond.
+			cur.ttlExpiry = cur.started.Add(rid.ttl)
+			cur.cached = c.opts.Now().Before(created.Add(rid.ttl))
 			return cur, nil
 		}
 	}
