@@ -44,6 +44,10 @@ const (
 // positive, a MaxDelay below Delay, or an unknown mode.
 var ErrInvalidDebounce = InputError("once: invalid debounce: want a key, a positive delay, a maxDelay of at least the delay (or none), and mode leading or trailing")
 
+// OutcomeDebounced is the outcome (TagOutcome) of a debounced trigger: it
+// joined a burst, whose debouncer starts the run.
+const OutcomeDebounced = "debounced"
+
 // The debouncer: the workflow type that holds a burst and the signal each
 // trigger of the burst sends it. Neither name is a valid task ID (a colon),
 // so no task can take them.

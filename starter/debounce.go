@@ -32,7 +32,7 @@ func (c *Client) debounce(ctx context.Context, task string, payload any, opts Tr
 	defer cancel()
 	ctx, done := c.observe(ctx, task)
 	run, err := c.signalDebouncer(ctx, task, payload, opts)
-	outcome := once.OutcomeStarted
+	outcome := once.OutcomeDebounced
 	if err != nil {
 		outcome = once.OutcomeFailed
 	}

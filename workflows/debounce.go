@@ -296,7 +296,7 @@ func (c *child) waitSignalled(ctx workflow.Context) error {
 	dc.debRunID, dc.runTrigger = runID, tr
 	c.workflowID = tr.WorkflowID
 	c.started, c.attached = true, true
-	c.count(ctx, once.OutcomeStarted)
+	c.count(ctx, once.OutcomeDebounced)
 	return nil
 }
 
