@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,21 +216,29 @@ func TestProductionClientSettings(t *testing.T) {
 	})
 
 	t.Run("trigger from an activity", func(t *testing.T) {
-		run, err := s.Trigger(tenantCtx, secureActivityParent.ID(), in, starter.TriggerOptions{Key: idempotency.Parts{unique("a")}})
+		parentKey := idempotency.Parts{unique("a")}
+		run, err := s.Trigger(tenantCtx, secureActivityParent.ID(), in, starter.TriggerOptions{Key: parentKey})
 		require.NoError(t, err)
 		var out secureOutput
 		require.NoError(t, run.Get(ctx, &out))
 		require.Equal(t, secureOutput{Customer: secretCustomer, Tenant: "acme"}, out)
 		requireNoPlaintext(t, ctx, raw, run.WorkflowID, run.RunID)
-		runs, err := s.ListRuns(ctx, secureEcho.ID(), starter.ListOptions{})
+		parent, err := s.Lookup(ctx, secureActivityParent.ID(), parentKey, starter.LookupOptions{})
 		require.NoError(t, err)
+		// The activity's run is the one run of secureEcho started while the
+		// parent ran (the subtests run one after the other); its key Once
+		// derived from the call, so its memo holds no key text.
 		var child *starter.RunSummary
-		for i, r := range runs {
-			if strings.HasPrefix(r.KeyText, "once-activity") {
-				child = &runs[i]
+		eventually(t, 10*time.Second, "the activity's run is listed", func() (bool, error) {
+			runs, err := s.ListRuns(ctx, secureEcho.ID(), starter.ListOptions{})
+			for i, r := range runs {
+				if !r.StartTime.Before(parent.StartTime) && r.Key != "" {
+					child = &runs[i]
+				}
 			}
-		}
-		require.NotNil(t, child, "the activity's run is listed, its memo decoded: %+v", runs)
+			return child != nil, err
+		})
+		require.Empty(t, child.KeyText, "a key Once derived is no text a user gave")
 		requireInNamespaceOnly(t, ctx, raw, child.WorkflowID)
 		started := requireNoPlaintext(t, ctx, raw, child.WorkflowID, child.RunID)
 		requireHeader(t, started, tenantHeader, "acme")
