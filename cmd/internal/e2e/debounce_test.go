@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once"
@@ -225,4 +228,56 @@ func TestDebounceWorkerSIGKILL(t *testing.T) {
 	require.Equal(t, 9, resultOf(t, ctx, triggers[0].run), "the last payload")
 	require.True(t, startTime(t, ctx, e, ids[0]).After(killedAt), "started by the new worker")
 	e.requireRunIDs(t, ctx, examples.ChildTask.ID(), ids)
+}
+
+// debounceReplayDir holds the debouncer's recorded histories, replayed by
+// package workflows (TestDebouncerReplays).
+var debounceReplayDir = filepath.Join("..", "..", "..", "workflows", "testdata", "debounce")
+
+// TestDebounceRecordHistories records a debouncer's run per mode (five
+// triggers of child-task, 50 ms apart, delay 300 ms) on the embedded
+// server into workflows/testdata/debounce, with fixed identities. It runs
+// only with ONCE_RECORD_HISTORIES=1:
+//
+//	ONCE_RECORD_HISTORIES=1 go test -count=1 -run TestDebounceRecordHistories ./cmd/internal/e2e/
+func TestDebounceRecordHistories(t *testing.T) {
+	if os.Getenv(recordEnv) != "1" {
+		t.Skipf("set %s=1 to record replay histories", recordEnv)
+	}
+	const env, identity = "record", "once-record"
+	copts := sharedClientOptions()
+	copts.Identity = identity
+	st := mustDialStarter(t, copts, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
+	c := st.Temporal()
+	w, err := worker.New(st, worker.Options{
+		Tasks: examples.Tasks(), Logger: shared.DiscardLogger(),
+		Worker: sdkworker.Options{Identity: identity},
+	})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	defer w.Stop()
+	ctx := testCtx(t, 2*time.Minute)
+
+	old, err := filepath.Glob(filepath.Join(debounceReplayDir, "*.json"))
+	require.NoError(t, err)
+	for _, p := range old {
+		require.NoError(t, os.Remove(p))
+	}
+	for _, mode := range []once.DebounceMode{once.DebounceTrailing, once.DebounceLeading} {
+		d := starter.Debounce{Key: "replay-" + string(mode), Delay: 300 * time.Millisecond, MaxDelay: 2 * time.Second, Mode: mode}
+		var last *starter.Run
+		for i := range 5 {
+			last, err = st.Trigger(ctx, examples.ChildTask.ID(), map[string]any{"i": i}, starter.TriggerOptions{Debounce: &d})
+			require.NoError(t, err)
+			time.Sleep(50 * time.Millisecond)
+		}
+		require.NoError(t, last.Get(ctx, nil))
+		desc, err := c.DescribeWorkflowExecution(ctx, last.WorkflowID, "")
+		require.NoError(t, err)
+		debouncer := desc.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId()
+		require.NotEmpty(t, debouncer, "the burst's run is the debouncer's child")
+		paths, err := starter.RecordRun(ctx, c, debouncer, debounceReplayDir)
+		require.NoError(t, err)
+		t.Logf("%s: wrote %v", mode, paths)
+	}
 }
