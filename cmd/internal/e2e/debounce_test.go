@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,4 +281,52 @@ func TestDebounceRecordHistories(t *testing.T) {
 		require.NoError(t, err)
 		t.Logf("%s: wrote %v", mode, paths)
 	}
+}
+
+// The CLI's debounce flags: five triggers with one debounce key name one
+// run, the last one waits for it and prints the last payload; bad debounce
+// flags are usage errors (exit 2) and start nothing.
+func TestCLIDebounce(t *testing.T) {
+	e := newTaskEnv(t, true)
+	key := unique("cli")
+	var ids []string
+	for i := range 5 {
+		args := []string{"trigger", examples.ChildTask.ID(), "--payload", fmt.Sprintf(`{"i":%d}`, i),
+			"--debounce-key", key, "--debounce-delay", "300ms", "--debounce-mode", "trailing", "--debounce-max-delay", "5s", "--json"}
+		if i == 4 {
+			args = append(args, "--wait")
+		}
+		r := cli(t, e.env, "", args...)
+		requireOK(t, r)
+		out := decodeJSON[struct {
+			cliTrigger
+			Debounced bool `json:"debounced"`
+		}](t, r.stdout)
+		require.True(t, out.Debounced, r.stdout)
+		require.Empty(t, out.RunID)
+		ids = append(ids, out.WorkflowID)
+		if i == 4 {
+			require.JSONEq(t, `{"i":4}`, string(out.Result))
+		}
+	}
+	require.Equal(t, []string{ids[0], ids[0], ids[0], ids[0], ids[0]}, ids)
+	r := cli(t, e.env, "", "trigger", examples.ChildTask.ID(), "--debounce-key", key, "--debounce-delay", "300ms")
+	requireOK(t, r)
+	require.Contains(t, r.stdout, "debounced")
+
+	for name, args := range map[string][]string{
+		"delay without key":  {"--debounce-delay", "1s"},
+		"key without delay":  {"--debounce-key", "k"},
+		"unknown mode":       {"--debounce-key", "k", "--debounce-delay", "1s", "--debounce-mode", "sideways"},
+		"maxDelay below":     {"--debounce-key", "k", "--debounce-delay", "1s", "--debounce-max-delay", "10ms"},
+		"with a key":         {"--debounce-key", "k", "--debounce-delay", "1s", "--key", "x"},
+		"malformed delay":    {"--debounce-key", "k", "--debounce-delay", "soon"},
+		"mode without key":   {"--debounce-mode", "leading"},
+		"negative max delay": {"--debounce-key", "k", "--debounce-delay", "1s", "--debounce-max-delay", "-1s"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			requireOneLineError(t, cli(t, e.env, "", append([]string{"trigger", examples.ChildTask.ID()}, args...)...), 2)
+		})
+	}
+	e.requireRunIDs(t, testCtx(t, time.Minute), examples.ChildTask.ID(), []string{ids[0], r.stdout[len("debounced  workflow "):strings.Index(r.stdout, "  (")]})
 }
