@@ -138,31 +138,57 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	}
 	w := &Worker{env: s.Environment(), taskQueue: s.TaskQueue()}
 	c := s.Temporal()
-
-	so := s.Options()
-	seen := make(map[string]bool, len(opts.Tasks))
-	for _, t := range opts.Tasks {
-		if t == nil {
-			return nil, errors.New("worker: nil task")
-		}
-		if seen[t.ID()] {
-			return nil, fmt.Errorf("worker: task %q registered twice", t.ID())
-		}
-		seen[t.ID()] = true
-		w.tasks = append(w.tasks, t.ID())
+	var err error
+	if w.tasks, err = taskIDs(opts.Tasks); err != nil {
+		return nil, err
 	}
-
 	if opts.Tracer != nil {
 		if to := opts.Tracer.Options(); to.HeaderKey == "" || to.SpanContextKey == nil {
 			return nil, errors.New("worker: the tracer names no header key or span context key")
 		}
 	}
+	if w.starter, err = activityStarter(s, opts, w.tasks); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	switch opts.SearchAttributes {
+	case SearchAttributesOn:
+		w.hasSA = true
+	case SearchAttributesAuto:
+		w.hasSA = hasSearchAttributes(c, s.Namespace(), opts.Logger)
+	}
+	w.sdk = sdkworker.New(c, w.taskQueue, sdkOptions(opts))
+	w.register(c, opts)
+	return w, nil
+}
 
-	// The starter of activities: s. When s lists the tasks it may trigger,
-	// the worker's own are added to the list; when it lists none, any task
-	// may be triggered (another worker of the queue may run it).
+// taskIDs lists the IDs of tasks in order.
+//
+// Errors: a nil task, a task listed twice.
+func taskIDs(tasks []workflows.Definition) ([]string, error) {
+	var ids []string
+	for _, t := range tasks {
+		if t == nil {
+			return nil, errors.New("worker: nil task")
+		}
+		if slices.Contains(ids, t.ID()) {
+			return nil, fmt.Errorf("worker: task %q registered twice", t.ID())
+		}
+		ids = append(ids, t.ID())
+	}
+	return ids, nil
+}
+
+// activityStarter is the starter of activities: s, with the worker's tasks
+// added to the tasks s may trigger when it lists any (when it lists none,
+// any task may be triggered: another worker of the queue may run it), the
+// worker's tracer when s has none, and Once's search attributes when the
+// worker sets them on children (the starter asks the server itself, once).
+//
+// Errors: those of starter.Client.With.
+func activityStarter(s *starter.Client, opts Options, tasks []string) (*starter.Client, error) {
+	so := s.Options()
 	if len(so.Tasks) > 0 {
-		for _, id := range w.tasks {
+		for _, id := range tasks {
 			if !slices.Contains(so.Tasks, id) {
 				so.Tasks = append(so.Tasks, id)
 			}
@@ -171,27 +197,27 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	if so.Tracer == nil {
 		so.Tracer = opts.Tracer
 	}
-	// The starter asks the server itself, once.
 	so.SearchAttributes = so.SearchAttributes || opts.SearchAttributes != SearchAttributesOff
-	var err error
-	if w.starter, err = s.With(so); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
-	}
+	return s.With(so)
+}
 
-	switch opts.SearchAttributes {
-	case SearchAttributesOn:
-		w.hasSA = true
-	case SearchAttributesAuto:
-		w.hasSA = hasSearchAttributes(c, s.Namespace(), opts.Logger)
-	}
-
+// sdkOptions are opts.Worker with Once's interceptors appended to a copy of
+// its Interceptors: the tracing one with opts.Tracer, then the one that
+// carries the run context to activities.
+func sdkOptions(opts Options) sdkworker.Options {
 	wopts := opts.Worker
 	wopts.Interceptors = append(wopts.Interceptors[:0:0], wopts.Interceptors...)
 	if opts.Tracer != nil {
 		wopts.Interceptors = append(wopts.Interceptors, interceptor.NewTracingInterceptor(opts.Tracer))
 	}
 	wopts.Interceptors = append(wopts.Interceptors, &runContextInterceptor{})
-	w.sdk = sdkworker.New(c, w.taskQueue, wopts)
+	return wopts
+}
+
+// register registers the tasks with the worker's runtime, the workflow
+// that fails runs of unknown tasks (unless opts.KeepUnknownTasks), Once's
+// runtime activity (on c) and opts.Activities.
+func (w *Worker) register(c client.Client, opts Options) {
 	rt := workflows.Runtime{
 		Environment:            w.env,
 		SearchAttributes:       w.hasSA,
@@ -210,7 +236,6 @@ func New(s *starter.Client, opts Options) (*Worker, error) {
 	for _, a := range opts.Activities {
 		w.sdk.RegisterActivity(a)
 	}
-	return w, nil
 }
 
 // hasSearchAttributes asks the server whether namespace has all of Once's
