@@ -41,6 +41,7 @@ const (
 	MemoEnvironment = "once.env"         // the environment (runs of earlier versions)
 	MemoReset       = "once.reset"       // true on the marker run that ResetKey puts in place
 	MemoStartNonce  = "once.startNonce"  // the random token of the start that made a replacement run: tells its caller from those the server answered with the run
+	MemoOnFailure   = "once.onFailure"   // "release" on a run of a task whose failure releases its key (FailurePolicy); written by the task's runtime
 )
 
 // Custom search attributes (Keyword) that Once sets on the runs it starts

@@ -44,6 +44,11 @@ type Memo struct {
 	// whose start made the run — and only that one — finds its own token
 	// there (the server answers the others with the same run).
 	StartNonce string
+	// OnFailure is the failure policy of the run's task, which the task's
+	// runtime writes on each run of a task that releases its key
+	// (once.FailureRelease); FailureDefault (keep) when the memo does not
+	// say.
+	OnFailure once.FailurePolicy
 }
 
 // Fields returns the memo entries, by the names of package once
@@ -69,6 +74,9 @@ func (m Memo) Fields() map[string]any {
 	}
 	if m.StartNonce != "" {
 		f[once.MemoStartNonce] = m.StartNonce
+	}
+	if m.OnFailure != once.FailureDefault {
+		f[once.MemoOnFailure] = m.OnFailure.String()
 	}
 	return f
 }

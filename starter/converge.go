@@ -55,7 +55,7 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 		}
 		if cur.cached && !p.retryFailed {
 			release := false
-			if p.onFailure == FailureRelease {
+			if p.onFailure != FailureKeep {
 				if release, err = c.released(ctx, p, &cur, desc); err != nil {
 					return nil, once.OutcomeFailed, err
 				}
@@ -97,25 +97,35 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 	return nil, once.OutcomeFailed, fmt.Errorf("workflow %s: its run was replaced %d times while triggering; try again", p.workflowID(), maxReplaceRounds)
 }
 
-// released reports whether the run cur gives up its key under
-// FailureRelease: it closed failed, timed out or terminated. A closed run's
-// status never changes, so the judgement holds for the replacement's start,
-// which the server makes with ALLOW_DUPLICATE_FAILED_ONLY all the same. desc,
-// when it describes the run, saves the read; cur gets the run's status and
-// close time.
+// released reports whether the run cur gives up its key: it closed failed,
+// timed out or terminated, and the trigger's policy, or with FailureDefault
+// the one the run's memo records (the task's), is FailureRelease. A closed
+// run's status and memo entry never change, so the judgement holds for the
+// replacement's start, which the server makes with
+// ALLOW_DUPLICATE_FAILED_ONLY all the same. desc, when it describes the run,
+// saves the read; cur gets the run's status and close time. With
+// FailureDefault a task known to keep its keys is not read (failure.go).
 func (c *Client) released(ctx context.Context, p *prepared, cur *current, desc *workflowservice.DescribeWorkflowExecutionResponse) (bool, error) {
 	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != cur.runID {
+		if p.onFailure == FailureDefault && c.keeps(p.task()) {
+			return false, nil
+		}
 		var err error
 		if desc, err = c.describe(ctx, p.workflowID(), cur.runID); err != nil {
 			return false, err
 		}
 	}
+	c.learnPolicy(ctx, p.task(), p.workflowID(), desc)
 	cur.read(desc)
 	switch desc.GetWorkflowExecutionInfo().GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
 		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
 		enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return true, nil
+		if p.onFailure == FailureRelease {
+			return true, nil
+		}
+		m := c.decodeMemo(ctx, p.workflowID(), desc.GetWorkflowExecutionInfo().GetMemo())
+		return m.OnFailure == FailureRelease, nil
 	}
 	return false, nil
 }

@@ -47,7 +47,7 @@ func (c *Client) signalDebouncer(ctx context.Context, task string, payload any, 
 	if err := ctx.Err(); err != nil {
 		return nil, err // the caller gave up: signal nothing
 	}
-	if opts.Key != nil || opts.Scope != "" || opts.TTL != 0 || opts.RetryFailed || opts.OnFailure != FailureKeep ||
+	if opts.Key != nil || opts.Scope != "" || opts.TTL != 0 || opts.RetryFailed || opts.OnFailure != FailureDefault ||
 		opts.Strict || opts.StartDelay != 0 || len(opts.Memo) > 0 {
 		return nil, fmt.Errorf("debounce: a debounced trigger takes no Key, Scope, TTL, RetryFailed, OnFailure, Strict, StartDelay or Memo (its run's key comes from the debouncer): %w", once.ErrInvalidDebounce)
 	}

@@ -84,9 +84,10 @@ var (
 	// none.
 	ErrNegativeDuration = once.InputError("starter: negative duration in TriggerOptions: use 0 for the default or a positive duration")
 
-	// ErrInvalidFailurePolicy: TriggerOptions.OnFailure is not FailureKeep
-	// or FailureRelease.
-	ErrInvalidFailurePolicy = once.InputError("starter: invalid TriggerOptions.OnFailure: use FailureKeep or FailureRelease")
+	// ErrInvalidFailurePolicy: TriggerOptions.OnFailure is not
+	// FailureDefault, FailureKeep or FailureRelease
+	// (once.ErrInvalidFailurePolicy).
+	ErrInvalidFailurePolicy = once.ErrInvalidFailurePolicy
 
 	// ErrTTLBeyondRetention: with Options.RefuseTTLBeyondRetention, a keyed
 	// trigger's TTL is longer than the namespace's retention, so the key
@@ -241,8 +242,9 @@ type Client struct {
 	warned    sync.Map // ttl → struct{}: warn once per TTL
 	metrics   sync.Map // task + "\x00" + outcome → triggerMetrics
 
-	factsCache factsCache // facts of runs judged from their memo
-	seen       seenKeys   // workflow IDs of keys seen answered (recheck.go)
+	factsCache factsCache  // facts of runs judged from their memo
+	seen       seenKeys    // workflow IDs of keys seen answered (recheck.go)
+	policies   policyHints // tasks known to keep their keys (failure.go)
 }
 
 // triggerMetrics are the counter and timer of one task and outcome.

@@ -56,12 +56,16 @@ type TriggerOptions struct {
 	// run is returned as a cached hit).
 	RetryFailed bool
 
-	// OnFailure is what a key does when its run closed without completing:
-	// FailureKeep (the run answers for the key, Cached) or FailureRelease
-	// (trigger.dev v4: a failed, timed-out or terminated run gives the key
-	// up and the next trigger starts one new run; a canceled run keeps it).
-	// RetryFailed, when set, releases canceled runs too. Optional: defaults
-	// to FailureKeep.
+	// OnFailure overrides the task's failure policy for this trigger: what
+	// the key does when its run closed without completing. FailureKeep: the
+	// run answers for the key (Cached). FailureRelease (trigger.dev v4): a
+	// failed, timed-out or terminated run gives the key up and the trigger
+	// starts one new run; a canceled run keeps it. RetryFailed, when set,
+	// releases canceled runs too. Optional: defaults to FailureDefault, the
+	// task's policy as its run records it (workflows.TaskOptions.OnFailure),
+	// else keep; judging a cached hit then costs one
+	// DescribeWorkflowExecution unless the trigger read the run already
+	// (FailureKeep costs none).
 	OnFailure FailurePolicy
 
 	// Strict makes a cached hit whose payload differs from the original
@@ -87,13 +91,18 @@ type TriggerOptions struct {
 }
 
 // FailurePolicy says whether a key whose run closed without completing
-// still answers for the key (TriggerOptions.OnFailure).
-type FailurePolicy int
+// still answers for the key (TriggerOptions.OnFailure): once.FailurePolicy,
+// the task's policy that a trigger may override.
+type FailurePolicy = once.FailurePolicy
 
+// Failure policies (see once.FailurePolicy).
 const (
+	// FailureDefault: the task's policy, as the key's run records it, else
+	// FailureKeep.
+	FailureDefault = once.FailureDefault
 	// FailureKeep: a failed, timed-out, canceled or terminated run answers
 	// for its key like a completed one, until the key expires or is reset.
-	FailureKeep FailurePolicy = iota
+	FailureKeep = once.FailureKeep
 	// FailureRelease: trigger.dev v4's key lifecycle. A run that failed,
 	// timed out or was terminated (trigger.dev's FAILED, CRASHED,
 	// SYSTEM_FAILURE, TIMED_OUT, EXPIRED) releases its key: the next trigger
@@ -101,19 +110,8 @@ const (
 	// A completed or canceled run keeps it. Judging a cached hit costs one
 	// DescribeWorkflowExecution, for the run's status, unless the trigger
 	// read it already.
-	FailureRelease
+	FailureRelease = once.FailureRelease
 )
-
-// String names the policy: "keep" or "release".
-func (f FailurePolicy) String() string {
-	switch f {
-	case FailureKeep:
-		return "keep"
-	case FailureRelease:
-		return "release"
-	}
-	return "FailurePolicy(" + strconv.Itoa(int(f)) + ")"
-}
 
 // Run is a handle on a task run.
 type Run struct {
@@ -237,7 +235,7 @@ func (c *Client) prepare(ctx context.Context, task string, payload any, opts Tri
 	if opts.StartDelay < 0 {
 		return nil, fmt.Errorf("StartDelay %v: %w", opts.StartDelay, ErrNegativeDuration)
 	}
-	if opts.OnFailure != FailureKeep && opts.OnFailure != FailureRelease {
+	if !opts.OnFailure.Valid() {
 		return nil, fmt.Errorf("OnFailure %v: %w", opts.OnFailure, ErrInvalidFailurePolicy)
 	}
 	ttl := opts.TTL

@@ -37,5 +37,9 @@ func DecodeMemo(memo *commonpb.Memo, dc converter.DataConverter) idempotency.Mem
 	get(once.MemoPayloadHash, &m.PayloadHash)
 	get(once.MemoReset, &m.Reset)
 	get(once.MemoStartNonce, &m.StartNonce)
+	var onFailure string
+	if get(once.MemoOnFailure, &onFailure) {
+		m.OnFailure, _ = once.ParseFailurePolicy(onFailure) // an unknown name: the default
+	}
 	return m
 }
