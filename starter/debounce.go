@@ -93,3 +93,16 @@ func (r *Run) getDebounced(ctx context.Context, valuePtr any) error {
 	}
 	return ctxError(ctx, r.c.client.GetWorkflow(ctx, r.WorkflowID, "").Get(ctx, valuePtr))
 }
+
+// Debouncer names the debouncer run that took a debounced trigger (see
+// TriggerOptions.Debounce): its workflow ID, "<env>/<task>/debounce-<key>",
+// and run ID. ok is false for a run of a trigger that was not debounced.
+// The burst's run (r.WorkflowID) exists once that debouncer run has
+// started it: at once when leading, when the burst ends when trailing; it
+// is the debouncer's child, and the debouncer's result names it.
+func (r *Run) Debouncer() (workflowID, runID string, ok bool) {
+	if r == nil || r.debounced == nil {
+		return "", "", false
+	}
+	return r.debounced.workflowID, r.debounced.runID, true
+}

@@ -112,6 +112,13 @@ func TestDebounce(t *testing.T) {
 			}
 			// Every trigger's Get waits for the same run.
 			require.Equal(t, got, resultOf(t, ctx, triggers[0].run))
+			// The debouncer that took the triggers is the run's parent.
+			debID, debRunID, ok := last.run.Debouncer()
+			require.True(t, ok)
+			desc, err := e.c.DescribeWorkflowExecution(ctx, ids[0], "")
+			require.NoError(t, err)
+			require.Equal(t, debID, desc.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId())
+			require.Equal(t, debRunID, desc.GetWorkflowExecutionInfo().GetParentExecution().GetRunId())
 			want = append(want, ids...)
 		})
 	}
