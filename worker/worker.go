@@ -1,7 +1,8 @@
 // Package worker wires Once's tasks into a Temporal worker for one
 // environment, on the SDK client of a starter.Client (starter.Dial) whose
 // environment, namespace and client settings it shares: it registers the
-// tasks (workflows.Definition), Once's runtime activity
+// tasks (workflows.Definition), the debouncer of debounced triggers
+// (workflows.RegisterDebouncer), Once's runtime activities
 // (workflows.RuntimeActivities), a starter for activities that trigger tasks
 // (activities.Trigger), the propagation of the run context to activities,
 // and tells the tasks whether to set Once's search attributes (off by
