@@ -187,9 +187,14 @@ const SignalDebouncerActivity = "SignalDebouncer"
 // SignalDebouncerInput is the input of SignalDebouncer: the debouncer and
 // the settings of the trigger, which start it when no burst is open.
 type SignalDebouncerInput struct {
-	WorkflowID string             `json:"workflowId"`
-	TaskQueue  string             `json:"taskQueue"`
-	Input      plan.DebounceInput `json:"input"`
+	// WorkflowID of the debouncer, "<env>/<task>/debounce-<key>".
+	WorkflowID string `json:"workflowId"`
+	// TaskQueue of the environment, where the debouncer runs.
+	TaskQueue string `json:"taskQueue"`
+	// Mode, Delay and MaxDelay of the trigger (once.Debounce), checked.
+	Mode     once.DebounceMode `json:"mode"`
+	Delay    time.Duration     `json:"delay"`
+	MaxDelay time.Duration     `json:"maxDelay,omitempty"`
 	// KeyText is the debounce key, for the debouncer's memo.
 	KeyText string `json:"keyText,omitempty"`
 }
@@ -213,7 +218,7 @@ func (a *RuntimeActivities) SignalDebouncer(ctx context.Context, in SignalDeboun
 		TaskQueue:             in.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		Memo:                  memo.Fields(),
-	}, once.DebounceWorkflow, in.Input)
+	}, once.DebounceWorkflow, plan.DebounceInput{Mode: in.Mode, Delay: in.Delay, MaxDelay: in.MaxDelay})
 	if err != nil {
 		return "", fmt.Errorf("signal debouncer %s: %w", in.WorkflowID, err)
 	}
@@ -223,7 +228,6 @@ func (a *RuntimeActivities) SignalDebouncer(ctx context.Context, in SignalDeboun
 // debounceCall is a debounced child trigger: the activity that signals the
 // debouncer, and what its answer makes known.
 type debounceCall struct {
-	task       plan.Task
 	debouncer  plan.Debouncer
 	signal     workflow.Future // SignalDebouncer: the debouncer's run ID
 	debRunID   string
@@ -256,7 +260,9 @@ func (t *Task[P, R]) startDebounced(ctx workflow.Context, payload P, opts ChildO
 	in := SignalDebouncerInput{
 		WorkflowID: d.WorkflowID,
 		TaskQueue:  workflow.GetInfo(ctx).TaskQueueName,
-		Input:      d.Input(),
+		Mode:       d.Settings.Mode,
+		Delay:      d.Settings.Delay,
+		MaxDelay:   d.Settings.MaxDelay,
 		KeyText:    d.Settings.Key,
 	}
 	c := &child{
@@ -265,7 +271,6 @@ func (t *Task[P, R]) startDebounced(ctx workflow.Context, payload P, opts ChildO
 		issued:    workflow.Now(ctx),
 		heartbeat: DefaultAttachHeartbeatTimeout,
 		debounce: &debounceCall{
-			task:      pt,
 			debouncer: d,
 			signal:    workflow.ExecuteActivity(actx, acts.SignalDebouncer, in, payload),
 		},

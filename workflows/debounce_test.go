@@ -210,7 +210,7 @@ func TestDebounceFromWorkflow(t *testing.T) {
 
 	var acts *workflows.RuntimeActivities
 	env.OnActivity(acts.SignalDebouncer, mock.Anything, mock.MatchedBy(func(in workflows.SignalDebouncerInput) bool {
-		return in.WorkflowID == d.WorkflowID && in.Input == d.Input() && in.KeyText == "k"
+		return in.WorkflowID == d.WorkflowID && in.Mode == once.DebounceTrailing && in.Delay == time.Second && in.MaxDelay == 0 && in.KeyText == "k"
 	}), mock.Anything).Return("debouncer-run-1", nil).Once()
 	debRes, _ := converter.GetDefaultDataConverter().ToPayload(workflows.DebounceResult{WorkflowID: run.WorkflowID, Triggers: 1})
 	env.OnActivity(acts.AttachRun, mock.Anything, workflows.AttachInput{WorkflowID: d.WorkflowID, RunID: "debouncer-run-1"}).
