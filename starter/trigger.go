@@ -123,8 +123,10 @@ type Run struct {
 	RunID string
 	// Key is the idempotency key ("" for an unkeyed trigger).
 	Key idempotency.Key
-	// Cached is true when the trigger returned an existing run: false for
-	// exactly one caller per run started, the one whose start made it.
+	// Cached is true when the trigger returned an existing run. Of the
+	// callers that start or replace a key's run at once, exactly one gets
+	// false: the one whose start made the run (a debounced trigger: see
+	// TriggerOptions.Debounce).
 	Cached bool
 	// ExpiresAt is when the key stops answering for the run: the effective
 	// expiry, min(TTL, close time + the namespace's retention), with the
@@ -133,7 +135,7 @@ type Run struct {
 	// retention can only bring it forward once the run has closed. Zero
 	// when the trigger cannot tell without another read (a cached hit whose
 	// state the trigger did not read, when the retention may come before
-	// the TTL: see Client.Lookup), and for an unkeyed run.
+	// the TTL: see Client.Lookup), and for an unkeyed or debounced run.
 	ExpiresAt time.Time
 	// ExpiryBound says which bound sets ExpiresAt: ExpiryTTL or
 	// ExpiryRetention; "" when ExpiresAt is zero.
