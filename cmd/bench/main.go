@@ -46,7 +46,7 @@ func main() {
 	scaleCounts := fs.String("scale-counts", joinInts(cfg.ScaleCounts), "existing runs of the scale mode, comma-separated")
 	fs.IntVar(&cfg.ScaleRounds, "scale-rounds", cfg.ScaleRounds, "A/B rounds of each pair in the scale mode")
 	only := fs.String("only", "", "run only these steps, comma-separated: new-key, cached-hit, batch, parent, rtt, storage, micro")
-	fs.BoolVar(&cfg.Diagnostics, "diagnostics", false, "add pairs that explain the others (raw starts with Once's memo, a raw describe, parents four ways, parent timelines)")
+	fs.BoolVar(&cfg.Diagnostics, "diagnostics", false, "add pairs that explain the others (raw starts with Once's memo, a raw describe, raw children with parts of what Once's carry, Once's parent three more ways, what each parent's children carry, parent timelines)")
 	fs.BoolVar(&cfg.NoMicro, "no-micro", false, "skip the in-process benchmarks")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "wait for started runs to finish before the parent pair")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")

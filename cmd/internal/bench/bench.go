@@ -10,7 +10,8 @@
 // minimum and maximum — against the goals of issue 14. Sections:
 //
 //   - starts: new key, cached hit, BatchTrigger vs raw parallel starts, a
-//     parent with 50 children;
+//     parent with 50 children (beside a raw parent whose children carry
+//     Once's child options);
 //   - round-trip time (Config.RTT, 20 ms): a client-side delay on every RPC
 //     of both sides; BatchTrigger vs raw parallel starts and vs a sequential
 //     Trigger loop, and BatchTrigger's rate by parallelism (the curve that
@@ -131,7 +132,8 @@ type Config struct {
 	// storage, micro). Optional: defaults to all of them.
 	Only []string
 	// Diagnostics adds pairs that explain the others (a raw start carrying
-	// Once's memo). Optional: defaults to off.
+	// Once's memo, raw children carrying parts of what Once's carry).
+	// Optional: defaults to off.
 	Diagnostics bool
 	// NoMicro skips the in-process benchmarks.
 	NoMicro bool
@@ -292,15 +294,20 @@ func rawParent(ctx workflow.Context, n int) (int, error) {
 	for i := range n {
 		futures[i] = workflow.ExecuteChildWorkflow(ctx, "bench-raw-noop", i)
 	}
-	sum := 0
+	return sumResults(ctx, futures)
+}
+
+// sumResults waits for every child in futures and returns the sum of their results.
+func sumResults(ctx workflow.Context, futures []workflow.ChildWorkflowFuture) (int, error) {
+	total := 0
 	for _, f := range futures {
 		var r int
 		if err := f.Get(ctx, &r); err != nil {
 			return 0, err
 		}
-		sum += r
+		total += r
 	}
-	return sum, nil
+	return total, nil
 }
 
 // side is one client process of a server: a plain SDK client (the raw
@@ -344,79 +351,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	rep := newReport(cfg)
 	setupStart := time.Now()
-
-	address, namespace := cfg.Address, cfg.Namespace
-	rep.Server = "external server " + address
-	if address == "" {
-		srv, err := devserver.Start(devserver.Options{Retention: 24 * time.Hour, DynamicConfig: cfg.DynamicConfig})
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = srv.Stop() }()
-		address, namespace = srv.Address(), srv.Namespace()
-		rep.Server = "embedded server, in-memory SQLite"
-	}
-	e := &env{cfg: cfg, namespace: namespace, server: rep.Server, prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}
-	var err error
-	if e.plain, err = e.dial(ctx, address, namespace, 0); err != nil {
-		return nil, err
-	}
-	defer e.plain.close()
-	if cfg.RTT > 0 && !cfg.Scale {
-		if e.rtt, err = e.dial(ctx, address, namespace, cfg.RTT); err != nil {
-			return nil, err
-		}
-		defer e.rtt.close()
-	}
-	e.queue = e.plain.starter.TaskQueue()
-
-	// Once's worker polls on Once's side's connection (that its parents are
-	// triggered on), the raw workers below on the plain SDK client.
-	ws, err := e.plain.starter.With(starter.Options{Environment: environment, Logger: shared.DiscardLogger()})
+	e := &env{cfg: cfg, prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	address, stopServer, err := e.startServer()
 	if err != nil {
 		return nil, err
 	}
-	w, err := worker.New(ws, worker.Options{
-		Logger: shared.DiscardLogger(),
-		Tasks:  []workflows.Definition{noopTask, parentTask, parentBatchTask},
-	})
+	defer stopServer()
+	rep.Server = e.server
+	closeSides, err := e.dialSides(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start worker: %w", err)
+	defer closeSides()
+	stopWorkers, err := e.startWorkers()
+	if err != nil {
+		return nil, err
 	}
-	defer w.Stop()
-	e.runner = w.Starter()
-	raw := sdkworker.New(e.plain.c, rawQueue, sdkworker.Options{})
-	raw.RegisterWorkflowWithOptions(rawNoop, workflow.RegisterOptions{Name: "bench-raw-noop"})
-	raw.RegisterWorkflowWithOptions(rawParent, workflow.RegisterOptions{Name: "bench-raw-parent"})
-	if err := raw.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start raw worker: %w", err)
-	}
-	defer raw.Stop()
-	if cfg.Diagnostics {
-		po := sdkworker.New(e.plain.c, plainOnceQueue, sdkworker.Options{})
-		for _, t := range []workflows.Definition{noopTask, parentTask} {
-			t.Register(po, workflows.Runtime{Environment: environment})
-		}
-		if err := po.Start(); err != nil {
-			return nil, fmt.Errorf("bench: start plain worker of Once's tasks: %w", err)
-		}
-		defer po.Stop()
-	}
-
-	// Warm up both paths (connections, caches, the starter's namespace info).
-	for _, s := range []side{e.plain, e.rtt} {
-		if s.c == nil {
-			continue
-		}
-		if _, err := e.measure(ctx, cfg.Concurrency*4, cfg.Concurrency, e.rawNew(s)); err != nil {
-			return nil, err
-		}
-		if _, err := e.measure(ctx, cfg.Concurrency*4, cfg.Concurrency, e.onceNew(s)); err != nil {
-			return nil, err
-		}
+	defer stopWorkers()
+	if err := e.warmUp(ctx); err != nil {
+		return nil, err
 	}
 	rep.SetupSeconds = time.Since(setupStart).Seconds()
 	fmt.Fprintf(cfg.Log, "setup: %s (%s)\n", time.Since(setupStart).Round(time.Millisecond), rep.Server)
@@ -431,6 +384,116 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
+	if err := e.runSteps(ctx, rep); err != nil {
+		return nil, err
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// startServer starts the embedded server, unless Config.Address names one,
+// sets e.namespace and e.server, and returns the address to dial and what
+// stops the server it started.
+func (e *env) startServer() (address string, stop func(), err error) {
+	if e.cfg.Address != "" {
+		e.namespace, e.server = e.cfg.Namespace, "external server "+e.cfg.Address
+		return e.cfg.Address, func() {}, nil
+	}
+	srv, err := devserver.Start(devserver.Options{Retention: 24 * time.Hour, DynamicConfig: e.cfg.DynamicConfig})
+	if err != nil {
+		return "", nil, err
+	}
+	e.namespace, e.server = srv.Namespace(), "embedded server, in-memory SQLite"
+	return srv.Address(), func() { _ = srv.Stop() }, nil
+}
+
+// dialSides dials the plain side and, unless the round-trip section is
+// skipped, the side with Config.RTT on every RPC; closeSides closes both.
+func (e *env) dialSides(ctx context.Context, address string) (closeSides func(), err error) {
+	if e.plain, err = e.dial(ctx, address, e.namespace, 0); err != nil {
+		return nil, err
+	}
+	if e.cfg.RTT > 0 && !e.cfg.Scale {
+		if e.rtt, err = e.dial(ctx, address, e.namespace, e.cfg.RTT); err != nil {
+			e.plain.close()
+			return nil, err
+		}
+	}
+	e.queue = e.plain.starter.TaskQueue()
+	return func() { e.rtt.close(); e.plain.close() }, nil
+}
+
+// startWorkers starts Once's worker, on Once's side's connection (that its
+// parents are triggered on), the raw worker on the plain SDK client and,
+// with --diagnostics, a plain SDK worker of Once's tasks; stop stops them,
+// the last started first.
+func (e *env) startWorkers() (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	ws, err := e.plain.starter.With(starter.Options{Environment: environment, Logger: shared.DiscardLogger()})
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(ws, worker.Options{
+		Logger: shared.DiscardLogger(),
+		Tasks:  []workflows.Definition{noopTask, parentTask, parentBatchTask},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("bench: start worker: %w", err)
+	}
+	stops = append(stops, w.Stop)
+	e.runner = w.Starter()
+	raw := sdkworker.New(e.plain.c, rawQueue, sdkworker.Options{})
+	raw.RegisterWorkflowWithOptions(rawNoop, workflow.RegisterOptions{Name: "bench-raw-noop"})
+	raw.RegisterWorkflowWithOptions(rawParent, workflow.RegisterOptions{Name: "bench-raw-parent"})
+	raw.RegisterWorkflowWithOptions(rawCarrying, workflow.RegisterOptions{Name: rawCarryingType})
+	if err := raw.Start(); err != nil {
+		stop()
+		return nil, fmt.Errorf("bench: start raw worker: %w", err)
+	}
+	stops = append(stops, raw.Stop)
+	if e.cfg.Diagnostics {
+		po := sdkworker.New(e.plain.c, plainOnceQueue, sdkworker.Options{})
+		for _, t := range []workflows.Definition{noopTask, parentTask} {
+			t.Register(po, workflows.Runtime{Environment: environment})
+		}
+		if err := po.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("bench: start plain worker of Once's tasks: %w", err)
+		}
+		stops = append(stops, po.Stop)
+	}
+	return stop, nil
+}
+
+// warmUp starts runs both ways on each side (connections, caches, the
+// starter's namespace info).
+func (e *env) warmUp(ctx context.Context) error {
+	n, p := e.cfg.Concurrency*4, e.cfg.Concurrency
+	for _, s := range []side{e.plain, e.rtt} {
+		if s.c == nil {
+			continue
+		}
+		if _, err := e.measure(ctx, n, p, e.rawNew(s)); err != nil {
+			return err
+		}
+		if _, err := e.measure(ctx, n, p, e.onceNew(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runSteps runs the steps that Config.Only names (all by default), or the
+// scale mode.
+func (e *env) runSteps(ctx context.Context, rep *Report) error {
 	type step struct {
 		name string
 		run  func(context.Context, *Report) error
@@ -442,19 +505,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{"rtt", e.roundTrips}, {"new-key", e.newKeys}, {"cached-hit", e.cachedHits}, {"batch", e.batches},
 		{"parent", e.parents}, {"storage", e.storage},
 	}
-	if cfg.Scale {
+	if e.cfg.Scale {
 		steps = []step{{"scale", e.scale}}
 	}
 	for _, s := range steps {
-		if !cfg.Scale && !cfg.runs(s.name) {
+		if !e.cfg.Scale && !e.cfg.runs(s.name) {
 			continue
 		}
 		if err := s.run(ctx, rep); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	return nil
 }
 
 // runs reports whether step is to run (Config.Only).
@@ -470,7 +532,11 @@ func (e *env) dial(ctx context.Context, address, namespace string, rtt time.Dura
 	if rtt > 0 {
 		opts.ConnectionOptions.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(delay(rtt))}
 	}
-	c, err := client.DialContext(ctx, opts)
+	// The raw side's client writes the once-run header into the children
+	// of the parents that ask for it (markedPropagator), no other.
+	ropts := opts
+	ropts.ContextPropagators = []workflow.ContextPropagator{markedPropagator{worker.ContextPropagator()}}
+	c, err := client.DialContext(ctx, ropts)
 	if err != nil {
 		return side{}, fmt.Errorf("bench: dial %s: %w", address, err)
 	}
@@ -509,12 +575,22 @@ func delay(rtt time.Duration) grpc.UnaryClientInterceptor {
 // has the shape of Once's ("<env>/<task>/<64 hex>"), so both sides store as
 // much.
 func (e *env) rawNew(s side) func(context.Context, int) error {
+	return e.rawNewWithMemo(s, nil)
+}
+
+// rawNewWithMemo is rawNew whose starts carry the memo that memo makes for
+// each (none when memo is nil).
+func (e *env) rawNewWithMemo(s side, memo func() map[string]any) func(context.Context, int) error {
 	return func(ctx context.Context, _ int) error {
-		_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		opts := client.StartWorkflowOptions{
 			ID:                    e.rawID(),
 			TaskQueue:             e.queue,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		}, noopTask.ID(), 1)
+		}
+		if memo != nil {
+			opts.Memo = memo()
+		}
+		_, err := s.c.ExecuteWorkflow(ctx, opts, noopTask.ID(), 1)
 		return err
 	}
 }

@@ -342,6 +342,18 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as aligned text tables.
 func (r *Report) WriteTable(w io.Writer) error {
+	r.writeHeader(w)
+	for _, write := range []func(io.Writer) error{r.writeComparisons, r.writeCurve, r.writeScale, r.writeMicro} {
+		if err := write(w); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "\nall goals met: %s\n", yesNo(r.AllMet(), "yes", "NO"))
+	return nil
+}
+
+// writeHeader writes the machine, the server and how to read the ratios.
+func (r *Report) writeHeader(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d)", m.CPUs, m.GOMAXPROCS)
 	if m.MemoryGiB > 0 {
@@ -353,7 +365,30 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%s; %.0fs of measurements (setup %.0fs)\n", r.Server, r.Seconds, r.SetupSeconds)
 	fmt.Fprintln(w, "ratio: the median of the rounds' Once/baseline ratios, with the middle half and all of them; met: the median meets the goal")
+}
 
+// writeComparisons writes a table of comparisons per section: starts first,
+// then the round-trip sections, then the others.
+func (r *Report) writeComparisons(w io.Writer) error {
+	for _, s := range r.sections() {
+		fmt.Fprintf(w, "\n%s\n", s)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "benchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
+		for _, c := range r.Comparisons {
+			if c.Section == s {
+				writeComparison(tw, c)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sections lists the sections of the comparisons in the order they are
+// printed.
+func (r *Report) sections() []string {
 	var sections []string
 	for _, c := range r.Comparisons {
 		if !slices.Contains(sections, c.Section) {
@@ -370,79 +405,78 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return 2
 	}
 	slices.SortStableFunc(sections, func(a, b string) int { return rank(a) - rank(b) })
-	for _, s := range sections {
-		fmt.Fprintf(w, "\n%s\n", s)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "benchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
-		for _, c := range r.Comparisons {
-			if c.Section == s {
-				writeComparison(tw, c)
-			}
+	return sections
+}
+
+// writeCurve writes BatchTrigger's rate by parallelism, when measured.
+func (r *Report) writeCurve(w io.Writer) error {
+	if len(r.Curve) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nBatchTrigger by parallelism at %.0f ms round trip (sequential Trigger loop: %.1f items/s)\n", r.RTTMillis, r.LoopRate)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "parallelism\tBatchTrigger items/s\traw starts/s\tOnce/raw\tvs loop\t")
+	for _, p := range r.Curve {
+		def := ""
+		if p.Default {
+			def = "(default)"
 		}
-		if err := tw.Flush(); err != nil {
-			return err
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.1fx\t%s\n", p.Parallelism, p.Once, p.Raw, p.Ratio, p.VsLoop, def)
+	}
+	return tw.Flush()
+}
+
+// writeScale writes the scale points and trends, when measured.
+func (r *Report) writeScale(w io.Writer) error {
+	if len(r.Scale) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nscale: the same pairs with more runs in the namespace")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "runs\tfill\tbenchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
+	for _, p := range r.Scale {
+		for _, c := range []Comparison{p.NewKey, p.CachedHit, p.CachedHitSeen} {
+			fmt.Fprintf(tw, "%d\t%.0fs\t", p.Runs, p.FillSeconds)
+			writeComparison(tw, c)
 		}
 	}
-	if len(r.Curve) > 0 {
-		fmt.Fprintf(w, "\nBatchTrigger by parallelism at %.0f ms round trip (sequential Trigger loop: %.1f items/s)\n", r.RTTMillis, r.LoopRate)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "parallelism\tBatchTrigger items/s\traw starts/s\tOnce/raw\tvs loop\t")
-		for _, p := range r.Curve {
-			def := ""
-			if p.Default {
-				def = "(default)"
-			}
-			fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.1fx\t%s\n", p.Parallelism, p.Once, p.Raw, p.Ratio, p.VsLoop, def)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	if len(r.Scale) > 0 {
-		fmt.Fprintln(w, "\nscale: the same pairs with more runs in the namespace")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "runs\tfill\tbenchmark\tOnce\tbaseline\tunit\tratio\tmiddle half\tmin–max (rounds)\tgoal\tmet\trounds met")
-		for _, p := range r.Scale {
-			for _, c := range []Comparison{p.NewKey, p.CachedHit, p.CachedHitSeen} {
-				fmt.Fprintf(tw, "%d\t%.0fs\t", p.Runs, p.FillSeconds)
-				writeComparison(tw, c)
-			}
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		for _, t := range r.ScaleTrends {
-			fmt.Fprintf(w, "%s: %.2f (lowest round %.2f) → %.2f: %s\n", t.Name, t.First, t.Floor, t.Last, yesNo(t.Met, "held", "FELL"))
-		}
+	for _, t := range r.ScaleTrends {
+		fmt.Fprintf(w, "%s: %.2f (lowest round %.2f) → %.2f: %s\n", t.Name, t.First, t.Floor, t.Last, yesNo(t.Met, "held", "FELL"))
 	}
-	if len(r.Micro) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "in-process\tns/op\tB/op\tallocs/op\tMB/s\tgoal\tmet")
-		for _, b := range r.Micro {
-			mbs := ""
-			if b.MBPerSec > 0 {
-				mbs = fmt.Sprintf("%.0f", b.MBPerSec)
-			}
-			var goal []string
-			if b.MaxNs > 0 {
-				goal = append(goal, fmt.Sprintf("≤ %.0f ns", b.MaxNs))
-			}
-			if b.MaxAllocs > 0 {
-				goal = append(goal, fmt.Sprintf("≤ %d alloc", b.MaxAllocs))
-			}
-			met := "—"
-			if len(goal) > 0 {
-				met = yesNo(b.Met, "yes", "NO")
-			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t%s\t%s\n", b.Name, b.NsPerOp, b.BytesPerOp, b.AllocsPerOp, mbs, orDash(strings.Join(goal, ", ")), met)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(w, "\nall goals met: %s\n", yesNo(r.AllMet(), "yes", "NO"))
 	return nil
+}
+
+// writeMicro writes the in-process benchmarks and their budgets, when
+// measured.
+func (r *Report) writeMicro(w io.Writer) error {
+	if len(r.Micro) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "in-process\tns/op\tB/op\tallocs/op\tMB/s\tgoal\tmet")
+	for _, b := range r.Micro {
+		mbs := ""
+		if b.MBPerSec > 0 {
+			mbs = fmt.Sprintf("%.0f", b.MBPerSec)
+		}
+		var goal []string
+		if b.MaxNs > 0 {
+			goal = append(goal, fmt.Sprintf("≤ %.0f ns", b.MaxNs))
+		}
+		if b.MaxAllocs > 0 {
+			goal = append(goal, fmt.Sprintf("≤ %d alloc", b.MaxAllocs))
+		}
+		met := "—"
+		if len(goal) > 0 {
+			met = yesNo(b.Met, "yes", "NO")
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t%s\t%s\n", b.Name, b.NsPerOp, b.BytesPerOp, b.AllocsPerOp, mbs, orDash(strings.Join(goal, ", ")), met)
+	}
+	return tw.Flush()
 }
 
 func writeComparison(w io.Writer, c Comparison) {

@@ -26,17 +26,9 @@ func (e *env) newKeys(ctx context.Context, rep *Report) error {
 		return nil
 	}
 	// What Once's memo costs the server: the same raw start carrying it.
-	withMemo := func(ctx context.Context, _ int) error {
-		_, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:                    e.rawID(),
-			TaskQueue:             e.queue,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			Memo: idempotency.Memo{
-				KeyText: e.unique("memo"), Scope: idempotency.ScopeGlobal, ExpiresAt: time.Now().Add(idempotency.DefaultTTL),
-			}.Fields(),
-		}, noopTask.ID(), 1)
-		return err
-	}
+	withMemo := e.rawNewWithMemo(e.plain, func() map[string]any {
+		return idempotency.Memo{KeyText: e.unique("memo"), Scope: idempotency.ScopeGlobal, ExpiresAt: time.Now().Add(idempotency.DefaultTTL)}.Fields()
+	})
 	rounds, err = e.alternate(ctx, "new-key (raw with Once's memo)", e.cfg.Rounds, e.timed(n, p, e.rawNew(e.plain)), e.timed(n, p, withMemo))
 	if err != nil {
 		return err
@@ -71,20 +63,7 @@ func (e *env) cachedHits(ctx context.Context, rep *Report) error {
 	// What Once's memo costs the server on a hit: the server builds the new
 	// run's state before it finds the conflict.
 	memo := idempotency.Memo{KeyText: "hit-key", Scope: idempotency.ScopeGlobal, ExpiresAt: time.Now().Add(idempotency.DefaultTTL)}.Fields()
-	withMemo := func(ctx context.Context, i int) error {
-		_, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:                                       ids[i%len(ids)],
-			TaskQueue:                                e.queue,
-			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-			Memo:                                     memo,
-		}, noopTask.ID(), 1)
-		var already *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &already) {
-			return nil
-		}
-		return fmt.Errorf("bench: a raw duplicate start: %v", err)
-	}
+	withMemo := e.rawHitWithMemo(e.plain, ids, memo)
 	rounds, err = e.alternate(ctx, "cached-hit (raw with Once's memo)", e.cfg.Rounds, e.timed(n, p, e.rawHit(e.plain, ids)), e.timed(n, p, withMemo))
 	if err != nil {
 		return err
@@ -120,13 +99,22 @@ func (e *env) existingKeys(ctx context.Context, s side, n int) ([]idempotency.Pa
 	return keys, ids, err
 }
 
+// rawHit starts the workflow IDs ids again, in turn, with REJECT_DUPLICATE
+// and WorkflowExecutionErrorWhenAlreadyStarted: the cheapest raw duplicate
+// start.
 func (e *env) rawHit(s side, ids []string) func(context.Context, int) error {
+	return e.rawHitWithMemo(s, ids, nil)
+}
+
+// rawHitWithMemo is rawHit whose starts carry memo.
+func (e *env) rawHitWithMemo(s side, ids []string, memo map[string]any) func(context.Context, int) error {
 	return func(ctx context.Context, i int) error {
 		_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID:                                       ids[i%len(ids)],
 			TaskQueue:                                e.queue,
 			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			Memo:                                     memo,
 		}, noopTask.ID(), 1)
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &already) {
@@ -186,147 +174,4 @@ func (e *env) batches(ctx context.Context, rep *Report) error {
 	}
 	rep.add(sectionStarts, rates(fmt.Sprintf("BatchTrigger %d items vs raw parallel starts (parallelism %d)", n, p), "items/s", n, rounds, AtLeast(0.95)))
 	return nil
-}
-
-// parents: a Once parent with Children TriggerAndWait children vs a raw
-// parent with Children child workflows; time from start to result.
-func (e *env) parents(ctx context.Context, rep *Report) error {
-	if err := e.drain(ctx); err != nil {
-		return err
-	}
-	n, k := e.cfg.Children, e.cfg.ParentsPerRound
-	// triggered triggers task under a fresh key with the worker's starter
-	// and waits.
-	triggered := func(prefix, task string) func(context.Context) (string, error) {
-		return func(ctx context.Context) (string, error) {
-			var sum int
-			run, err := e.runner.TriggerAndWait(ctx, task, n, &sum, starter.TriggerOptions{Key: idempotency.Parts{e.unique(prefix)}})
-			if err != nil {
-				return "", err
-			}
-			return run.WorkflowID, checkSum(nil, sum, n)
-		}
-	}
-	onceParent := triggered("parent", parentTask.ID())
-	// executed starts workflowType on queue with ExecuteWorkflow and waits.
-	executed := func(prefix, queue, workflowType string) func(context.Context) (string, error) {
-		return func(ctx context.Context) (string, error) {
-			run, err := e.plain.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: e.unique(prefix), TaskQueue: queue}, workflowType, n)
-			if err != nil {
-				return "", err
-			}
-			var sum int
-			err = run.Get(ctx, &sum)
-			return run.GetID(), checkSum(err, sum, n)
-		}
-	}
-	rawParentRun := executed("raw-parent", rawQueue, "bench-raw-parent")
-	// perParent times k parents one after the other; with --diagnostics it
-	// then prints their timelines (not timed).
-	perParent := func(label string, f func(context.Context) (string, error)) func(context.Context) (time.Duration, error) {
-		return func(ctx context.Context) (time.Duration, error) {
-			ids := make([]string, k)
-			start := time.Now()
-			for i := range k {
-				var err error
-				if ids[i], err = f(ctx); err != nil {
-					return 0, err
-				}
-			}
-			d := time.Since(start) / time.Duration(k)
-			if e.cfg.Diagnostics {
-				for _, id := range ids {
-					e.timeline(ctx, label, id)
-				}
-			}
-			return d, nil
-		}
-	}
-	rounds, err := e.alternate(ctx, "parent", e.cfg.ParentRounds, perParent("raw ", rawParentRun), perParent("once", onceParent))
-	if err != nil {
-		return err
-	}
-	rep.add(sectionStarts, durations(fmt.Sprintf("parent with %d TriggerAndWait children vs %d ExecuteChildWorkflow (%d per side and round)", n, n, k), "s/parent", rounds, AtMost(1.05)))
-	if !e.cfg.Diagnostics {
-		return nil
-	}
-	// The same parents four ways in one rotation: raw; Once; Once's parent
-	// task on a plain SDK worker, started by ExecuteWorkflow; and on Once's
-	// worker, started by ExecuteWorkflow (no memo, no key).
-	plainOnceParent := executed("plain-once-parent", plainOnceQueue, parentTask.ID())
-	rawStartParent := executed("raw-start-parent", e.runner.TaskQueue(), parentTask.ID())
-	four, err := e.rotate(ctx, "parent (4 ways)", e.cfg.ParentRounds,
-		perParent("raw ", rawParentRun), perParent("once", onceParent), perParent("plain once", plainOnceParent), perParent("raw-started once", rawStartParent))
-	if err != nil {
-		return err
-	}
-	vs := make([][]pair, 3)
-	for _, t := range four {
-		for i := range vs {
-			vs[i] = append(vs[i], pair{raw: t[0], once: t[i+1]})
-		}
-	}
-	rep.add(sectionStarts, durations("  diagnostic: the parent pair again, in a rotation with the next two", "s/parent", vs[0], NoGoal))
-	rep.add(sectionStarts, durations("  diagnostic: Once's parent task on a plain SDK worker, started by ExecuteWorkflow, vs raw", "s/parent", vs[1], NoGoal))
-	rep.add(sectionStarts, durations("  diagnostic: Once's parent task on Once's worker, started by ExecuteWorkflow, vs raw", "s/parent", vs[2], NoGoal))
-
-	// The same children from one BatchTriggerAndWait (no coroutine each).
-	batchParent := triggered("parent-batch", parentBatchTask.ID())
-	rounds, err = e.alternate(ctx, "parent (BatchTriggerAndWait)", e.cfg.ParentRounds, perParent("raw ", rawParentRun), perParent("once batch", batchParent))
-	if err != nil {
-		return err
-	}
-	rep.add(sectionStarts, durations(fmt.Sprintf("  diagnostic: parent with one BatchTriggerAndWait of %d vs %d ExecuteChildWorkflow", n, n), "s/parent", rounds, NoGoal))
-	return nil
-}
-
-func checkSum(err error, sum, n int) error {
-	if err != nil {
-		return err
-	}
-	if want := n * (n - 1) / 2; sum != want {
-		return fmt.Errorf("bench: parent returned %d, want %d", sum, want)
-	}
-	return nil
-}
-
-// timeline prints where the time of one parent went, from its history: the
-// workflow tasks (scheduled → started → completed) and the child events.
-func (e *env) timeline(ctx context.Context, label, workflowID string) {
-	it := e.plain.c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var first time.Time
-	var wft, started, completed int
-	var lastStarted, lastCompleted, sched time.Time
-	var wftQueue, wftRun time.Duration
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			fmt.Fprintf(e.cfg.Log, "timeline %s: %v\n", label, err)
-			return
-		}
-		t := ev.GetEventTime().AsTime()
-		if first.IsZero() {
-			first = t
-		}
-		switch ev.GetEventType() {
-		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
-			sched = t
-		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-			wft++
-			wftQueue += t.Sub(sched)
-			sched = t
-		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-			wftRun += t.Sub(sched)
-		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-			started++
-			lastStarted = t
-		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-			completed++
-			lastCompleted = t
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-			fmt.Fprintf(e.cfg.Log, "timeline %s: %d WFTs (queued %s, running %s), %d children started by %s, %d completed by %s, closed at %s\n",
-				label, wft, wftQueue.Round(time.Millisecond), wftRun.Round(time.Millisecond), started, lastStarted.Sub(first).Round(time.Millisecond),
-				completed, lastCompleted.Sub(first).Round(time.Millisecond), t.Sub(first).Round(time.Millisecond))
-		}
-	}
 }
