@@ -24,12 +24,14 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once"
+	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 	"github.com/once-run/once/workflows"
 )
@@ -233,7 +235,7 @@ func (w *Worker) register(c client.Client, opts Options) {
 	if !opts.KeepUnknownTasks {
 		w.sdk.RegisterDynamicWorkflow(workflows.UnknownTask(w.tasks), workflow.DynamicRegisterOptions{})
 	}
-	w.sdk.RegisterActivity(&workflows.RuntimeActivities{Client: c})
+	w.sdk.RegisterActivity(&workflows.RuntimeActivities{Client: c, Trigger: w.trigger})
 	for _, a := range opts.Activities {
 		w.sdk.RegisterActivity(a)
 	}
@@ -315,4 +317,15 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("worker: add search attributes: %w", err)
 	}
 	return nil
+}
+
+// trigger is the task runtime's trigger (workflows.RuntimeActivities.Trigger):
+// the activities' starter's, with which a child whose failure policy
+// releases a failed run's key replaces it.
+func (w *Worker) trigger(ctx context.Context, task string, key idempotency.Key, payload converter.RawValue, onFailure once.FailurePolicy) (string, string, bool, error) {
+	run, err := w.starter.Trigger(ctx, task, payload, starter.TriggerOptions{Key: key, OnFailure: onFailure})
+	if err != nil {
+		return "", "", false, err
+	}
+	return run.WorkflowID, run.RunID, run.Cached, nil
 }

@@ -50,6 +50,13 @@ type RuntimeActivities struct {
 	// seen by AttachRun a moment before the run is readable.
 	// Optional: defaults to DefaultNotFoundGrace.
 	NotFoundGrace time.Duration
+
+	// Trigger triggers a task with a key as the starter does: ReleaseRun
+	// replaces a child's failed run through it. worker.New sets it to its
+	// starter's Trigger. Optional: without it, a child trigger whose failure
+	// policy releases a failed run fails (ErrTypeMisconfigured) when it
+	// finds one.
+	Trigger TriggerFunc
 }
 
 // AttachInput is the input of AttachRun.

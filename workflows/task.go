@@ -17,10 +17,10 @@ import (
 	"github.com/once-run/once/idempotency"
 )
 
-// TaskOptions configures a task: its retry policy and timeouts. They are
-// the task's, applied to every run of it whoever starts it — a child
-// trigger, the starter, the CLI, a plain SDK client: a run started without
-// them is restarted with them by the worker (see Task).
+// TaskOptions configures a task: its retry policy, timeouts and failure
+// policy. They are the task's, applied to every run of it whoever starts it
+// — a child trigger, the starter, the CLI, a plain SDK client: a run started
+// without them is restarted with them by the worker (see Task).
 type TaskOptions struct {
 	// RetryPolicy is the task's retry policy, the SDK's: retries are
 	// attempts of the same run (the workflow's retry policy), so the run's
@@ -50,6 +50,20 @@ type TaskOptions struct {
 	// TaskTimeout bounds one workflow task (a worker that dies holding one is
 	// noticed after it). Optional: defaults to the server's 10s.
 	TaskTimeout time.Duration
+
+	// OnFailure is the task's failure policy (once.FailurePolicy): whether
+	// the key of a run that failed, timed out or was terminated still
+	// answers for the key (once.FailureKeep) or is released, so that the
+	// next trigger starts one new run (once.FailureRelease, trigger.dev v4);
+	// a completed or canceled run keeps its key either way. A trigger may
+	// override it (starter.TriggerOptions.OnFailure, ChildOptions.OnFailure).
+	// The starter does not know task definitions: the task's runtime records
+	// FailureRelease in the memo of each run of the task
+	// (once.MemoOnFailure), in its first workflow task, and triggers read it
+	// there. A run that closes before any workflow task of it ran (terminated
+	// or timed out before a worker took it) records nothing and keeps its
+	// key. Optional: defaults to once.FailureDefault, which is keep.
+	OnFailure once.FailurePolicy
 }
 
 // clone returns a copy of o that shares no memory with it.
@@ -121,7 +135,8 @@ var _ Definition = (*Task[struct{}, struct{}])(nil)
 // NewTask defines a task: the workflow type id running fn with opts.
 //
 // NewTask panics, as regexp.MustCompile does, when id is not a valid task ID
-// (idempotency.ValidateTaskID), fn is nil, a duration, MaximumAttempts or
+// (idempotency.ValidateTaskID), fn is nil, OnFailure is not a failure
+// policy, a duration, MaximumAttempts or
 // BackoffCoefficient is negative, or the retry policy is one the server
 // refuses (a BackoffCoefficient below 1, a MaximumInterval below
 // InitialInterval): tasks are defined once, at package level, and a bad
@@ -135,6 +150,9 @@ func NewTask[P, R any](id string, fn func(workflow.Context, P) (R, error), opts 
 	}
 	if opts.ExecutionTimeout < 0 || opts.RunTimeout < 0 || opts.TaskTimeout < 0 {
 		panic(fmt.Sprintf("workflows: NewTask %s: negative timeout", id))
+	}
+	if !opts.OnFailure.Valid() {
+		panic(fmt.Sprintf("workflows: NewTask %s: OnFailure is %v: want once.FailureKeep or once.FailureRelease", id, opts.OnFailure))
 	}
 	opts = opts.clone()
 	if rp := opts.RetryPolicy; rp != nil {
@@ -186,6 +204,10 @@ func (t *Task[P, R]) Register(r Registry, rt Runtime) {
 	if _, isProto := any(&p).(proto.Message); isProto {
 		// Protobuf payloads decode into P itself, not into taskInput.
 		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, payload P) (R, error) {
+			if err := t.recordPolicy(ctx); err != nil {
+				var zero R
+				return zero, err
+			}
 			return t.run(ctx, rt, payload)
 		}, workflow.RegisterOptions{Name: t.id})
 		return
@@ -199,6 +221,10 @@ func (t *Task[P, R]) Register(r Registry, rt Runtime) {
 // decoding error, retried as often as the task's policy allows.
 func (t *Task[P, R]) workflowFunc(rt Runtime) func(workflow.Context, taskInput[P]) (R, error) {
 	return func(ctx workflow.Context, in taskInput[P]) (R, error) {
+		if err := t.recordPolicy(ctx); err != nil {
+			var zero R
+			return zero, err
+		}
 		if in.err != nil {
 			var zero R
 			return zero, badPayload(t.id, in.err)
@@ -334,4 +360,25 @@ func UnknownTask(known []string) func(workflow.Context, converter.EncodedValues)
 			fmt.Sprintf("unknown task %q (this worker runs: %s)", workflow.GetInfo(ctx).WorkflowType.Name, list),
 			once.ErrTypeUnknownTask, nil)
 	}
+}
+
+// failurePolicyChange marks, in a history, that the task recorded its
+// failure policy in the run's memo (workflow.GetVersion): runs recorded
+// before, or while the task kept its keys, replay as they ran.
+const failurePolicyChange = "once.failure-policy"
+
+// recordPolicy writes the task's failure policy in the run's memo
+// (once.MemoOnFailure), where triggers read it: only FailureRelease, as a
+// run that records none keeps its key. It runs first in each run of the
+// task, before its payload is decoded, so that a run with a bad payload
+// records it too.
+func (t *Task[P, R]) recordPolicy(ctx workflow.Context) error {
+	if t.opts.OnFailure != once.FailureRelease ||
+		workflow.GetVersion(ctx, failurePolicyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	if err := workflow.UpsertMemo(ctx, idempotency.Memo{OnFailure: once.FailureRelease}.Fields()); err != nil {
+		return fmt.Errorf("task %s: record the failure policy: %w", t.id, err)
+	}
+	return nil
 }

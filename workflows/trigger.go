@@ -64,6 +64,18 @@ type ChildOptions struct {
 	// Key and Scope must be empty: the run's key comes from the debouncer
 	// (see RegisterDebouncer). Optional: defaults to none.
 	Debounce *once.Debounce
+
+	// OnFailure overrides the child task's failure policy
+	// (TaskOptions.OnFailure) for this trigger: with FailureRelease, a
+	// child whose workflow ID is held by a run that failed, timed out or was
+	// terminated gets one new run, which this trigger waits for, instead of
+	// the failed run's failure; with FailureKeep it gets the failed run.
+	// The new run is started through an activity
+	// (RuntimeActivities.ReleaseRun) by the starter's path, so that however
+	// many parents and services find the failed run at once, one new run
+	// replaces it; it is not a child of the parent. Optional: defaults to
+	// once.FailureDefault, the child task's policy.
+	OnFailure once.FailurePolicy
 }
 
 // Handle is a triggered run of a task with result type R.
@@ -83,7 +95,8 @@ type Handle[R any] struct {
 	// same key.
 	Cached bool
 
-	c *child
+	c     *child
+	again bool // an earlier trigger in this execution had the key
 }
 
 // Get waits for the run's result. It may be called more than once.
@@ -103,7 +116,7 @@ func (h *Handle[R]) Get(ctx workflow.Context) (R, error) {
 		return r, nil
 	}
 	if err := c.attachFuture(ctx).Get(ctx, &r); err != nil {
-		return r, &RunError{TaskID: h.TaskID, WorkflowID: h.WorkflowID, Cached: true, Err: attachCause(err)}
+		return r, &RunError{TaskID: h.TaskID, WorkflowID: h.WorkflowID, Cached: c.runID == "", Err: attachCause(err)}
 	}
 	return r, nil
 }
@@ -285,7 +298,13 @@ func (t *Task[P, R]) startBatch(ctx workflow.Context, items []ChildItem[P], opts
 // block.
 func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (*Handle[R], error) {
 	if opts.Debounce != nil {
+		if opts.OnFailure != once.FailureDefault {
+			return nil, fmt.Errorf("debounce: a debounced trigger takes no OnFailure: %w", once.ErrInvalidDebounce)
+		}
 		return t.startDebounced(ctx, payload, opts)
+	}
+	if !opts.OnFailure.Valid() {
+		return nil, fmt.Errorf("OnFailure %v: %w", opts.OnFailure, once.ErrInvalidFailurePolicy)
 	}
 	st := runtimeFrom(ctx)
 	pt, rc, err := t.planned(ctx)
@@ -306,7 +325,7 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (
 	h := &Handle[R]{TaskID: t.id, WorkflowID: id, Key: key}
 	if st != nil {
 		if c, ok := st.children[id]; ok {
-			h.c, h.Cached = c, true
+			h.c, h.Cached, h.again = c, true, true
 			return h, nil
 		}
 	}
@@ -335,6 +354,9 @@ func (t *Task[P, R]) start(ctx workflow.Context, payload P, opts ChildOptions) (
 		issued:     workflow.Now(ctx),
 		future:     workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.id, payload),
 		heartbeat:  DefaultAttachHeartbeatTimeout,
+	}
+	if t.releases(opts.OnFailure) {
+		c.release = &releaseCall{key: key, payload: payload}
 	}
 	if st != nil {
 		st.children[id] = c
@@ -400,11 +422,10 @@ func (h *Handle[R]) waitStarted(ctx workflow.Context) error {
 		h.WorkflowID, h.Key = h.c.workflowID, dc.runTrigger.Key.Key
 		return nil
 	}
-	if h.c.attached {
-		h.Cached = true
-	} else {
-		h.RunID = h.c.runID
-	}
+	// An attached child is Cached, unless this call started the run that
+	// replaced a failed one (ChildOptions.OnFailure): its run ID is known.
+	h.RunID = h.c.runID
+	h.Cached = h.again || (h.c.attached && h.c.runID == "")
 	return nil
 }
 
@@ -418,10 +439,11 @@ type child struct {
 
 	started  bool            // the start was decided (started or attached)
 	startErr error           // the start failed for another reason
-	runID    string          // the run this execution started
+	runID    string          // the run this execution started (or whose start its release activity made)
 	attached bool            // the ID was taken: wait through the attach activity
 	attach   workflow.Future // the attach activity, once scheduled
 	debounce *debounceCall   // a debounced trigger: its run is the debouncer's
+	release  *releaseCall    // the child's failure policy releases a failed run's key
 }
 
 func (c *child) waitStarted(ctx workflow.Context) error {
@@ -437,6 +459,8 @@ func (c *child) waitStarted(ctx workflow.Context) error {
 	case err == nil:
 		c.started, c.runID = true, exec.RunID
 		c.count(ctx, once.OutcomeStarted)
+	case isAlreadyStarted(err) && c.release != nil:
+		return c.releaseFailed(ctx)
 	case isAlreadyStarted(err):
 		c.started, c.attached = true, true
 		c.count(ctx, once.OutcomeCached)
@@ -483,6 +507,8 @@ func (c *child) attachFuture(ctx workflow.Context) workflow.Future {
 		})
 		if c.debounce != nil {
 			c.attach = c.debouncedResult(ctx, actx)
+		} else if c.release != nil {
+			c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID, RunID: c.release.runID})
 		} else {
 			c.attach = workflow.ExecuteActivity(actx, acts.AttachRun, AttachInput{WorkflowID: c.workflowID})
 		}
