@@ -84,7 +84,7 @@ const (
 const (
 	OutcomeStarted   = "started"   // a new run
 	OutcomeCached    = "cached"    // an existing run answered for the key
-	OutcomeRestarted = "restarted" // a new run replaced an expired or reset one
+	OutcomeRestarted = "restarted" // a new run replaced an expired, reset or released one: once per replacement, for the caller whose start made it (the others: cached)
 	OutcomeFailed    = "failed"    // the trigger returned an error
 )
 
