@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
@@ -50,7 +51,8 @@ elsewhere nothing but the results is printed.`,
 		Example: example(r.m.DisplayName,
 			`batch hello --file items.jsonl`,
 			`batch hello --file items.jsonl --batch-key import-7 --parallel 32 --output jsonl`,
-			`batch hello --file - < items.jsonl`),
+			`batch hello --file - < items.jsonl`,
+			`batch charge --file items.jsonl --batch-key import-7 --on-failure release`),
 		Args:              r.taskArgs,
 		ValidArgsFunction: r.completeTask,
 	}
@@ -59,18 +61,26 @@ elsewhere nothing but the results is printed.`,
 	file := fs.String("file", "", "JSONL input `FILE`, one {\"payload\": …, \"key\": \"k\" | [\"k1\", \"k2\"]} per line (\"-\" for stdin)")
 	batchKey := fs.String("batch-key", "", "`KEY` of the batch: an item without \"key\" gets hash(batch key, index), so repeating the batch returns the same runs")
 	parallel := fs.Int("parallel", starter.DefaultBatchParallelism, "starts in flight at most")
+	onFailure := onFailureFlag(c)
 	r.addConnectFlags(c)
 	_ = c.MarkFlagFilename("file", "jsonl", "json")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		return r.batch(c, args[0], *file, *batchKey, *parallel)
+		policy, err := once.ParseFailurePolicy(*onFailure)
+		if err != nil {
+			return fmt.Errorf("--on-failure: %w", err)
+		}
+		return r.batch(c, args[0], *file, *batchKey, *parallel, policy)
 	}
 	return c
 }
 
-func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel int) error {
+func (r *runner) batch(c *cobra.Command, task, file, batchKey string, parallel int, onFailure once.FailurePolicy) error {
 	items, err := r.batchInput(file, batchKey, parallel)
 	if err != nil {
 		return err
+	}
+	for i := range items {
+		items[i].item.Options.OnFailure = onFailure
 	}
 	return r.withClient(c, func(s *starter.Client) error {
 		results, err := r.triggerBatch(c, s, task, items, parallel)

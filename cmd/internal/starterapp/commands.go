@@ -46,6 +46,7 @@ run that exists (cached) instead of starting a second one.`,
 			`trigger hello --key order-42 --payload '{"name":"Ada"}'`,
 			`trigger hello --key order-42 --payload @payload.json --wait --output json`,
 			`trigger my-task --key customer-7 --key invoice-9 --ttl 12h --retry-failed --strict-ttl`,
+			`trigger charge --key order-42 --on-failure release`,
 			`trigger hello --payload @- --namespace staging --env prod < payload.json`,
 			`trigger hello --payload '{"name":"Ada"}' --debounce-key user-7 --debounce-delay 500ms --debounce-mode trailing --debounce-max-delay 5s`),
 		Args:              r.taskArgs,
@@ -60,6 +61,7 @@ run that exists (cached) instead of starting a second one.`,
 	ttlArg := fs.String("ttl", "", "key time to live `TTL`, e.g. \"30d\", \"12h\", \"90m\" or \"1h30m\" (default 30d)")
 	retryFailed := fs.Bool("retry-failed", false, "start a new run when the key's run failed, timed out, was canceled or terminated")
 	strict := fs.Bool("strict", false, "fail when the key's run was triggered with a different payload")
+	onFailure := onFailureFlag(c)
 	wait := fs.Bool("wait", false, "wait for the run and print its result")
 	fs.BoolVar(&r.strictTTL, "strict-ttl", false, "refuse (exit 2, nothing started) a TTL longer than the namespace's retention, after which a closed run's key is forgotten whatever its TTL (default: a warning)")
 	debounceKey := fs.String("debounce-key", "", "debounce `KEY`: the triggers of the task with this key make one run per burst (no --key, --scope, --ttl, --retry-failed, --strict with it)")
@@ -74,6 +76,9 @@ run that exists (cached) instead of starting a second one.`,
 		task := args[0]
 		opts := starter.TriggerOptions{RetryFailed: *retryFailed, Strict: *strict}
 		var err error
+		if opts.OnFailure, err = once.ParseFailurePolicy(*onFailure); err != nil {
+			return fmt.Errorf("--on-failure: %w", err)
+		}
 		if opts.Scope, err = idempotency.ParseScope(*scopeArg); err != nil {
 			return fmt.Errorf("--scope: %w", err)
 		}
@@ -529,4 +534,12 @@ with "-". It needs no server.`,
 		return r.printValue(keyOutput{Key: string(k)}, func(w io.Writer) { fmt.Fprintln(w, k) })
 	}
 	return c
+}
+
+// onFailureFlag adds --on-failure to c: the trigger's failure policy, which
+// overrides the task's (once.ParseFailurePolicy; "" the task's).
+func onFailureFlag(c *cobra.Command) *string {
+	p := c.Flags().String("on-failure", "", "`POLICY` for a key whose run failed, timed out or was terminated: keep (the run answers, cached) or release (one new run; trigger.dev v4); a completed or canceled run keeps its key (default: the task's, as its runs record it, else keep)")
+	_ = c.RegisterFlagCompletionFunc("on-failure", fixedCompletion(once.FailureKeep.String(), once.FailureRelease.String()))
+	return p
 }
