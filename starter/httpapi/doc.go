@@ -51,7 +51,8 @@
 //
 // The Idempotency-Key header holds the key: 64 lowercase hex characters are
 // an idempotency.Key, used as is; other text is the one-part key
-// idempotency.Parts{text}, hashed as the Go API hashes it. A batch's header is
+// idempotency.Parts{text}, hashed as the Go API hashes it; an empty one is
+// 400, never an unkeyed trigger. A batch's header is
 // its batch key: an item without a key of its own gets
 // idempotency.BatchItemKey(batch key, index). A request without a key that
 // carries a request ID (X-Request-Id, or trigger.dev's

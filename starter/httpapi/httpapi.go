@@ -355,13 +355,20 @@ func keyInput(text string) idempotency.Input {
 }
 
 // headerKey is the Idempotency-Key header, its quotes removed; "" when
-// absent.
-func headerKey(r *http.Request) string {
+// absent. A header that is there but empty (or blank, or "") is a problem:
+// a client that meant to send a key must not get an unkeyed run.
+func headerKey(r *http.Request) (string, *Problem) {
+	if len(r.Header.Values(HeaderIdempotencyKey)) == 0 {
+		return "", nil
+	}
 	v := strings.TrimSpace(r.Header.Get(HeaderIdempotencyKey))
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
 	}
-	return v
+	if strings.TrimSpace(v) == "" {
+		return "", newProblem(ProblemInvalidInput, HeaderIdempotencyKey+" is empty: send a key, or no "+HeaderIdempotencyKey+" header for an unkeyed trigger")
+	}
+	return v, nil
 }
 
 // requestKey is the key derived from the request's request ID (the same in

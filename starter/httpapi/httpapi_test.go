@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -230,7 +232,19 @@ func TestKeyInput(t *testing.T) {
 	require.Equal(t, idempotency.Parts{strings.ToUpper(hex)}, keyInput(strings.ToUpper(hex)), "upper-case hex is text")
 	r := httptest.NewRequest("POST", "/", nil)
 	r.Header.Set(HeaderIdempotencyKey, `"order-42"`)
-	require.Equal(t, "order-42", headerKey(r))
+	text, p := headerKey(r)
+	require.Nil(t, p)
+	require.Equal(t, "order-42", text)
+	text, p = headerKey(httptest.NewRequest("POST", "/", nil))
+	require.Nil(t, p)
+	require.Empty(t, text, "no header: no key")
+	for _, empty := range []string{"", "  ", `""`, `" "`} {
+		_, p = headerKey(withHeader(HeaderIdempotencyKey, empty))
+		require.NotNil(t, p, "%q", empty)
+		require.Equal(t, ProblemInvalidInput, p.Type, "an empty key is not an unkeyed trigger")
+	}
+	require.Equal(t, ProblemInvalidJSON, ProblemFor(fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)).Type, "a body cut short")
+	require.Equal(t, ProblemInvalidJSON, ProblemFor(fmt.Errorf("read body: %w", os.ErrDeadlineExceeded)).Type, "a body too slow")
 	k1, ok, err := requestKey(withHeader(HeaderRequestID, "req-1"))
 	require.NoError(t, err)
 	require.True(t, ok)

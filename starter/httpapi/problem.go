@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -107,8 +109,9 @@ func newProblem(typ, detail string) *Problem {
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 
 // ProblemFor maps an error of the starter (or of this package) to its
-// problem: an input error is 400, an unknown task 404, a key's missing run
-// 404, a reset of a running run 409, a payload over the limit 413, a key
+// problem: an input error (or a body cut short, or too slow to arrive) is
+// 400, an unknown task 404, a key's missing run 404, a reset of a running
+// run 409, a payload over the limit 413, a key
 // reused with another payload in strict mode 422, a server that sheds load
 // 429, one that cannot be reached (or a deadline that passed while waiting
 // for it) 503; anything else 500. A start that the server turned away until
@@ -126,6 +129,11 @@ func ProblemFor(err error) *Problem {
 		return p
 	case errors.As(err, &tooLarge):
 		return newProblem(ProblemPayloadTooLarge, fmt.Sprintf("the body is larger than %d bytes: send a reference to large data instead of the data", tooLarge.Limit))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return newProblem(ProblemInvalidJSON, "the body ended before its Content-Length or last chunk: send the whole body")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's read deadline: a client that sends its body too slowly.
+		return newProblem(ProblemInvalidJSON, "the body did not arrive within the server's read timeout: send it at once")
 	case errors.Is(err, starter.ErrPayloadTooLarge):
 		return newProblem(ProblemPayloadTooLarge, err.Error())
 	case errors.Is(err, starter.ErrUnknownTask):

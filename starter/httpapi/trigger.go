@@ -53,7 +53,11 @@ func payloadOf(raw json.RawMessage) json.RawMessage {
 // key derived from the request ID (strict: a retry of a request carries the
 // same body); nil without either.
 func triggerKey(r *http.Request) (key idempotency.Input, strict bool, p *Problem) {
-	if text := headerKey(r); text != "" {
+	text, p := headerKey(r)
+	if p != nil {
+		return nil, false, p
+	}
+	if text != "" {
 		return keyInput(text), false, nil
 	}
 	k, ok, err := requestKey(r)
@@ -149,7 +153,11 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 // batchKey is a batch's batch key: the Idempotency-Key header, else derived
 // from the request ID (its items strict); "" without either.
 func batchKey(r *http.Request) (idempotency.Key, bool, *Problem) {
-	if text := headerKey(r); text != "" {
+	text, p := headerKey(r)
+	if p != nil {
+		return "", false, p
+	}
+	if text != "" {
 		k, err := idempotency.Resolve(keyInput(text), "", idempotency.RunContext{})
 		if err != nil {
 			return "", false, ProblemFor(err)
