@@ -2,11 +2,13 @@ package starter
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -101,6 +103,22 @@ func TestFailurePolicyConcurrentRelease(t *testing.T) {
 	old := newRunID()
 	f.put(&fakeRun{runID: old, requestID: newKeyRequestID(time.Hour, ""), status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, memo: memoProto(t, idempotency.Memo{OnFailure: once.FailureRelease})})
 	const n = 32
+	// Every replacement start is held until all n callers have had their
+	// start of the key answered with the failed run: all of them replace it.
+	var seenNew atomic.Int32
+	allJudged := make(chan struct{})
+	f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
+		if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
+			if seenNew.Add(1) == n {
+				close(allJudged)
+			}
+			return
+		}
+		select {
+		case <-allJudged:
+		case <-time.After(10 * time.Second):
+		}
+	}
 	var (
 		wg   sync.WaitGroup
 		gate = make(chan struct{})
@@ -132,6 +150,7 @@ func TestFailurePolicyConcurrentRelease(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, started)
+	require.Len(t, f.starts(), 2*n, "every caller sent its replacement start")
 	require.NotEmpty(t, runctx.DecodeMemo(f.runs[newRun].memo, nil).StartNonce)
 }
 
