@@ -22,7 +22,7 @@ import (
 // server or a worker with SIGKILL: with childModeEnv set, TestMain runs
 // runChild instead of the tests. This avoids linking another binary.
 const (
-	childModeEnv = "ONCE_E2E_CHILD"  // "server" or "worker"
+	childModeEnv = "ONCE_E2E_CHILD"  // "server", "worker" or "api"
 	childDBEnv   = "ONCE_E2E_DB"     // server: SQLite file
 	childAddrEnv = "ONCE_E2E_ADDR"   // server: gRPC address; worker: the server's
 	readyPrefix  = "ONCE_E2E_READY " // first line a child prints once ready
@@ -44,6 +44,8 @@ func runChild(mode string) int {
 		return 0
 	case "worker":
 		return runWorkerChild()
+	case childAPIMode:
+		return runAPIChild()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 		return 2
