@@ -1,8 +1,8 @@
 // Package once is Once's vocabulary: the names that its packages, its
 // operators and its callers share — memo keys, search attribute names,
 // metric and span names and outcome labels, the default environment and the
-// task-queue rule, a typed reference to a task, and the umbrella error of
-// invalid input.
+// task-queue rule, a typed reference to a task, a task's failure policy
+// (FailurePolicy) and its names, and the umbrella error of invalid input.
 //
 // It imports no other package of Once, and every other package may import
 // it. It holds no logic beyond naming: keys live in package idempotency,

@@ -6,8 +6,31 @@
 // policy REJECT_DUPLICATE on the task queue of the environment. When a run
 // already holds that ID the trigger returns it with Cached set: running,
 // completed, failed, timed out, canceled or terminated alike — unless the key
-// has expired (TTL), has been reset (ResetKey), or the caller asked to retry
-// failed runs (TriggerOptions.RetryFailed).
+// has expired (TTL), has been reset (ResetKey), the run failed, timed out or
+// was terminated and the failure policy releases its key (see below), or the
+// caller asked to retry failed runs (TriggerOptions.RetryFailed).
+//
+// # Failure policy: keep or release a failed run's key
+//
+// Whether the key of a run that failed, timed out or was terminated still
+// answers for the key is a property of the task (workflows.TaskOptions
+// .OnFailure, once.FailurePolicy), which a trigger may override
+// (TriggerOptions.OnFailure): FailureKeep returns the failed run, Cached,
+// as trigger.dev's documentation has it ("the second request will not
+// create a new task run"); FailureRelease starts one new run, as trigger.dev
+// v4 does for its FAILED, CRASHED, SYSTEM_FAILURE, TIMED_OUT and EXPIRED
+// runs. A completed or canceled run keeps its key under either. The starter
+// knows task IDs, not their definitions: the task's runtime writes
+// FailureRelease in the memo of each run of a task that releases
+// (once.MemoOnFailure), and a trigger with FailureDefault (the zero value)
+// applies what the run says, else keep. The default is keep: the rule of
+// trigger.dev's documentation, of Temporal's REJECT_DUPLICATE and of Once
+// before the policy, and a failed run may have done part of its work (a
+// charge, an e-mail) that only the task's author may decide to do again.
+// The same policy applies to every item of BatchTrigger, to child triggers
+// (workflows.ChildOptions.OnFailure), the CLI (--on-failure) and the HTTP
+// API; releasing replaces the run as below, so N callers that find the
+// failed run start one new run.
 //
 // # The client: one place for its settings
 //
@@ -81,8 +104,9 @@
 //
 // A run is replaced when its key has expired (and the run has closed), when
 // its key has been reset, or, with RetryFailed, when it failed, timed out, was
-// canceled or terminated (with OnFailure FailureRelease, trigger.dev v4's
-// lifecycle: when it failed, timed out or was terminated, not canceled). Whatever TTL, payload or strictness each caller
+// canceled or terminated (under the failure policy FailureRelease,
+// trigger.dev v4's lifecycle: when it failed, timed out or was terminated,
+// not canceled). Whatever TTL, payload or strictness each caller
 // passes, all callers that replace the same run at the same moment get one new
 // run: the replacement is a start whose request ID is derived from the
 // replaced run alone ("once1.r.-.-.<replaced run ID>"), and the server answers
@@ -156,8 +180,14 @@
 //     open;
 //   - RetryFailed on a key whose run did not fail: one more start (the server
 //     refuses it and names the run);
-//   - FailureRelease on a cached hit: one DescribeWorkflowExecution for the
-//     run's status (none when the trigger read the run already);
+//   - a cached hit under FailureRelease, or under the task's policy
+//     (FailureDefault): one DescribeWorkflowExecution for the run's status
+//     and memo (none when the trigger read the run already). Under the
+//     task's policy a Client that read a closed run of the task without the
+//     release entry within the last minute takes the task to keep its keys
+//     and reads nothing: a task that keeps stays at one RPC, and one
+//     redefined to release is read again within a minute. FailureKeep
+//     never reads;
 //   - a run that replaced another, a run Once did not start, or a server
 //     whose run IDs carry no time: one DescribeWorkflowExecution to read the
 //     memo (or the run's request ID), the first time a Client meets that run

@@ -48,6 +48,18 @@
 // (RuntimeActivities.AttachRun) waits for the run's result. The handle is
 // then Cached. Nothing fails, nothing is duplicated.
 //
+// Unless that run failed, timed out or was terminated and the child's
+// failure policy releases its key (the child task's TaskOptions.OnFailure,
+// or the trigger's ChildOptions.OnFailure): then the trigger asks for the
+// run that answers for the key through an activity
+// (RuntimeActivities.ReleaseRun), which triggers the task with the child's
+// key and payload by the starter's path — the one new run that replaces the
+// failed one, whoever else finds it at once: services, the CLI, other
+// parents — and the parent waits for that run (AttachRun). The handle is
+// not Cached when this trigger's start made the run. The new run is an
+// ordinary run of the task, not a child of the parent. Under FailureKeep
+// (the default) the parent attaches to the failed run and gets its failure.
+//
 // Children use the reuse policy REJECT_DUPLICATE and the parent close policy
 // ABANDON, for Trigger and TriggerAndWait alike: a failed parent attempt
 // closes its workflow run, and with any other policy the server would
@@ -63,20 +75,27 @@
 // and type — and only with Runtime.SearchAttributes does it get Once's
 // search attributes.
 //
-// # A task's retry policy and timeouts
+// # A task's retry policy, timeouts and failure policy
 //
-// They are the task's, applied to every run of it whoever starts it: a
-// parent's trigger starts the child with them; a run started without them —
-// by the starter, which sends none, the CLI or a plain SDK client — is
-// restarted by the worker once, with them, before the task's function runs:
-// a continue-as-new that keeps the workflow ID, the first run ID (so every
-// run-scoped key), the memo and the propagated headers, for the price of
-// one more workflow task (recorded with workflow.GetVersion, so histories
-// of earlier runs replay). A run of a workflow type that no task of the
-// worker names fails at once (UnknownTask; worker.Options.KeepUnknownTasks
-// keeps the SDK's wait, for rolling deploys), and so does a run whose
-// payload does not decode into the task's payload type
-// (once.ErrTypeBadPayload).
+// TaskOptions.OnFailure says whether the key of a run of the task that
+// failed, timed out or was terminated is kept (the default) or released
+// (once.FailurePolicy). Triggers outside the worker do not know task
+// definitions, so the task's runtime records a release policy in the memo
+// of each run (once.MemoOnFailure), in its first workflow task, behind
+// workflow.GetVersion so that histories recorded before replay as they ran.
+//
+// The retry policy and timeouts are the task's, applied to every run of it
+// whoever starts it: a parent's trigger starts the child with them; a run
+// started without them — by the starter, which sends none, the CLI or a
+// plain SDK client — is restarted by the worker once, with them, before the
+// task's function runs: a continue-as-new that keeps the workflow ID, the
+// first run ID (so every run-scoped key), the memo and the propagated
+// headers, for the price of one more workflow task (recorded with
+// workflow.GetVersion, so histories of earlier runs replay). A run of a
+// workflow type that no task of the worker names fails at once
+// (UnknownTask; worker.Options.KeepUnknownTasks keeps the SDK's wait, for
+// rolling deploys), and so does a run whose payload does not decode into
+// the task's payload type (once.ErrTypeBadPayload).
 //
 // # Debounce
 //
@@ -100,7 +119,9 @@
 // To use testsuite.TestWorkflowEnvironment or worker.WorkflowReplayer
 // directly, register tasks with Register(env, Runtime{Environment: "dev"})
 // and, in the test environment, mock AttachRun (it returns the child's
-// result as a converter.RawValue) and register worker.ContextPropagator,
+// result as a converter.RawValue) and, for children whose failure policy
+// releases a failed run, ReleaseRun (a ReleaseResult: the test environment
+// has no starter), and register worker.ContextPropagator,
 // so that activities see the run context.
 //
 // # What not to do
