@@ -128,11 +128,17 @@ func tdProblem(w http.ResponseWriter, p *Problem) {
 
 // tdFail answers err, logging what is not the caller's doing.
 func (h *handler) tdFail(w http.ResponseWriter, err error) {
+	tdProblem(w, h.tdProblemFor(err))
+}
+
+// tdProblemFor is err's problem (ProblemFor), logging what is not the
+// caller's doing.
+func (h *handler) tdProblemFor(err error) *Problem {
 	p := ProblemFor(err)
 	if p.Status == http.StatusInternalServerError {
 		h.opts.Logger.Error("http api (trigger.dev routes)", "error", err)
 	}
-	tdProblem(w, p)
+	return p
 }
 
 // tdInvalid is a 400 problem.
@@ -661,16 +667,54 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 		tdProblem(w, p)
 		return
 	}
-	type item struct {
-		index   int
-		task    string
-		payload json.RawMessage
-		opts    starter.TriggerOptions
+	stream, p := h.tdReadBatchStream(body, b, c, time.Now())
+	if p != nil {
+		tdProblem(w, p)
+		return
 	}
-	var items []item
+	cached, p := h.tdTriggerBatch(r.Context(), c, stream.items)
+	if p != nil {
+		tdProblem(w, p)
+		return
+	}
+	accepted, dups := 0, stream.dups
+	for _, hit := range cached {
+		if hit {
+			dups++
+		} else {
+			accepted++
+		}
+	}
+	resp := map[string]any{"id": id, "itemsAccepted": accepted, "itemsDeduplicated": dups, "sealed": stream.seen == b.RunCount}
+	if stream.seen != b.RunCount {
+		resp["enqueuedCount"] = stream.seen
+		resp["expectedCount"] = b.RunCount
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// tdParsedItem is one item of a batch stream, checked and ready to trigger.
+type tdParsedItem struct {
+	index   int
+	task    string
+	payload json.RawMessage
+	opts    starter.TriggerOptions
+}
+
+// tdBatchStream is what a batch's NDJSON stream asks for.
+type tdBatchStream struct {
+	items []tdParsedItem // the items to trigger, one per index
+	seen  int            // the distinct indexes of the stream
+	dups  int            // the lines whose index an earlier line had
+}
+
+// tdReadBatchStream reads the NDJSON stream body of batch b: each item is
+// checked and gets its key (its own, else the batch's for its index), the
+// first line of each index counting. It returns the problem of the first
+// line refused.
+func (h *handler) tdReadBatchStream(body []byte, b tdBatch, c *caller, now time.Time) (tdBatchStream, *Problem) {
+	var stream tdBatchStream
 	seen := make(map[int]bool, b.RunCount)
-	dups := 0
-	now := time.Now()
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
 	for line := 1; sc.Scan(); line++ {
@@ -680,49 +724,58 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		var it tdBatchItem
 		if err := json.Unmarshal(text, &it); err != nil {
-			tdProblem(w, newProblem(ProblemInvalidJSON, fmt.Sprintf("line %d: %v", line, err)))
-			return
+			return tdBatchStream{}, newProblem(ProblemInvalidJSON, fmt.Sprintf("line %d: %v", line, err))
 		}
 		if it.Index == nil || *it.Index < 0 || *it.Index >= b.RunCount {
-			tdProblem(w, tdInvalid("line %d: index: want 0 to %d (the batch's runCount less one)", line, b.RunCount-1))
-			return
+			return tdBatchStream{}, tdInvalid("line %d: index: want 0 to %d (the batch's runCount less one)", line, b.RunCount-1)
 		}
 		i := *it.Index
 		if seen[i] {
-			dups++
+			stream.dups++
 			continue
 		}
-		if p := tdTask(c, it.Task); p != nil {
-			p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
-			tdProblem(w, p)
-			return
-		}
-		payload, err := tdPayload(it.Payload, it.Options.PayloadType)
-		if err != nil {
-			tdProblem(w, tdInvalid("item %d: %v", i, err))
-			return
-		}
-		k, err := idempotency.BatchItemKey(b.Key, i)
-		if err != nil {
-			h.tdFail(w, err)
-			return
-		}
-		opts, p := tdTriggerOptions(&it.Options, k, b.Strict, now)
+		item, p := h.tdParseBatchItem(&it, b, c, now)
 		if p != nil {
-			p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
-			tdProblem(w, p)
-			return
+			return tdBatchStream{}, p
 		}
 		seen[i] = true
-		items = append(items, item{index: i, task: it.Task, payload: payload, opts: opts})
+		stream.items = append(stream.items, item)
 	}
 	if err := sc.Err(); err != nil {
-		h.tdFail(w, err)
-		return
+		return tdBatchStream{}, h.tdProblemFor(err)
 	}
+	stream.seen = len(seen)
+	return stream, nil
+}
 
-	// Trigger with the starter's batch parallelism; each item's key makes a
-	// resent item find its run.
+// tdParseBatchItem checks the item it (its index in range) of batch b
+// and makes its trigger; a problem's detail names the item.
+func (h *handler) tdParseBatchItem(it *tdBatchItem, b tdBatch, c *caller, now time.Time) (tdParsedItem, *Problem) {
+	i := *it.Index
+	if p := tdTask(c, it.Task); p != nil {
+		p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
+		return tdParsedItem{}, p
+	}
+	payload, err := tdPayload(it.Payload, it.Options.PayloadType)
+	if err != nil {
+		return tdParsedItem{}, tdInvalid("item %d: %v", i, err)
+	}
+	k, err := idempotency.BatchItemKey(b.Key, i)
+	if err != nil {
+		return tdParsedItem{}, h.tdProblemFor(err)
+	}
+	opts, p := tdTriggerOptions(&it.Options, k, b.Strict, now)
+	if p != nil {
+		p.Detail = fmt.Sprintf("item %d: %s", i, p.Detail)
+		return tdParsedItem{}, p
+	}
+	return tdParsedItem{index: i, task: it.Task, payload: payload, opts: opts}, nil
+}
+
+// tdTriggerBatch triggers items with the starter's batch parallelism; each
+// item's key makes a resent item find its run. It returns whether each
+// item's run was cached, or the problem of the worst error (tdWorstProblem).
+func (h *handler) tdTriggerBatch(ctx context.Context, c *caller, items []tdParsedItem) ([]bool, *Problem) {
 	cached := make([]bool, len(items))
 	errs := make([]error, len(items))
 	sem := make(chan struct{}, max(c.s.Options().BatchParallelism, 1))
@@ -733,7 +786,7 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 		go func(j int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			run, err := c.s.Trigger(r.Context(), items[j].task, items[j].payload, items[j].opts)
+			run, err := c.s.Trigger(ctx, items[j].task, items[j].payload, items[j].opts)
 			if err == nil {
 				cached[j] = run.Cached
 			}
@@ -741,6 +794,16 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 		}(j)
 	}
 	wg.Wait()
+	if p := h.tdWorstProblem(items, errs); p != nil {
+		return nil, p
+	}
+	return cached, nil
+}
+
+// tdWorstProblem is the problem that answers the items' errors (errs[j] is
+// items[j]'s), nil when there are none: the first server-side error, else
+// the first; a 500 is logged.
+func (h *handler) tdWorstProblem(items []tdParsedItem, errs []error) *Problem {
 	var worst *Problem
 	for j, err := range errs {
 		if err == nil {
@@ -756,24 +819,7 @@ func (h *handler) tdBatchItems(w http.ResponseWriter, r *http.Request, c *caller
 			worst = p
 		}
 	}
-	if worst != nil {
-		tdProblem(w, worst)
-		return
-	}
-	accepted := 0
-	for _, hit := range cached {
-		if hit {
-			dups++
-		} else {
-			accepted++
-		}
-	}
-	resp := map[string]any{"id": id, "itemsAccepted": accepted, "itemsDeduplicated": dups, "sealed": len(seen) == b.RunCount}
-	if len(seen) != b.RunCount {
-		resp["enqueuedCount"] = len(seen)
-		resp["expectedCount"] = b.RunCount
-	}
-	writeJSON(w, http.StatusOK, resp)
+	return worst
 }
 
 // The statuses of trigger.dev's runs, from Once's (statusNames): a running
