@@ -297,24 +297,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.conn == nil {
-		if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(m.Getenv, m.Environ)); err != nil {
-			return fmt.Errorf("client configuration: %w", err)
-		}
-	}
-	opts, err := m.conn.ClientOptions(DefaultAddress)
+	opts, err := m.clientOptions()
 	if err != nil {
-		return fmt.Errorf("client configuration: %w", err)
+		return err
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
-	origin := "the default address"
-	if o := m.conn.Origin(); o != "" {
-		origin = "from " + o
-	}
-	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
-	if endpoint := m.conn.CodecEndpoint(); endpoint != "" {
-		fmt.Fprintf(m.Stdout, "Codec            %s\n", redact(endpoint))
-	}
 	if m.MetricsAddr != "" {
 		var h http.Handler
 		opts.MetricsHandler, h, m.metScope = telemetry.NewMetrics(func(err error) { logger.Error("metrics", "error", err) })
@@ -333,19 +320,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	m.starter, err = starter.Dial(dialCtx, opts, starter.Options{
-		Environment:    m.Environment,
-		TaskQueueBase:  m.TaskQueueBase,
-		Tasks:          m.Tasks,
-		Logger:         opts.Logger,
-		MetricsHandler: opts.MetricsHandler,
-		Tracer:         tracer,
-	})
-	if err != nil {
-		if errors.Is(err, once.ErrInvalidInput) {
-			return err
-		}
-		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	if err := m.dialStarter(dialCtx, opts, tracer); err != nil {
+		return err
 	}
 	h, err := httpapi.New(m.starter, httpapi.Options{
 		Tokens:               tokens,
@@ -367,6 +343,55 @@ func (m *Main) Run(ctx context.Context) error {
 		auth = "no authentication (--insecure-no-auth), env " + m.starter.Environment()
 	}
 	fmt.Fprintf(m.Stdout, "HTTP API         %s (%s)\n", m.url, auth)
+	return nil
+}
+
+// clientOptions are the SDK client's options, from the connection
+// (resolved from the environment when ParseFlags did not), which the banner
+// shows.
+func (m *Main) clientOptions() (client.Options, error) {
+	if m.conn == nil {
+		var err error
+		if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(m.Getenv, m.Environ)); err != nil {
+			return client.Options{}, fmt.Errorf("client configuration: %w", err)
+		}
+	}
+	opts, err := m.conn.ClientOptions(DefaultAddress)
+	if err != nil {
+		return opts, fmt.Errorf("client configuration: %w", err)
+	}
+	origin := "the default address"
+	if o := m.conn.Origin(); o != "" {
+		origin = "from " + o
+	}
+	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
+	if endpoint := m.conn.CodecEndpoint(); endpoint != "" {
+		fmt.Fprintf(m.Stdout, "Codec            %s\n", redact(endpoint))
+	}
+	return opts, nil
+}
+
+// dialStarter dials the starter the API triggers with, its SDK client made
+// with opts, its triggers traced by tracer (nil: none).
+//
+// Errors: invalid starter options (once.ErrInvalidInput), before dialing;
+// else starter.Dial's, with the address.
+func (m *Main) dialStarter(ctx context.Context, opts client.Options, tracer interceptor.Tracer) error {
+	var err error
+	m.starter, err = starter.Dial(ctx, opts, starter.Options{
+		Environment:    m.Environment,
+		TaskQueueBase:  m.TaskQueueBase,
+		Tasks:          m.Tasks,
+		Logger:         opts.Logger,
+		MetricsHandler: opts.MetricsHandler,
+		Tracer:         tracer,
+	})
+	if err != nil {
+		if errors.Is(err, once.ErrInvalidInput) {
+			return err
+		}
+		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
 	return nil
 }
 

@@ -247,6 +247,13 @@ func (f *Flags) applyTo(cfg *Config, changed func(string) bool) error {
 		}
 		prof.GRPCMeta[envconfig.NormalizeGRPCMetaKey(k)] = v
 	}
+	f.applyTLS(prof, changed)
+	return f.applyCodec(cfg)
+}
+
+// applyTLS overrides prof's TLS settings with the TLS flags that were
+// given: any of them turns TLS on, --tls=false turns it off.
+func (f *Flags) applyTLS(prof *envconfig.ClientConfigProfile, changed func(string) bool) {
 	tlsOption := f.TLSCertPath != "" || f.TLSCertData != "" || f.TLSKeyPath != "" || f.TLSKeyData != "" ||
 		f.TLSCAPath != "" || f.TLSCAData != "" || f.TLSServerName != "" || changed("tls-disable-host-verification")
 	if f.TLS || tlsOption {
@@ -285,6 +292,14 @@ func (f *Flags) applyTo(cfg *Config, changed func(string) bool) error {
 	if changed("tls") && !f.TLS {
 		prof.TLS = &envconfig.ClientConfigTLS{Disabled: true}
 	}
+}
+
+// applyCodec overrides cfg's codec with the codec flags that were given,
+// and sets cfg's codec headers.
+//
+// Errors: a --codec-header without "=".
+func (f *Flags) applyCodec(cfg *Config) error {
+	prof := &cfg.Profile
 	// As in the temporal CLI, --codec-endpoint makes a codec, --codec-auth
 	// only sets the authorization of one that a layer named.
 	if f.CodecEndpoint != "" {

@@ -187,37 +187,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Getenv == nil {
 		m.Getenv, m.Environ = os.Getenv, os.Environ
 	}
-	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.SetOutput(io.Discard) // errors are returned; help goes to Stdout below
-	fs.Usage = func() {}
-	envDefault := func(name, def string) string {
-		if v := m.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.BoolVar(&m.Dev, "dev", false, "start the embedded Temporal server (default: when nothing names an address)")
-	fs.StringVar(&m.GRPCAddress, "dev-grpc-addr", m.GRPCAddress, "embedded server: gRPC frontend `ADDRESS`")
-	fs.StringVar(&m.UIAddress, "dev-ui-addr", m.UIAddress, "embedded server: Web UI `ADDRESS` (empty: no UI)")
-	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data `FILE` (env ONCE_DEV_DB)")
-	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "`ENVIRONMENT` whose tasks this worker runs (env ONCE_ENV)")
-	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
-	examplesUsage := "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)"
-	if builtinExamples == nil {
-		examplesUsage = "not in this build (-tags nodev): the example tasks are only in the dev build (env ONCE_EXAMPLES)"
-	}
-	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), examplesUsage)
-	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
-	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
-	fs.StringVar(&m.HTTPAddr, "http-addr", envDefault("ONCE_HTTP_ADDR", m.HTTPAddr), "serve Once's HTTP API on this `ADDRESS` (env ONCE_HTTP_ADDR; default "+DevHTTPAddr+" in dev mode, else none; empty: none)")
-	fs.StringVar(&m.APITokensFile, "api-tokens-file", envDefault("ONCE_API_TOKENS_FILE", m.APITokensFile), "the HTTP API's token list `FILE` (env ONCE_API_TOKENS_FILE, or ONCE_API_TOKENS inline); without tokens only a dev-mode API on loopback serves, without authentication")
-	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
-	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
-	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
-	m.connFlags.AddClientFlags(fs)
-	m.connFlags.AddConfigFlags(fs)
-	version := fs.Bool("version", false, "print the version and exit")
+	fs, version := m.flagSet()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprint(m.Stdout, usage)
@@ -265,6 +235,42 @@ func (m *Main) ParseFlags(args []string) error {
 	return nil
 }
 
+// flagSet is the worker's flags, bound to m's fields: each defaults to its
+// environment variable, else to the field's value. version is --version.
+func (m *Main) flagSet() (fs *pflag.FlagSet, version *bool) {
+	fs = pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard) // errors are returned; ParseFlags prints the help to Stdout
+	fs.Usage = func() {}
+	envDefault := func(name, def string) string {
+		if v := m.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.BoolVar(&m.Dev, "dev", false, "start the embedded Temporal server (default: when nothing names an address)")
+	fs.StringVar(&m.GRPCAddress, "dev-grpc-addr", m.GRPCAddress, "embedded server: gRPC frontend `ADDRESS`")
+	fs.StringVar(&m.UIAddress, "dev-ui-addr", m.UIAddress, "embedded server: Web UI `ADDRESS` (empty: no UI)")
+	fs.StringVar(&m.DBFile, "dev-db", envDefault("ONCE_DEV_DB", m.DBFile), "embedded server: SQLite data `FILE` (env ONCE_DEV_DB)")
+	fs.StringVar(&m.Environment, "env", envDefault("ONCE_ENV", m.Environment), "`ENVIRONMENT` whose tasks this worker runs (env ONCE_ENV)")
+	fs.StringVar(&m.TaskQueueBase, "task-queue", envDefault("ONCE_TASK_QUEUE", m.TaskQueueBase), "task-queue `PREFIX`; the queue is \"<prefix>-<env>\" (env ONCE_TASK_QUEUE, default \"once\")")
+	examplesUsage := "register the example tasks hello, child-task, my-task, activity-trigger-task (env ONCE_EXAMPLES; default on in dev mode)"
+	if builtinExamples == nil {
+		examplesUsage = "not in this build (-tags nodev): the example tasks are only in the dev build (env ONCE_EXAMPLES)"
+	}
+	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), examplesUsage)
+	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
+	fs.StringVar(&m.HTTPAddr, "http-addr", envDefault("ONCE_HTTP_ADDR", m.HTTPAddr), "serve Once's HTTP API on this `ADDRESS` (env ONCE_HTTP_ADDR; default "+DevHTTPAddr+" in dev mode, else none; empty: none)")
+	fs.StringVar(&m.APITokensFile, "api-tokens-file", envDefault("ONCE_API_TOKENS_FILE", m.APITokensFile), "the HTTP API's token list `FILE` (env ONCE_API_TOKENS_FILE, or ONCE_API_TOKENS inline); without tokens only a dev-mode API on loopback serves, without authentication")
+	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
+	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
+	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
+	m.connFlags.AddClientFlags(fs)
+	m.connFlags.AddConfigFlags(fs)
+	return fs, fs.Bool("version", false, "print the version and exit")
+}
+
 // Run starts the server (in dev mode), connects and starts the worker. It
 // returns once the worker polls; Close stops everything.
 func (m *Main) Run(ctx context.Context) error {
@@ -275,37 +281,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
-	var opts client.Options
-	if m.Dev {
-		if opts, err = m.startDev(); err != nil {
-			return err
-		}
-		// The codec flags hold in dev mode too: a starter with them must
-		// find the payloads this worker writes encoded the same way.
-		if m.conn != nil {
-			if opts.DataConverter, _, err = m.conn.CodecDataConverter(opts.Namespace); err != nil {
-				return fmt.Errorf("client configuration: %w", err)
-			}
-		}
-	} else {
-		if m.conn == nil {
-			getenv := m.Getenv
-			if getenv == nil {
-				getenv = os.Getenv
-			}
-			if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(getenv, m.Environ)); err != nil {
-				return fmt.Errorf("client configuration: %w", err)
-			}
-		}
-		if opts, err = m.conn.ClientOptions(DefaultAddress); err != nil {
-			return fmt.Errorf("client configuration: %w", err)
-		}
-		origin := "the default address: --dev=false and nothing names one"
-		if o := m.conn.Origin(); o != "" {
-			origin = "from " + o
-		}
-		fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
+	opts, err := m.clientOptions()
+	if err != nil {
+		return err
 	}
 	if endpoint := m.codecEndpoint(opts.Namespace); endpoint != "" {
 		fmt.Fprintf(m.Stdout, "Codec            %s\n", endpoint)
@@ -329,10 +307,73 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// The SDK client the worker polls with is the starter's: the same
-	// namespace, data converter (and codec) and interceptors for the runs it
-	// executes and for the triggers of their activities.
-	m.starter, err = starter.Dial(dialCtx, opts, starter.Options{
+	if err := m.dialStarter(dialCtx, opts); err != nil {
+		return err
+	}
+	m.printRetention(ctx)
+	saMode := m.searchAttributesMode(ctx, logger)
+	if err := m.startWorker(opts.Logger, tracer, saMode); err != nil {
+		return err
+	}
+	if m.HTTPAddr != "" {
+		if err := m.serveAPI(logger, opts.MetricsHandler, tracer); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "HTTP API         %s\n", m.apiURL)
+	}
+	return nil
+}
+
+// clientOptions are the SDK client's options. In dev mode they are the
+// embedded server's, started here, with the codec flags' data converter;
+// else the connection's (resolved from the environment when ParseFlags did
+// not), which the banner shows.
+func (m *Main) clientOptions() (client.Options, error) {
+	if m.Dev {
+		opts, err := m.startDev()
+		if err != nil {
+			return opts, err
+		}
+		// The codec flags hold in dev mode too: a starter with them must
+		// find the payloads this worker writes encoded the same way.
+		if m.conn != nil {
+			if opts.DataConverter, _, err = m.conn.CodecDataConverter(opts.Namespace); err != nil {
+				return opts, fmt.Errorf("client configuration: %w", err)
+			}
+		}
+		return opts, nil
+	}
+	if m.conn == nil {
+		getenv := m.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		var err error
+		if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(getenv, m.Environ)); err != nil {
+			return client.Options{}, fmt.Errorf("client configuration: %w", err)
+		}
+	}
+	opts, err := m.conn.ClientOptions(DefaultAddress)
+	if err != nil {
+		return opts, fmt.Errorf("client configuration: %w", err)
+	}
+	origin := "the default address: --dev=false and nothing names one"
+	if o := m.conn.Origin(); o != "" {
+		origin = "from " + o
+	}
+	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
+	return opts, nil
+}
+
+// dialStarter dials the starter whose SDK client the worker polls with: the
+// same namespace, data converter (and codec) and interceptors for the runs
+// it executes and for the triggers of their activities.
+//
+// Errors: invalid starter options (once.ErrInvalidInput), before dialing;
+// else starter.Dial's, with the address.
+func (m *Main) dialStarter(ctx context.Context, opts client.Options) error {
+	var err error
+	m.starter, err = starter.Dial(ctx, opts, starter.Options{
 		Environment:   m.Environment,
 		TaskQueueBase: m.TaskQueueBase,
 		Logger:        opts.Logger,
@@ -346,30 +387,47 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
 	}
-	retCtx, retCancel := context.WithTimeout(ctx, 10*time.Second)
-	if retention, err := m.starter.Retention(retCtx); err != nil {
+	return nil
+}
+
+// printRetention shows the namespace's retention, or why it is unknown.
+func (m *Main) printRetention(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if retention, err := m.starter.Retention(ctx); err != nil {
 		fmt.Fprintf(m.Stdout, "Retention        unknown (%v)\n", err)
 	} else {
 		// A closed run's key lives no longer, whatever its TTL.
 		fmt.Fprintf(m.Stdout, "Retention        %s\n", formatRetention(retention))
 	}
-	retCancel()
-	saMode := worker.SearchAttributesOff
-	if m.SearchAttributes {
-		saMode = worker.SearchAttributesAuto
-		saCtx, saCancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := worker.EnsureSearchAttributes(saCtx, m.starter.Temporal(), m.starter.Namespace()); err != nil {
-			logger.Warn("Once's search attributes are not registered; runs are still found by WorkflowType and WorkflowId", "error", err)
-		}
-		saCancel()
+}
+
+// searchAttributesMode is the worker's worker.SearchAttributesMode. With
+// SearchAttributes it registers Once's search attributes first, logging
+// a failure: runs are still found without them.
+func (m *Main) searchAttributesMode(ctx context.Context, logger *slog.Logger) worker.SearchAttributesMode {
+	if !m.SearchAttributes {
+		return worker.SearchAttributesOff
 	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := worker.EnsureSearchAttributes(ctx, m.starter.Temporal(), m.starter.Namespace()); err != nil {
+		logger.Warn("Once's search attributes are not registered; runs are still found by WorkflowType and WorkflowId", "error", err)
+	}
+	return worker.SearchAttributesAuto
+}
+
+// startWorker makes the worker on the starter's client, with the example
+// tasks and their activities when Examples is set, and starts it polling.
+func (m *Main) startWorker(logger sdklog.Logger, tracer interceptor.Tracer, saMode worker.SearchAttributesMode) error {
 	var tasks []workflows.Definition
 	if m.Examples {
 		tasks = builtinExamples.tasks()
 	}
+	var err error
 	m.worker, err = worker.New(m.starter, worker.Options{
 		Tasks:            tasks,
-		Logger:           opts.Logger,
+		Logger:           logger,
 		Tracer:           tracer,
 		SearchAttributes: saMode,
 	})
@@ -383,12 +441,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	fmt.Fprintf(m.Stdout, "Worker           env %s, task queue %s, tasks %s\n", m.worker.Environment(), m.worker.TaskQueue(), strings.Join(m.worker.Tasks(), ", "))
-	if m.HTTPAddr != "" {
-		if err := m.serveAPI(logger, opts.MetricsHandler, tracer); err != nil {
-			return err
-		}
-		fmt.Fprintf(m.Stdout, "HTTP API         %s\n", m.apiURL)
-	}
 	return nil
 }
 
