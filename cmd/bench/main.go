@@ -45,7 +45,7 @@ func main() {
 	fs.BoolVar(&cfg.Scale, "scale", false, "scale mode instead of the default sections: new-key and cached-hit pairs with --scale-counts runs in the namespace (about 5 minutes on 2 cores)")
 	scaleCounts := fs.String("scale-counts", joinInts(cfg.ScaleCounts), "existing runs of the scale mode, comma-separated")
 	fs.IntVar(&cfg.ScaleRounds, "scale-rounds", cfg.ScaleRounds, "A/B rounds of each pair in the scale mode")
-	only := fs.String("only", "", "run only these steps, comma-separated: new-key, cached-hit, batch, parent, rtt, storage, micro")
+	only := fs.String("only", "", "run only these steps, comma-separated: new-key, cached-hit, http, batch, parent, rtt, storage, micro")
 	fs.BoolVar(&cfg.Diagnostics, "diagnostics", false, "add pairs that explain the others (raw starts with Once's memo, a raw describe, raw children with parts of what Once's carry, Once's parent three more ways, what each parent's children carry, parent timelines)")
 	fs.BoolVar(&cfg.NoMicro, "no-micro", false, "skip the in-process benchmarks")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "wait for started runs to finish before the parent pair")

@@ -16,6 +16,9 @@
 //     of both sides; BatchTrigger vs raw parallel starts and vs a sequential
 //     Trigger loop, and BatchTrigger's rate by parallelism (the curve that
 //     chose starter.DefaultBatchParallelism);
+//   - HTTP API: a trigger (new key, cached hit) through Once's HTTP API
+//     (starter/httpapi with cmd/api's http.Server, on loopback) against the
+//     Go starter it serves, with the median latency HTTP adds;
 //   - storage: the file-backed embedded server (SQLite WAL,
 //     synchronous=normal) against the in-memory one, both fresh;
 //   - in-process: idempotency.Derive and KeyFromPayload;
@@ -128,8 +131,8 @@ type Config struct {
 	// ScaleRounds of each pair at each count. Default 6.
 	ScaleRounds int
 
-	// Only lists the steps to run (new-key, cached-hit, batch, parent, rtt,
-	// storage, micro). Optional: defaults to all of them.
+	// Only lists the steps to run (new-key, cached-hit, http, batch, parent,
+	// rtt, storage, micro). Optional: defaults to all of them.
 	Only []string
 	// Diagnostics adds pairs that explain the others (a raw start carrying
 	// Once's memo, raw children carrying parts of what Once's carry).
@@ -502,7 +505,7 @@ func (e *env) runSteps(ctx context.Context, rep *Report) error {
 	// server's rate, which the runs that the other sections leave behind
 	// lower on the in-memory server (SQLite's page cache grows with them).
 	steps := []step{
-		{"rtt", e.roundTrips}, {"new-key", e.newKeys}, {"cached-hit", e.cachedHits}, {"batch", e.batches},
+		{"rtt", e.roundTrips}, {"new-key", e.newKeys}, {"cached-hit", e.cachedHits}, {"http", e.httpAPI}, {"batch", e.batches},
 		{"parent", e.parents}, {"storage", e.storage},
 	}
 	if e.cfg.Scale {

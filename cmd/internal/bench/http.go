@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/once-run/once/cmd/internal/apiapp"
+	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/starter/httpapi"
+)
+
+// sectionHTTP holds the HTTP API's pairs.
+const sectionHTTP = "HTTP API on loopback vs the Go starter it serves"
+
+// httpAPI: Once's HTTP API (starter/httpapi behind cmd/api's http.Server,
+// on loopback, with a bearer token) against the Go starter it serves, the
+// same Client on both sides: a trigger of a new key, and a cached hit of a
+// key the starter has seen, from Config.Concurrency clients. Besides the
+// rates, the median latency of a request on each side: what HTTP adds.
+func (e *env) httpAPI(ctx context.Context, rep *Report) error {
+	token := e.unique("token")
+	tokens, err := httpapi.ParseTokens(strings.NewReader(httpapi.HashToken(token) + " " + startsEnvironment))
+	if err != nil {
+		return err
+	}
+	// The token's environment is the starter's: the handler triggers
+	// through e.plain.starter itself, whose seen keys the Go side shares.
+	h, err := httpapi.New(e.plain.starter, httpapi.Options{Tokens: tokens, Logger: shared.DiscardLogger()})
+	if err != nil {
+		return err
+	}
+	url, srv, err := apiapp.Serve(h, httpapi.DefaultMaxWait, "127.0.0.1:0", "", "", func(err error) {
+		fmt.Fprintf(e.cfg.Log, "http api: %v\n", err)
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	p := e.cfg.Concurrency
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: p, MaxIdleConnsPerHost: p}}
+	defer hc.CloseIdleConnections()
+	trigger := url + "/v1/tasks/" + noopTask.ID() + "/trigger"
+	post := func(ctx context.Context, key string, want int) error {
+		req, err := http.NewRequestWithContext(ctx, "POST", trigger, strings.NewReader(`{"payload": 1}`))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(httpapi.HeaderIdempotencyKey, key)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != want {
+			return fmt.Errorf("bench: http trigger: %d, want %d: %s", resp.StatusCode, want, body)
+		}
+		return nil
+	}
+	// Warm the HTTP connections up.
+	if _, err := e.measure(ctx, 4*p, p, func(ctx context.Context, _ int) error {
+		return post(ctx, e.unique("http-warm"), http.StatusCreated)
+	}); err != nil {
+		return err
+	}
+
+	n := e.cfg.NewKeyStarts
+	var goNew, httpNew latencies
+	rounds, err := e.alternate(ctx, "http new-key", e.cfg.Rounds,
+		goNew.timed(e, n, p, e.onceNew(e.plain)),
+		httpNew.timed(e, n, p, func(ctx context.Context, _ int) error {
+			return post(ctx, e.unique("http"), http.StatusCreated)
+		}))
+	if err != nil {
+		return err
+	}
+	e.addHTTP(rep, fmt.Sprintf("new key: HTTP trigger vs Trigger (%d clients)", p), "starts/s", n, rounds, &goNew, &httpNew)
+
+	keys, _, err := e.existingKeys(ctx, e.plain, e.cfg.CachedKeys)
+	if err != nil {
+		return err
+	}
+	n = e.cfg.CachedHits
+	var goHit, httpHit latencies
+	rounds, err = e.alternate(ctx, "http cached-hit", e.cfg.Rounds,
+		goHit.timed(e, n, p, e.onceHit(e.plain.starter, keys)),
+		httpHit.timed(e, n, p, func(ctx context.Context, i int) error {
+			return post(ctx, keys[i%len(keys)][0], http.StatusOK)
+		}))
+	if err != nil {
+		return err
+	}
+	e.addHTTP(rep, fmt.Sprintf("cached hit: HTTP trigger vs Trigger (%d clients)", p), "calls/s", n, rounds, &goHit, &httpHit)
+	return nil
+}
+
+// addHTTP files a pair of the HTTP section: the rates (goal ≥ 0.9) and the
+// median latency of a request on each side, the added latency in its name.
+func (e *env) addHTTP(rep *Report, name, unit string, n int, rounds []pair, goSide, httpSide *latencies) {
+	c := rates(name, unit, n, rounds, AtLeast(0.9))
+	c.OnceLabel, c.BaselineLabel = "HTTP", "Go"
+	rep.add(sectionHTTP, c)
+	goMed, httpMed := goSide.median(), httpSide.median()
+	added := httpMed - goMed
+	fmt.Fprintf(e.cfg.Log, "%s: median latency Go %s, HTTP %s: HTTP adds %s\n", name, goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), added.Round(time.Microsecond))
+	l := Comparison{
+		Name: fmt.Sprintf("  median latency of a request: HTTP adds %.2f ms", ms(added)), Unit: "ms",
+		Once: ms(httpMed), Baseline: ms(goMed), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
+	}
+	for r := range min(len(goSide.rounds), len(httpSide.rounds)) {
+		l.Rounds = append(l.Rounds, ms(median(httpSide.rounds[r]))/ms(median(goSide.rounds[r])))
+	}
+	rep.add(sectionHTTP, summarize(l))
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
+
+// latencies records the time of each call of one side of a pair, by round.
+type latencies struct {
+	mu     sync.Mutex
+	rounds [][]time.Duration
+}
+
+// timed is e.timed whose calls are recorded, each round apart.
+func (l *latencies) timed(e *env, n, parallel int, fn func(context.Context, int) error) func(context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		l.mu.Lock()
+		l.rounds = append(l.rounds, make([]time.Duration, 0, n))
+		r := len(l.rounds) - 1
+		l.mu.Unlock()
+		return e.measure(ctx, n, parallel, func(ctx context.Context, i int) error {
+			start := time.Now()
+			err := fn(ctx, i)
+			d := time.Since(start)
+			l.mu.Lock()
+			l.rounds[r] = append(l.rounds[r], d)
+			l.mu.Unlock()
+			return err
+		})
+	}
+}
+
+// median is the median time of every call recorded.
+func (l *latencies) median() time.Duration {
+	var all []time.Duration
+	for _, r := range l.rounds {
+		all = append(all, r...)
+	}
+	return median(all)
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
