@@ -293,101 +293,143 @@ func (h *handler) batchStream(w http.ResponseWriter, r *http.Request, c *caller,
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	parallel := c.s.Options().BatchParallelism
-	slots := make(chan chan batchItemResult, parallel) // answers, in input order
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	go func() {
-		defer close(slots)
-		index := 0
-		push := func(res batchItemResult) bool {
-			ch := make(chan batchItemResult, 1)
-			ch <- res
-			select {
-			case slots <- ch:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for {
-			_ = rc.SetReadDeadline(time.Now().Add(lineDeadline))
-			if !sc.Scan() {
-				break
-			}
-			line := sc.Bytes()
-			if len(trimSpace(line)) == 0 {
-				continue
-			}
-			i := index
-			index++
-			if i >= h.opts.MaxBatchItems {
-				push(batchItemResult{Index: i, Status: http.StatusRequestEntityTooLarge,
-					Error: newProblem(ProblemPayloadTooLarge, "too many items: at most "+itoa(h.opts.MaxBatchItems)+" a batch; the rest of the stream was not read")})
-				return
-			}
-			var it batchItemRequest
-			if p := decodeJSON(line, &it); p != nil {
-				if !push(batchItemResult{Index: i, Status: p.Status, Error: p}) {
-					return
-				}
-				continue
-			}
-			opts, err := itemOptions(&it, i, bk, forceStrict)
-			if err != nil {
-				if !push(itemResult(i, nil, err)) {
-					return
-				}
-				continue
-			}
-			ch := make(chan batchItemResult, 1)
-			select {
-			case slots <- ch:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func(payload json.RawMessage) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				run, err := c.s.Trigger(ctx, task, payload, opts)
-				ch <- itemResult(i, run, err)
-			}(payloadOf(it.Payload))
-		}
-		if err := sc.Err(); err != nil {
-			p := ProblemFor(err)
-			if errors.Is(err, bufio.ErrTooLong) {
-				p = newProblem(ProblemPayloadTooLarge, "an item's line is longer than the payload limit: the rest of the stream was not read")
-			}
-			push(batchItemResult{Index: index, Status: p.Status, Error: p})
-		}
-	}()
+	b := &streamedBatch{
+		ctx: ctx, cancel: cancel, rc: rc, sc: sc,
+		s: c.s, task: task, bk: bk, forceStrict: forceStrict, maxItems: h.opts.MaxBatchItems,
+		slots: make(chan chan batchItemResult, parallel),
+		sem:   make(chan struct{}, parallel),
+	}
+	go b.read()
+	b.answer(w)
+}
 
+// streamedBatch is one NDJSON batch request under way: read reads and
+// triggers its items, answer writes their answer lines.
+type streamedBatch struct {
+	ctx    context.Context // the request's; cancel ends the batch
+	cancel context.CancelFunc
+	rc     *http.ResponseController
+	sc     *bufio.Scanner // the request body's lines
+
+	s           *starter.Client
+	task        string
+	bk          idempotency.Key // the batch key, for items without their own
+	forceStrict bool
+	maxItems    int
+
+	slots chan chan batchItemResult // answers, in input order
+	sem   chan struct{}             // the triggers under way, at most the batch parallelism
+	wg    sync.WaitGroup            // the triggers under way
+}
+
+// read reads the items and triggers each (item), giving every line its
+// slot among the answers, in input order. It closes slots at the end of
+// the stream, after a line too many or a read error (answered in the last
+// slot), or when the request is over.
+func (b *streamedBatch) read() {
+	defer close(b.slots)
+	index := 0
+	for {
+		_ = b.rc.SetReadDeadline(time.Now().Add(lineDeadline))
+		if !b.sc.Scan() {
+			break
+		}
+		line := b.sc.Bytes()
+		if len(trimSpace(line)) == 0 {
+			continue
+		}
+		i := index
+		index++
+		if i >= b.maxItems {
+			b.push(batchItemResult{Index: i, Status: http.StatusRequestEntityTooLarge,
+				Error: newProblem(ProblemPayloadTooLarge, "too many items: at most "+itoa(b.maxItems)+" a batch; the rest of the stream was not read")})
+			return
+		}
+		if !b.item(i, line) {
+			return
+		}
+	}
+	if err := b.sc.Err(); err != nil {
+		p := ProblemFor(err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			p = newProblem(ProblemPayloadTooLarge, "an item's line is longer than the payload limit: the rest of the stream was not read")
+		}
+		b.push(batchItemResult{Index: index, Status: p.Status, Error: p})
+	}
+}
+
+// item takes line, the item of index i: a line refused is answered in its
+// slot at once; else its trigger starts in the background once there is a
+// free slot and it is within the batch parallelism, and answers in its slot
+// when done. It returns false when the request is over.
+func (b *streamedBatch) item(i int, line []byte) bool {
+	var it batchItemRequest
+	if p := decodeJSON(line, &it); p != nil {
+		return b.push(batchItemResult{Index: i, Status: p.Status, Error: p})
+	}
+	opts, err := itemOptions(&it, i, b.bk, b.forceStrict)
+	if err != nil {
+		return b.push(itemResult(i, nil, err))
+	}
+	ch := make(chan batchItemResult, 1)
+	select {
+	case b.slots <- ch:
+	case <-b.ctx.Done():
+		return false
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-b.ctx.Done():
+		return false
+	}
+	b.wg.Add(1)
+	go func(payload json.RawMessage) {
+		defer b.wg.Done()
+		defer func() { <-b.sem }()
+		run, err := b.s.Trigger(b.ctx, b.task, payload, opts)
+		ch <- itemResult(i, run, err)
+	}(payloadOf(it.Payload))
+	return true
+}
+
+// push puts res, an answer known already, in the next slot. It returns
+// false when the request is over.
+func (b *streamedBatch) push(res batchItemResult) bool {
+	ch := make(chan batchItemResult, 1)
+	ch <- res
+	select {
+	case b.slots <- ch:
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
+
+// answer writes one answer line per slot, in input order, each once its
+// item is done, until the slots are closed, the request is over or a line
+// cannot be written; then it waits for the triggers under way.
+func (b *streamedBatch) answer(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush()
+	_ = b.rc.Flush()
 	enc := json.NewEncoder(w)
-	for ch := range slots {
+	for ch := range b.slots {
 		var res batchItemResult
 		select {
 		case res = <-ch:
-		case <-ctx.Done():
-			wg.Wait()
+		case <-b.ctx.Done():
+			b.wg.Wait()
 			return
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(lineDeadline))
+		_ = b.rc.SetWriteDeadline(time.Now().Add(lineDeadline))
 		if err := enc.Encode(res); err != nil {
-			cancel()
+			b.cancel()
 			break
 		}
-		_ = rc.Flush()
+		_ = b.rc.Flush()
 	}
-	cancel()
-	wg.Wait()
+	b.cancel()
+	b.wg.Wait()
 }
 
 func trimSpace(b []byte) []byte {
