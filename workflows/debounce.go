@@ -68,106 +68,149 @@ func RegisterDebouncer(r Registry, rt Runtime) {
 
 // debounce is the debouncer's workflow function (see RegisterDebouncer).
 func debounce(ctx workflow.Context, rt Runtime, in plan.DebounceInput) (DebounceResult, error) {
+	d, err := newDebouncer(ctx, rt, in)
+	if err != nil {
+		return DebounceResult{}, err
+	}
+	d.waitForQuiet(ctx)
+	// Triggers taken with the timer's firing arrived as the burst ended:
+	// they are part of it.
+	d.take()
+	if d.res.Triggers == 0 {
+		return DebounceResult{}, nil // not started by a trigger: nothing to run
+	}
+	if d.run == nil {
+		d.startRun()
+	}
+	var exec workflow.Execution
+	if err := d.run.GetChildWorkflowExecution().Get(ctx, &exec); err != nil && !isAlreadyStarted(err) {
+		return d.res, fmt.Errorf("debouncer %s: start %s: %w", d.id, d.res.WorkflowID, err)
+	}
+	d.res.RunID = exec.RunID
+	// Triggers signalled while the run started join it (see
+	// RegisterDebouncer); a signal that arrives after this is taken before
+	// the debouncer closes, as the server refuses to close a workflow with
+	// a signal it has not seen.
+	d.take()
+	return d.res, nil
+}
+
+// debouncer is one run of the debouncer: one burst of triggers.
+type debouncer struct {
+	ctx      workflow.Context
+	id       string // the debouncer's workflow ID
+	in       plan.DebounceInput
+	task     string
+	cwo      workflow.ChildWorkflowOptions // the burst's run's
+	ch       workflow.ReceiveChannel       // the triggers
+	deadline time.Time                     // of the burst: MaxDelay after its first trigger; zero without
+	res      DebounceResult
+
+	payload converter.RawValue           // the run's, as the mode says
+	run     workflow.ChildWorkflowFuture // the run's start, once issued
+	last    time.Time                    // of the last trigger taken
+}
+
+// newDebouncer checks the debouncer's workflow ID and input and plans the
+// burst's run.
+//
+// Errors: a non-retryable ErrTypeDebouncer for a workflow ID that is no
+// debouncer's or an invalid input.
+func newDebouncer(ctx workflow.Context, rt Runtime, in plan.DebounceInput) (*debouncer, error) {
 	info := workflow.GetInfo(ctx)
 	t, key, ok := plan.ParseDebouncer(info.WorkflowExecution.ID)
 	if !ok || in.Delay <= 0 || in.MaxDelay < 0 || (in.Mode != once.DebounceLeading && in.Mode != once.DebounceTrailing) {
-		return DebounceResult{}, temporal.NewNonRetryableApplicationError(
+		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("debouncer %s: not a debouncer's workflow ID or input (mode %q, delay %v, maxDelay %v): trigger with a debounce option instead",
 				info.WorkflowExecution.ID, in.Mode, in.Delay, in.MaxDelay), ErrTypeDebouncer, nil)
 	}
 	tr, err := t.DebouncedRun(key, debouncerRunID(info))
 	if err != nil {
-		return DebounceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeDebouncer, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeDebouncer, err)
 	}
-	cwo := workflow.ChildWorkflowOptions{
-		WorkflowID:            tr.WorkflowID,
-		TaskQueue:             info.TaskQueueName,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		// The run outlives the debouncer, which closes once it has started.
-		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+	d := &debouncer{
+		ctx:  ctx,
+		id:   info.WorkflowExecution.ID,
+		in:   in,
+		task: t.ID(),
+		cwo: workflow.ChildWorkflowOptions{
+			WorkflowID:            tr.WorkflowID,
+			TaskQueue:             info.TaskQueueName,
+			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			// The run outlives the debouncer, which closes once it has started.
+			ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+		},
+		ch:   workflow.GetSignalChannel(ctx, once.DebounceSignal),
+		res:  DebounceResult{WorkflowID: tr.WorkflowID},
+		last: workflow.Now(ctx),
 	}
 	if rt.SearchAttributes {
-		cwo.TypedSearchAttributes = tr.SearchAttributes()
+		d.cwo.TypedSearchAttributes = tr.SearchAttributes()
 	}
-
-	var (
-		res     = DebounceResult{WorkflowID: tr.WorkflowID}
-		ch      = workflow.GetSignalChannel(ctx, once.DebounceSignal)
-		payload converter.RawValue
-		run     workflow.ChildWorkflowFuture // the run's start, once issued
-		last    = workflow.Now(ctx)          // of the last trigger taken
-	)
-	var deadline time.Time // of the burst: MaxDelay after its first trigger
 	if in.MaxDelay > 0 {
-		deadline = info.WorkflowStartTime.Add(in.MaxDelay)
+		d.deadline = info.WorkflowStartTime.Add(in.MaxDelay)
 	}
-	// take takes the triggers signalled so far, keeping the payload the
-	// mode says; it reports whether there was any.
-	take := func() bool {
-		took := false
-		for {
-			var v converter.RawValue
-			if !ch.ReceiveAsync(&v) {
-				return took
-			}
-			took = true
-			res.Triggers++
-			if run == nil && (in.Mode == once.DebounceTrailing || res.Triggers == 1) {
-				payload = v
-			}
-		}
-	}
-	startRun := func() {
-		run = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.ID(), payload)
-	}
+	return d, nil
+}
 
+// waitForQuiet takes triggers until Delay has passed since the last one, or
+// the burst's deadline has come; in leading mode it starts the run with the
+// first.
+func (d *debouncer) waitForQuiet(ctx workflow.Context) {
 	for {
-		if take() {
-			last = workflow.Now(ctx)
-			if in.Mode == once.DebounceLeading && run == nil {
-				startRun()
+		if d.take() {
+			d.last = workflow.Now(ctx)
+			if d.in.Mode == once.DebounceLeading && d.run == nil {
+				d.startRun()
 			}
 		}
-		until := last.Add(in.Delay)
-		if !deadline.IsZero() && deadline.Before(until) {
-			until = deadline
+		until := d.last.Add(d.in.Delay)
+		if !d.deadline.IsZero() && d.deadline.Before(until) {
+			until = d.deadline
 		}
 		wait := until.Sub(workflow.Now(ctx))
 		if wait <= 0 {
-			break
+			return
 		}
-		tctx, cancel := workflow.WithCancel(ctx)
-		timer := workflow.NewTimer(tctx, wait)
-		fired := false
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(ch, func(workflow.ReceiveChannel, bool) {}) // taken at the top of the loop
-		sel.AddFuture(timer, func(workflow.Future) { fired = true })
-		sel.Select(ctx)
-		cancel()
-		if fired {
-			break
+		if d.sleep(ctx, wait) {
+			return
 		}
 	}
-	// Triggers taken with the timer's firing arrived as the burst ended:
-	// they are part of it.
-	take()
-	if res.Triggers == 0 {
-		return DebounceResult{}, nil // not started by a trigger: nothing to run
+}
+
+// sleep waits for wait or the next trigger, whichever comes first; it
+// reports whether the time ran out.
+func (d *debouncer) sleep(ctx workflow.Context, wait time.Duration) (fired bool) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, wait)
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(d.ch, func(workflow.ReceiveChannel, bool) {}) // taken by take
+	sel.AddFuture(timer, func(workflow.Future) { fired = true })
+	sel.Select(ctx)
+	return fired
+}
+
+// take takes the triggers signalled so far, keeping the payload the mode
+// says; it reports whether there was any.
+func (d *debouncer) take() bool {
+	took := false
+	for {
+		var v converter.RawValue
+		if !d.ch.ReceiveAsync(&v) {
+			return took
+		}
+		took = true
+		d.res.Triggers++
+		if d.run == nil && (d.in.Mode == once.DebounceTrailing || d.res.Triggers == 1) {
+			d.payload = v
+		}
 	}
-	if run == nil {
-		startRun()
-	}
-	var exec workflow.Execution
-	if err := run.GetChildWorkflowExecution().Get(ctx, &exec); err != nil && !isAlreadyStarted(err) {
-		return res, fmt.Errorf("debouncer %s: start %s: %w", info.WorkflowExecution.ID, tr.WorkflowID, err)
-	}
-	res.RunID = exec.RunID
-	// Triggers signalled while the run started join it (see
-	// RegisterDebouncer); a signal that arrives after this is taken before
-	// the debouncer closes, as the server refuses to close a workflow with
-	// a signal it has not seen.
-	take()
-	return res, nil
+}
+
+// startRun issues the start of the burst's run with the payload kept.
+func (d *debouncer) startRun() {
+	d.run = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(d.ctx, d.cwo), d.task, d.payload)
 }
 
 // debouncerRunID is the run ID from which a debouncer's run derives the
