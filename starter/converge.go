@@ -104,7 +104,8 @@ func (c *Client) converge(ctx context.Context, p *prepared, already *serviceerro
 // replacement's start, which the server makes with
 // ALLOW_DUPLICATE_FAILED_ONLY all the same. desc, when it describes the run,
 // saves the read; cur gets the run's status and close time. With
-// FailureDefault a task known to keep its keys is not read (failure.go).
+// FailureDefault a task known to keep its keys is not read (failure.go), and
+// a read that fails keeps the run, as one that records no policy.
 func (c *Client) released(ctx context.Context, p *prepared, cur *current, desc *workflowservice.DescribeWorkflowExecutionResponse) (bool, error) {
 	if desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != cur.runID {
 		if p.onFailure == FailureDefault && c.keeps(p.task()) {
@@ -112,6 +113,9 @@ func (c *Client) released(ctx context.Context, p *prepared, cur *current, desc *
 		}
 		var err error
 		if desc, err = c.describe(ctx, p.workflowID(), cur.runID); err != nil {
+			if p.onFailure == FailureDefault && contextErr(ctx) == nil {
+				return false, nil
+			}
 			return false, err
 		}
 	}

@@ -525,8 +525,13 @@ func TestConvergeRPCs(t *testing.T) {
 				t.Helper()
 				require.Equal(t, map[string]int64(w), e.gate.counts(), what)
 			}
-			warm := trigger(unique("warm"), starter.TriggerOptions{}) // reads the namespace once
+			warmKey := unique("warm")
+			warm := trigger(warmKey, starter.TriggerOptions{}) // reads the namespace once
 			require.NoError(t, warm.Get(ctx, nil))
+			// A hit on the closed run tells the Client that the task keeps
+			// its keys (no failure policy in its memo): its later hits are
+			// not read for the task's policy (starter/failure.go).
+			require.True(t, trigger(warmKey, starter.TriggerOptions{}).Cached)
 			e.gate.counts()
 
 			a := unique("a")
@@ -598,6 +603,11 @@ func TestConvergeSeenKeyChangedElsewhere(t *testing.T) {
 	// (A new key's run, which its request ID describes.)
 	key = idempotency.Parts{unique("k2")}
 	k2, err := trigger(starter.TriggerOptions{})
+	require.NoError(t, err)
+	// A hit on the closed run tells the Client that the task keeps its keys
+	// (starter/failure.go): the hits below are not read for its policy.
+	require.NoError(t, k2.Get(ctx, nil))
+	_, err = trigger(starter.TriggerOptions{})
 	require.NoError(t, err)
 	e.gate.counts()
 	for _, fail := range []error{serviceerror.NewNotFound("gone"), serviceerror.NewUnavailable("down"), serviceerror.NewPermissionDenied("no reads", "")} {
