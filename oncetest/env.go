@@ -77,7 +77,9 @@ type childRun struct {
 // its failure as the worker's AttachRun does (ErrTypeRunFailed). While it
 // waits for a run still open, the test environment's clock moves at
 // wall-clock pace (as while any activity runs), so a child that sleeps long
-// makes the test wait.
+// makes the test wait. The runtime's ReleaseRun (a child whose failure
+// policy replaces a failed child) it cannot emulate: it fails with an error
+// that says to mock it.
 //
 // Register the tasks' activities (or mock them) on the returned Env. Do not
 // replace its child-workflow listeners with those of the embedded
@@ -110,6 +112,7 @@ func NewEnv(tb testing.TB, opts Options, tasks ...workflows.Definition) *Env {
 		t.Register(e.TestWorkflowEnvironment, rt)
 	}
 	e.TestWorkflowEnvironment.RegisterActivityWithOptions(e.attachRun, activity.RegisterOptions{Name: workflows.AttachRunActivity})
+	e.TestWorkflowEnvironment.RegisterActivityWithOptions(e.releaseRun, activity.RegisterOptions{Name: workflows.ReleaseRunActivity})
 	e.TestWorkflowEnvironment.SetContextPropagators([]workflow.ContextPropagator{runctx.NewContextPropagator()})
 	e.TestWorkflowEnvironment.SetOnChildWorkflowStartedListener(e.childStarted)
 	e.TestWorkflowEnvironment.SetOnChildWorkflowCompletedListener(e.childCompleted)
@@ -269,6 +272,20 @@ func (e *Env) childCompleted(info *workflow.Info, result converter.EncodedValue,
 	if l != nil {
 		l(info, result, err)
 	}
+}
+
+// releaseRun answers the runtime's ReleaseRun in the test environment: a
+// child trigger whose workflow ID a failed child holds, under a failure
+// policy that releases it, would have the starter start the run that
+// replaces it, and the test environment has none. It fails the trigger,
+// non-retryably, saying to mock ReleaseRun (env.OnActivity with
+// workflows.ReleaseRunActivity, returning a workflows.ReleaseResult) and
+// AttachRun for the run it names.
+func (e *Env) releaseRun(_ context.Context, in workflows.ReleaseInput, _ converter.RawValue) (workflows.ReleaseResult, error) {
+	return workflows.ReleaseResult{}, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("oncetest: the failed run of %s would be replaced (its failure policy releases its key), which the test environment cannot do: mock %s and %s",
+			in.WorkflowID, workflows.ReleaseRunActivity, workflows.AttachRunActivity),
+		workflows.ErrTypeMisconfigured, nil)
 }
 
 // attachRun answers the runtime's AttachRun in the test environment: it

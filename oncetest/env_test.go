@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/oncetest"
 	"github.com/once-run/once/workflows"
@@ -136,4 +137,31 @@ func TestAttachWaitsForRunningChild(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&got))
 	require.Equal(t, "slept", got)
 	require.Equal(t, 1, env.ChildStarts(slow.ID()))
+}
+
+// A child trigger whose failure policy would replace a failed child (from
+// another execution than the one that started it) tells the test to mock
+// ReleaseRun: the test environment has no starter.
+func TestEnvReleaseRunSaysMockIt(t *testing.T) {
+	opts := workflows.ChildOptions{Key: idempotency.Parts{"k"}, Scope: idempotency.ScopeGlobal}
+	fails := workflows.NewTask("oncetest-fails", func(ctx workflow.Context, in map[string]any) (map[string]any, error) {
+		if in["fail"] == true {
+			return nil, temporal.NewNonRetryableApplicationError("fails on purpose", "Fails", nil)
+		}
+		return in, nil
+	}, workflows.TaskOptions{OnFailure: once.FailureRelease})
+	again := workflows.NewTask("oncetest-again", func(ctx workflow.Context, _ struct{}) (map[string]any, error) {
+		return fails.TriggerAndWait(ctx, map[string]any{"fail": false}, opts)
+	}, workflows.TaskOptions{})
+	parent := workflows.NewTask("oncetest-release-parent", func(ctx workflow.Context, _ struct{}) (map[string]any, error) {
+		if _, err := fails.TriggerAndWait(ctx, map[string]any{"fail": true}, opts); err == nil {
+			return nil, errors.New("want the first child to fail")
+		}
+		return again.TriggerAndWait(ctx, struct{}{}, workflows.ChildOptions{})
+	}, workflows.TaskOptions{})
+	env := oncetest.NewEnv(t, oncetest.Options{}, fails, again, parent)
+	env.ExecuteWorkflow(parent.ID(), struct{}{})
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "mock "+workflows.ReleaseRunActivity)
 }
