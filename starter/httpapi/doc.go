@@ -13,7 +13,7 @@
 //
 // # Routes
 //
-//	POST /v1/tasks/{task}/trigger           trigger (201 new, 200 cached); key in Idempotency-Key
+//	POST /v1/tasks/{task}/trigger           trigger (201 new, 200 cached, 202 debounced); key in Idempotency-Key
 //	POST /v1/tasks/{task}/batch             JSON array, or NDJSON streamed in and out
 //	GET  /v1/tasks/{task}/runs?limit=       the task's runs
 //	GET  /v1/tasks/{task}/keys/{key}        the run that holds a key
@@ -28,6 +28,17 @@
 // request that arrives while the key's first one is in flight gets that run
 // (200, cached). 409 is a reset of a key whose run is still running, without
 // "terminate".
+//
+// # Trigger options
+//
+// A trigger's body (and a batch item) may name its failure policy,
+// "onFailure": "keep" or "release" (starter.TriggerOptions.OnFailure; absent,
+// the task's). A trigger's "debounce": {"key", "delay", "maxDelay", "mode"}
+// (Go durations, as "wait") makes it one of a burst (once.Debounce): it
+// answers 202 Accepted with debounced: true, the burst's run's workflowId
+// and its id, which reads status "pending" until the debouncer starts the
+// run. A debounced trigger takes no key, ttl, strict, retryFailed or
+// onFailure (400); a request ID does not key it.
 //
 // # trigger.dev's routes
 //
@@ -44,7 +55,8 @@
 // With the same tokens and environments, and the key lifecycle of trigger.dev
 // v4 (starter.FailureRelease). The SDK's keys arrive hashed and are used as
 // is; superjson payloads become plain JSON (a Date its ISO string). Batch ids
-// are stateless: they hold the batch key. See the README, "Coming from
+// are stateless: they hold the batch key. options.debounce is Once's
+// debounce (its run DELAYED until it starts). See the README, "Coming from
 // trigger.dev", for the options Once reads, ignores and refuses.
 //
 // # Keys and retries
@@ -67,7 +79,11 @@
 // workflow ID's suffix after "<env>/<task>/": opaque to clients, stateless
 // for the server. The environment is not in it: it is the token's, so a
 // token of one environment asking for another's run looks in its own and
-// finds nothing (404).
+// finds nothing (404). A debounced trigger's run has no run ID until its
+// debouncer starts it: its id holds, in place of the first run ID, "d." and
+// the debouncer's workflow ID suffix and run ID (RunRef.Debounced); it
+// finds the run by its workflow ID once the run exists, pending before, 404
+// when the debouncer is gone or closed without starting it.
 //
 // # Tokens
 //

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
@@ -30,6 +31,7 @@ func TestRunIDRoundTrip(t *testing.T) {
 		{"keyed", RunRef{Task: "hello", Suffix: strings.Repeat("ab", 32), FirstRunID: "0190c3b4-7c1e-7000-8000-000000000001"}},
 		{"unkeyed", RunRef{Task: "send.email_v2", Suffix: "6f1c0b8e-1d2a-4b3c-9d4e-5f6a7b8c9d0e", FirstRunID: "r1"}},
 		{"suffix with slashes", RunRef{Task: "t", Suffix: "a/b/c", FirstRunID: "r"}},
+		{"debounced", RunRef{Task: "reindex", Suffix: strings.Repeat("cd", 32), Debouncer: "debounce-" + strings.Repeat("ef", 32), DebouncerRunID: "0190c3b4-7c1e-7000-8000-000000000002"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +61,66 @@ func TestDecodeRunIDRefuses(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestDebouncedRunID(t *testing.T) {
+	ref := RunRef{Task: "reindex", Suffix: strings.Repeat("cd", 32), Debouncer: "debounce-" + strings.Repeat("ef", 32), DebouncerRunID: "r.1"}
+	got, err := DecodeRunID(EncodeRunID(ref))
+	require.NoError(t, err)
+	require.True(t, got.Debounced())
+	require.Empty(t, got.FirstRunID, "no run ID until the debouncer starts the run")
+	require.Equal(t, "dev/reindex/"+ref.Suffix, got.WorkflowID("dev"))
+	require.Equal(t, "dev/reindex/"+ref.Debouncer, got.debouncerWorkflowID("dev"))
+	require.Equal(t, "r.1", got.DebouncerRunID, "a run ID with dots")
+	// A started run's id is not a debounced one.
+	plain, err := DecodeRunID(EncodeRunID(RunRef{Task: "t", Suffix: "s", FirstRunID: "r"}))
+	require.NoError(t, err)
+	require.False(t, plain.Debounced())
+	for _, raw := range []string{"t/d./s", "t/d.debounce-x/s", "t/d..r/s", "t/d.x./s"} {
+		_, err := DecodeRunID("run_" + base64.RawURLEncoding.EncodeToString([]byte(raw)))
+		require.ErrorIs(t, err, errBadRunID, raw)
+	}
+}
+
+func TestTriggerRequestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want starter.TriggerOptions
+		err  error
+	}{
+		{"onFailure release", `{"onFailure": "release"}`, starter.TriggerOptions{OnFailure: starter.FailureRelease}, nil},
+		{"onFailure keep", `{"onFailure": "keep"}`, starter.TriggerOptions{OnFailure: starter.FailureKeep}, nil},
+		{"onFailure absent: the task's", `{}`, starter.TriggerOptions{}, nil},
+		{"onFailure bad", `{"onFailure": "retry"}`, starter.TriggerOptions{}, once.ErrInvalidFailurePolicy},
+		{"debounce", `{"debounce": {"key": "user-7", "delay": "500ms", "maxDelay": "5s", "mode": "trailing"}}`,
+			starter.TriggerOptions{Debounce: &starter.Debounce{Key: "user-7", Delay: 500 * time.Millisecond, MaxDelay: 5 * time.Second, Mode: once.DebounceTrailing}}, nil},
+		{"debounce: bad delay", `{"debounce": {"key": "k", "delay": "5 seconds"}}`, starter.TriggerOptions{}, once.ErrInvalidDebounce},
+		{"debounce: bad maxDelay", `{"debounce": {"key": "k", "delay": "1s", "maxDelay": "1d"}}`, starter.TriggerOptions{}, once.ErrInvalidDebounce},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req triggerRequest
+			require.Nil(t, decodeJSON([]byte(tt.body), &req))
+			got, err := req.options(nil, false)
+			if tt.err != nil {
+				require.ErrorIs(t, err, tt.err)
+				require.ErrorIs(t, err, once.ErrInvalidInput)
+				require.Equal(t, http.StatusBadRequest, ProblemFor(err).Status)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+	var it batchItemRequest
+	require.Nil(t, decodeJSON([]byte(`{"onFailure": "release"}`), &it))
+	opts, err := itemOptions(&it, 0, "", false)
+	require.NoError(t, err)
+	require.Equal(t, starter.FailureRelease, opts.OnFailure)
+	require.Nil(t, decodeJSON([]byte(`{"onFailure": "never"}`), &it))
+	_, err = itemOptions(&it, 0, "", false)
+	require.ErrorIs(t, err, once.ErrInvalidFailurePolicy)
+}
 
 func TestRunRefOf(t *testing.T) {
 	ref, ok := runRefOf("dev/hello/abc", "r1")

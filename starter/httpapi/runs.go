@@ -43,7 +43,14 @@ type runBody struct {
 	ClosedAt    *time.Time      `json:"closedAt,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
 	Failure     *failureBody    `json:"failure,omitempty"`
+	// Debounced marks a debounced trigger's run: its id names the burst,
+	// and its status is statusPending until the debouncer starts it.
+	Debounced bool `json:"debounced,omitempty"`
 }
+
+// statusPending is the status of a debounced trigger's run that its
+// debouncer has not started yet (the burst is under way).
+const statusPending = "pending"
 
 // failureBody is why a run did not complete.
 type failureBody struct {
@@ -198,17 +205,8 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeProblem(w, p)
 		return
 	}
-	ctx := r.Context()
-	env := c.s.Environment()
-	workflowID := ref.WorkflowID(env)
-	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
-	if wait > 0 {
-		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, wait); err != nil && !isNotFound(err) {
-			h.fail(w, err)
-			return
-		}
-	}
-	if err := h.describeRun(ctx, c.s, b, ref); err != nil {
+	b, err := h.readRun(r.Context(), c.s, ref, wait)
+	if err != nil {
 		if isNotFound(err) {
 			writeProblem(w, notFound)
 			return
@@ -216,14 +214,111 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.fail(w, err)
 		return
 	}
-	if b.Status != "running" && b.Result == nil && b.Failure == nil {
-		// Closed: its result or failure, at once.
-		if err := h.wait(ctx, c.s, b, workflowID, ref.FirstRunID, resultWait); err != nil {
-			h.fail(w, err)
-			return
+	writeJSON(w, http.StatusOK, b)
+}
+
+// readRun describes the run of ref, after waiting up to wait for it to
+// close: a debounced trigger's run that has not started within wait is
+// pending.
+//
+// Errors: isNotFound for no such run; the server's.
+func (h *handler) readRun(ctx context.Context, s *starter.Client, ref RunRef, wait time.Duration) (*runBody, error) {
+	id := EncodeRunID(ref)
+	if ref.Debounced() {
+		deadline := time.Now().Add(wait)
+		first, err := h.burstRun(ctx, s, ref, deadline)
+		if errors.Is(err, errPending) {
+			return pendingRun(s.Environment(), ref), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ref.FirstRunID, wait = first, max(time.Until(deadline), 0)
+	}
+	workflowID := ref.WorkflowID(s.Environment())
+	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
+	b.ID, b.Debounced = id, ref.Debounced()
+	if wait > 0 {
+		if err := h.wait(ctx, s, b, workflowID, ref.FirstRunID, wait); err != nil && !isNotFound(err) {
+			return nil, err
 		}
 	}
-	writeJSON(w, http.StatusOK, b)
+	if err := h.describeRun(ctx, s, b, ref); err != nil {
+		return nil, err
+	}
+	if b.Status != "running" && b.Result == nil && b.Failure == nil {
+		// Closed: its result or failure, at once.
+		if err := h.wait(ctx, s, b, workflowID, ref.FirstRunID, resultWait); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// pendingRun is the body of a debounced trigger's run before it starts.
+func pendingRun(env string, ref RunRef) *runBody {
+	b := &runBody{ID: EncodeRunID(ref), Task: ref.Task, WorkflowID: ref.WorkflowID(env), Status: statusPending, Debounced: true}
+	if k, err := idempotency.ParseKey(ref.Suffix); err == nil {
+		b.Key = string(k)
+	}
+	return b
+}
+
+// errPending: a debounced trigger's run that its debouncer has not started.
+var errPending = errors.New("httpapi: the debounced run has not started")
+
+// burstPoll is how often burstRun looks for a debounced run that has not
+// started.
+const burstPoll = 200 * time.Millisecond
+
+// burstRun is the first run ID of the debounced trigger's run of ref,
+// looked for until deadline (polling: a leading burst starts its run long
+// before its debouncer closes).
+//
+// Errors: errPending while the debouncer runs and the run does not exist;
+// errNoSuchRun when the debouncer is gone, or closed without starting it;
+// the server's.
+func (h *handler) burstRun(ctx context.Context, s *starter.Client, ref RunRef, deadline time.Time) (string, error) {
+	env := s.Environment()
+	for {
+		first, err := firstRunID(ctx, s, ref.WorkflowID(env))
+		if err == nil || !isNotFound(err) {
+			return first, err
+		}
+		d, err := s.Temporal().DescribeWorkflowExecution(ctx, ref.debouncerWorkflowID(env), ref.DebouncerRunID)
+		if err != nil {
+			return "", err
+		}
+		if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			// Closed: it started the run before, unless it failed.
+			if first, err := firstRunID(ctx, s, ref.WorkflowID(env)); err == nil || !isNotFound(err) {
+				return first, err
+			}
+			return "", errNoSuchRun
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return "", errPending
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(min(left, burstPoll)):
+		}
+	}
+}
+
+// firstRunID is the first run ID of the chain that holds workflowID now.
+func firstRunID(ctx context.Context, s *starter.Client, workflowID string) (string, error) {
+	d, err := s.Temporal().DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return "", err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if first := info.GetFirstRunId(); first != "" {
+		return first, nil
+	}
+	return info.GetExecution().GetRunId(), nil
 }
 
 // errNoSuchRun: the run id names a workflow ID whose chains do not include

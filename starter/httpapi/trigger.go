@@ -5,22 +5,57 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
 
 // triggerRequest is the body of POST /v1/tasks/{task}/trigger.
 type triggerRequest struct {
-	Payload     json.RawMessage `json:"payload"`
-	TTL         string          `json:"ttl"`
-	Strict      bool            `json:"strict"`
-	RetryFailed bool            `json:"retryFailed"`
-	Wait        string          `json:"wait"`
+	Payload     json.RawMessage  `json:"payload"`
+	TTL         string           `json:"ttl"`
+	Strict      bool             `json:"strict"`
+	RetryFailed bool             `json:"retryFailed"`
+	OnFailure   string           `json:"onFailure"`
+	Debounce    *debounceRequest `json:"debounce"`
+	Wait        string           `json:"wait"`
+}
+
+// debounceRequest is a trigger's "debounce": once.Debounce, its durations
+// Go durations ("500ms", "5s"), as "wait" takes them.
+type debounceRequest struct {
+	Key      string `json:"key"`
+	Delay    string `json:"delay"`
+	MaxDelay string `json:"maxDelay"`
+	Mode     string `json:"mode"`
+}
+
+// options is d as the starter takes it.
+//
+// Errors: once.ErrInvalidDebounce (wrapped) for a duration that does not
+// parse; the starter checks the rest.
+func (d *debounceRequest) options() (*starter.Debounce, error) {
+	out := &starter.Debounce{Key: d.Key, Mode: once.DebounceMode(d.Mode)}
+	for _, f := range []struct {
+		name, text string
+		dst        *time.Duration
+	}{{"delay", d.Delay, &out.Delay}, {"maxDelay", d.MaxDelay, &out.MaxDelay}} {
+		if f.text == "" {
+			continue
+		}
+		v, err := time.ParseDuration(f.text)
+		if err != nil {
+			return nil, fmt.Errorf("debounce %s %q: want a Go duration such as \"500ms\": %w", f.name, f.text, once.ErrInvalidDebounce)
+		}
+		*f.dst = v
+	}
+	return out, nil
 }
 
 // batchItemRequest is one item of POST /v1/tasks/{task}/batch.
@@ -30,6 +65,7 @@ type batchItemRequest struct {
 	TTL         string          `json:"ttl"`
 	Strict      bool            `json:"strict"`
 	RetryFailed bool            `json:"retryFailed"`
+	OnFailure   string          `json:"onFailure"`
 }
 
 // batchItemResult is one item of a batch's answer, at its index.
@@ -86,14 +122,15 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeProblem(w, p)
 		return
 	}
-	opts := starter.TriggerOptions{Key: key, Strict: req.Strict || forceStrict, RetryFailed: req.RetryFailed}
-	if req.TTL != "" {
-		ttl, err := idempotency.ParseTTL(req.TTL)
-		if err != nil {
-			writeProblem(w, ProblemFor(err))
-			return
-		}
-		opts.TTL = ttl
+	if req.Debounce != nil && forceStrict {
+		// The request ID's key: a debounced trigger has none (its burst's
+		// run's key comes from the debouncer), and a retry joins the burst.
+		key, forceStrict = nil, false
+	}
+	opts, err := req.options(key, forceStrict)
+	if err != nil {
+		writeProblem(w, ProblemFor(err))
+		return
 	}
 	wait, p := parseWait(req.Wait, h.opts.MaxWait)
 	if p != nil {
@@ -104,6 +141,10 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 	run, err := c.s.Trigger(ctx, task, payloadOf(req.Payload), opts)
 	if err != nil {
 		h.fail(w, err)
+		return
+	}
+	if ref, ok := debouncedRefOf(run); ok {
+		h.answerDebounced(w, r, c, ref, wait)
 		return
 	}
 	body := newRunBody(run.Task, run.WorkflowID, run.RunID)
@@ -141,6 +182,58 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeJSON(w, status, body)
 }
 
+// options are the starter's options of req, with the trigger's key.
+//
+// Errors: idempotency.ErrInvalidTTL, once.ErrInvalidFailurePolicy,
+// once.ErrInvalidDebounce (wrapped).
+func (req *triggerRequest) options(key idempotency.Input, forceStrict bool) (starter.TriggerOptions, error) {
+	opts := starter.TriggerOptions{Key: key, Strict: req.Strict || forceStrict, RetryFailed: req.RetryFailed}
+	var err error
+	if req.TTL != "" {
+		if opts.TTL, err = idempotency.ParseTTL(req.TTL); err != nil {
+			return opts, err
+		}
+	}
+	if opts.OnFailure, err = parseOnFailure(req.OnFailure); err != nil {
+		return opts, err
+	}
+	if req.Debounce != nil {
+		if opts.Debounce, err = req.Debounce.options(); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
+}
+
+// parseOnFailure reads "onFailure": "keep", "release", or absent (the
+// task's policy).
+//
+// Errors: once.ErrInvalidFailurePolicy (wrapped).
+func parseOnFailure(s string) (starter.FailurePolicy, error) {
+	f, err := once.ParseFailurePolicy(s)
+	if err != nil {
+		return f, fmt.Errorf("onFailure: %w", err)
+	}
+	return f, nil
+}
+
+// answerDebounced answers a debounced trigger: 202 Accepted, with the id of
+// the burst's run, pending until its debouncer starts it, or (asked to
+// wait) as readRun finds it.
+func (h *handler) answerDebounced(w http.ResponseWriter, r *http.Request, c *caller, ref RunRef, wait time.Duration) {
+	body := pendingRun(c.s.Environment(), ref)
+	if wait > 0 {
+		b, err := h.readRun(r.Context(), c.s, ref, wait)
+		if err == nil {
+			body = b
+		} else {
+			// The trigger happened: answer its run as far as it is known.
+			h.opts.Logger.Warn("http api: waiting for a debounced run failed; answering it pending", "workflowId", body.WorkflowID, "error", err)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, body)
+}
+
 // fail answers err as a problem, logging what is not the caller's doing.
 func (h *handler) fail(w http.ResponseWriter, err error) {
 	p := ProblemFor(err)
@@ -175,6 +268,10 @@ func batchKey(r *http.Request) (idempotency.Key, bool, *Problem) {
 // item's key, else hash(batch key, index) (idempotency.BatchItemKey).
 func itemOptions(it *batchItemRequest, index int, bk idempotency.Key, forceStrict bool) (starter.TriggerOptions, error) {
 	opts := starter.TriggerOptions{Strict: it.Strict || forceStrict, RetryFailed: it.RetryFailed}
+	var err error
+	if opts.OnFailure, err = parseOnFailure(it.OnFailure); err != nil {
+		return opts, err
+	}
 	switch {
 	case it.Key != "":
 		opts.Key = keyInput(it.Key)

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
@@ -161,23 +162,20 @@ type tdOptions struct {
 	IdempotencyKeyTTL     string          `json:"idempotencyKeyTTL"`
 	IdempotencyKeyOptions *tdKeyOptions   `json:"idempotencyKeyOptions"`
 	Delay                 json.RawMessage `json:"delay"`
+	Debounce              *tdDebounce     `json:"debounce"`
 
 	// Refused: no equivalent in Once (yet).
-	Debounce                 json.RawMessage `json:"debounce"`
-	ParentRunID              string          `json:"parentRunId"`
-	ResumeParentOnCompletion bool            `json:"resumeParentOnCompletion"`
-	ParentBatch              string          `json:"parentBatch"`
-	DependentAttempt         string          `json:"dependentAttempt"`
-	ParentAttempt            string          `json:"parentAttempt"`
-	DependentBatch           string          `json:"dependentBatch"`
+	ParentRunID              string `json:"parentRunId"`
+	ResumeParentOnCompletion bool   `json:"resumeParentOnCompletion"`
+	ParentBatch              string `json:"parentBatch"`
+	DependentAttempt         string `json:"dependentAttempt"`
+	ParentAttempt            string `json:"parentAttempt"`
+	DependentBatch           string `json:"dependentBatch"`
 }
 
 // refused names the options set that Once refuses; "" when none.
 func (o *tdOptions) refused() string {
 	var names []string
-	if len(o.Debounce) > 0 && string(o.Debounce) != "null" {
-		names = append(names, "debounce")
-	}
 	for _, f := range []struct {
 		name string
 		set  bool
@@ -194,6 +192,37 @@ func (o *tdOptions) refused() string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// tdDebounce is trigger.dev's debounce option: once.Debounce, its
+// durations in trigger.dev's syntax ("5s", "2h30m"; tdDuration).
+type tdDebounce struct {
+	Key      string `json:"key"`
+	Delay    string `json:"delay"`
+	Mode     string `json:"mode"`
+	MaxDelay string `json:"maxDelay"`
+}
+
+// options is d as the starter takes it.
+//
+// Errors: once.ErrInvalidDebounce (wrapped) for a duration that does not
+// parse; the starter checks the rest.
+func (d *tdDebounce) options() (*starter.Debounce, error) {
+	out := &starter.Debounce{Key: d.Key, Mode: once.DebounceMode(d.Mode)}
+	for _, f := range []struct {
+		name, text string
+		dst        *time.Duration
+	}{{"delay", d.Delay, &out.Delay}, {"maxDelay", d.MaxDelay, &out.MaxDelay}} {
+		if f.text == "" {
+			continue
+		}
+		v, err := parseTDDuration(f.text)
+		if err != nil {
+			return nil, fmt.Errorf("debounce %s: %v: %w", f.name, err, once.ErrInvalidDebounce)
+		}
+		*f.dst = v
+	}
+	return out, nil
 }
 
 // tdKey is the key of options: idempotencyKey, which the SDK has hashed
@@ -222,9 +251,9 @@ func tdKey(o *tdOptions) (idempotency.Input, error) {
 	return idempotency.TriggerKey{Key: k, Text: o.IdempotencyKeyOptions.Key, Scope: idempotency.ScopeGlobal}, nil
 }
 
-// tdDuration is trigger.dev's duration text: "30s", "10m", "2h", "1d",
-// "1w", or several of them in that order ("1h30m").
-var tdDuration = regexp.MustCompile(`^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$`)
+// tdDuration is trigger.dev's duration text: "30s", "10m", "2h" (or "2hr"),
+// "1d", "1w", or several of them in that order ("1h30m").
+var tdDuration = regexp.MustCompile(`^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)hr?)?(?:(\d+)m)?(?:(\d+)s)?$`)
 
 // parseDelay reads trigger.dev's delay: a duration ("1h30m") or a date
 // (ISO 8601; one in the past is no delay). now is the clock.
@@ -239,9 +268,18 @@ func parseDelay(raw json.RawMessage, now time.Time) (time.Duration, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return max(t.Sub(now), 0), nil
 	}
+	d, err := parseTDDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("delay: %v or a date", err)
+	}
+	return d, nil
+}
+
+// parseTDDuration reads trigger.dev's duration text (tdDuration).
+func parseTDDuration(s string) (time.Duration, error) {
 	m := tdDuration.FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("delay %q: want a duration such as \"1h30m\" (units w, d, h, m, s) or a date", s)
+	if m == nil || s == "" {
+		return 0, fmt.Errorf("%q: want a duration such as \"1h30m\" (units w, d, h, m, s)", s)
 	}
 	units := []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute, time.Second}
 	var d time.Duration
@@ -251,7 +289,7 @@ func parseDelay(raw json.RawMessage, now time.Time) (time.Duration, error) {
 		}
 		n, err := strconv.ParseInt(m[i+1], 10, 64)
 		if err != nil || n > int64(1<<62)/int64(u) {
-			return 0, fmt.Errorf("delay %q: too long", s)
+			return 0, fmt.Errorf("%q: too long", s)
 		}
 		d += time.Duration(n) * u
 	}
@@ -432,13 +470,23 @@ func splitPath(p string) []string {
 // key when o has none (nil: unkeyed).
 func tdTriggerOptions(o *tdOptions, fallback idempotency.Input, fallbackStrict bool, now time.Time) (starter.TriggerOptions, *Problem) {
 	if names := o.refused(); names != "" {
-		return starter.TriggerOptions{}, tdInvalid("options %s: not supported by Once (triggers from inside a trigger.dev run, debounce); see the README, \"Coming from trigger.dev\"", names)
+		return starter.TriggerOptions{}, tdInvalid("options %s: not supported by Once (triggers from inside a trigger.dev run); see the README, \"Coming from trigger.dev\"", names)
 	}
 	key, err := tdKey(o)
 	if err != nil {
 		return starter.TriggerOptions{}, ProblemFor(err)
 	}
 	opts := starter.TriggerOptions{Key: key, OnFailure: starter.FailureRelease}
+	if o.Debounce != nil {
+		// A burst's trigger: no key of the request's, and the task's
+		// policy (each burst's run has a key of its own). An
+		// idempotencyKey, TTL or delay beside it is refused by the starter.
+		opts.OnFailure = starter.FailureDefault
+		fallback = nil
+		if opts.Debounce, err = o.Debounce.options(); err != nil {
+			return opts, ProblemFor(err)
+		}
+	}
 	if key == nil && fallback != nil {
 		opts.Key, opts.Strict = fallback, fallbackStrict
 	}
@@ -513,8 +561,12 @@ func (h *handler) tdTrigger(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": runIDOf(run), "isCached": run.Cached})
 }
 
-// runIDOf is the API's id of run.
+// runIDOf is the API's id of run: a debounced trigger's names its burst's
+// run (debouncedRefOf).
 func runIDOf(run *starter.Run) string {
+	if ref, ok := debouncedRefOf(run); ok {
+		return EncodeRunID(ref)
+	}
 	return newRunBody(run.Task, run.WorkflowID, run.RunID).ID
 }
 
@@ -833,6 +885,8 @@ var tdStatuses = map[string]string{
 	"canceled":   "CANCELED",
 	"terminated": "CRASHED",
 	"timed_out":  "TIMED_OUT",
+	// A debounced trigger's run that its debouncer has not started.
+	statusPending: "DELAYED",
 }
 
 // tdRun is a run as trigger.dev's GET /api/v3/runs/{id} answers it. The
@@ -887,6 +941,8 @@ func tdRunOf(b *runBody) *tdRun {
 	switch status {
 	case "EXECUTING":
 		out.IsExecuting = true
+	case "DELAYED":
+		out.IsQueued = true
 	case "COMPLETED":
 		out.IsSuccess = true
 		out.Output = b.Result
@@ -895,7 +951,7 @@ func tdRunOf(b *runBody) *tdRun {
 	default:
 		out.IsFailed = true
 	}
-	out.IsCompleted = status != "EXECUTING"
+	out.IsCompleted = status != "EXECUTING" && status != "DELAYED"
 	if b.Failure != nil {
 		out.Error = &tdRunError{Message: b.Failure.Message, Name: b.Failure.Type}
 	}
@@ -921,8 +977,25 @@ func (h *handler) tdRetrieveRun(w http.ResponseWriter, r *http.Request, c *calle
 		return
 	}
 	ctx := r.Context()
+	id := EncodeRunID(ref)
+	if ref.Debounced() {
+		first, err := h.burstRun(ctx, c.s, ref, time.Now())
+		switch {
+		case errors.Is(err, errPending):
+			writeJSON(w, http.StatusOK, h.tdPendingRun(ctx, c.s, ref))
+			return
+		case isNotFound(err):
+			tdError(w, http.StatusNotFound, notFound)
+			return
+		case err != nil:
+			h.tdFail(w, err)
+			return
+		}
+		ref.FirstRunID = first
+	}
 	workflowID := ref.WorkflowID(c.s.Environment())
 	b := newRunBody(ref.Task, workflowID, ref.FirstRunID)
+	b.ID = id
 	if err := h.describeRun(ctx, c.s, b, ref); err != nil {
 		if isNotFound(err) {
 			tdError(w, http.StatusNotFound, notFound)
@@ -947,6 +1020,19 @@ func (h *handler) tdRetrieveRun(w http.ResponseWriter, r *http.Request, c *calle
 		h.tdRunning(r.Context(), c.s, workflowID, b.CurrentRunID, run)
 	}
 	writeJSON(w, http.StatusOK, run)
+}
+
+// tdPendingRun is a debounced trigger's run that its debouncer has not
+// started: DELAYED, created when the debouncer started (a read that fails
+// leaves the time out).
+func (h *handler) tdPendingRun(ctx context.Context, s *starter.Client, ref RunRef) *tdRun {
+	run := tdRunOf(pendingRun(s.Environment(), ref))
+	if d, err := s.Temporal().DescribeWorkflowExecution(ctx, ref.debouncerWorkflowID(s.Environment()), ref.DebouncerRunID); err == nil {
+		if t := d.GetWorkflowExecutionInfo().GetStartTime(); t != nil {
+			run.CreatedAt, run.UpdatedAt = t.AsTime().UTC(), t.AsTime().UTC()
+		}
+	}
+	return run
 }
 
 // tdRunning tells a running run that waits from one that executes: DELAYED

@@ -10,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
+	"github.com/once-run/once/starter"
 )
 
 // Payloads as @trigger.dev/sdk 4.8.3 sends them (superjson output recorded
@@ -103,6 +105,7 @@ func TestTriggerDevDelay(t *testing.T) {
 		{`"1h30m"`, 90 * time.Minute, false},
 		{`"2d"`, 48 * time.Hour, false},
 		{`"1w"`, 7 * 24 * time.Hour, false},
+		{`"2hr30m"`, 150 * time.Minute, false},
 		{`"2026-01-01T00:10:00.000Z"`, 10 * time.Minute, false},
 		{`"2025-01-01T00:00:00Z"`, 0, false},
 		{`"soon"`, 0, true},
@@ -120,6 +123,44 @@ func TestTriggerDevDelay(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func TestTriggerDevDebounce(t *testing.T) {
+	tests := []struct {
+		name string
+		in   tdDebounce
+		want starter.Debounce
+		err  bool
+	}{
+		{"delay", tdDebounce{Key: "k", Delay: "5s"}, starter.Debounce{Key: "k", Delay: 5 * time.Second}, false},
+		{"all", tdDebounce{Key: "k", Delay: "1m", Mode: "trailing", MaxDelay: "2h30m"},
+			starter.Debounce{Key: "k", Delay: time.Minute, Mode: once.DebounceTrailing, MaxDelay: 150 * time.Minute}, false},
+		{"a Go duration is not trigger.dev's", tdDebounce{Key: "k", Delay: "500ms"}, starter.Debounce{}, true},
+		{"bad maxDelay", tdDebounce{Key: "k", Delay: "1s", MaxDelay: "later"}, starter.Debounce{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.in.options()
+			if tt.err {
+				require.ErrorIs(t, err, once.ErrInvalidDebounce)
+				require.ErrorIs(t, err, once.ErrInvalidInput)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, *got)
+		})
+	}
+	// A debounced trigger has no key of the request's, and the task's
+	// failure policy.
+	opts, p := tdTriggerOptions(&tdOptions{Debounce: &tdDebounce{Key: "k", Delay: "1s"}}, idempotency.Parts{"request"}, true, time.Now())
+	require.Nil(t, p)
+	require.Nil(t, opts.Key)
+	require.False(t, opts.Strict)
+	require.Equal(t, starter.FailureDefault, opts.OnFailure)
+	require.NotNil(t, opts.Debounce)
+	opts, p = tdTriggerOptions(&tdOptions{}, idempotency.Parts{"request"}, true, time.Now())
+	require.Nil(t, p)
+	require.Equal(t, starter.FailureRelease, opts.OnFailure, "trigger.dev v4 releases a failed run's key")
 }
 
 func TestTriggerDevBatchID(t *testing.T) {
@@ -172,7 +213,11 @@ func TestTriggerDevWithoutServer(t *testing.T) {
 		{"wrong token", "POST", "/api/v1/tasks/hello/trigger", "tr_dev_nope", trigger + `}}`, 401, "not one this API accepts"},
 		{"unknown task", "POST", "/api/v1/tasks/nope/trigger", "dev-token", trigger + `}}`, 404, "unknown task"},
 		{"a task the token may not use", "POST", "/api/v1/tasks/hello/trigger", "only-other", trigger + `}}`, 404, "not one this token may use"},
-		{"debounce", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "debounce": {"key": "k", "delay": "5s"}}}`, 400, "debounce"},
+		{"debounce: bad delay", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "debounce": {"key": "k", "delay": "soon"}}}`, 400, "debounce delay"},
+		{"debounce: bad maxDelay", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "debounce": {"key": "k", "delay": "5s", "maxDelay": "1s"}}}`, 400, "maxDelay"},
+		{"debounce: no key", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "debounce": {"key": "", "delay": "5s"}}}`, 400, "debounce"},
+		{"debounce with an idempotencyKey", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "idempotencyKey": "k", "debounce": {"key": "k", "delay": "5s"}}}`, 400, "debounce"},
+		{"debounce with a delay", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "delay": "1m", "debounce": {"key": "k", "delay": "5s"}}}`, 400, "StartDelay"},
 		{"from inside a run", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "parentRunId": "run_1", "resumeParentOnCompletion": true}}`, 400, "parentRunId, resumeParentOnCompletion"},
 		{"offloaded payload", "POST", "/api/v1/tasks/hello/trigger", "dev-token", `{"payload": "p/x", "options": {"payloadType": "application/store"}}`, 400, "application/store"},
 		{"bad TTL", "POST", "/api/v1/tasks/hello/trigger", "dev-token", trigger + `, "idempotencyKey": "k", "idempotencyKeyTTL": "forever"}}`, 400, "TTL"},
@@ -239,7 +284,7 @@ func TestTriggerDevWithoutServer(t *testing.T) {
 			{"dev-token", `{"index": 2, "task": "hello", "payload": "{}", "options": {}}`, "index"},
 			{"dev-token", `{"task": "hello"}`, "index"},
 			{"only-other", `{"index": 0, "task": "hello", "payload": "{}", "options": {}}`, "not one this token may use"},
-			{"dev-token", `{"index": 0, "task": "hello", "options": {"debounce": {"key": "k", "delay": "1s"}}}`, "debounce"},
+			{"dev-token", `{"index": 0, "task": "hello", "options": {"debounce": {"key": "k", "delay": "now"}}}`, "debounce"},
 			{"dev-token", `not json`, "line 1"},
 		} {
 			rec := do("POST", "/api/v3/batches/"+id+"/items", tc.token, map[string]string{"Content-Type": "application/x-ndjson"}, tc.body)
