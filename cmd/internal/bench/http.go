@@ -24,53 +24,15 @@ const sectionHTTP = "HTTP API on loopback vs the Go starter it serves"
 // key the starter has seen, from Config.Concurrency clients. Besides the
 // rates, the median latency of a request on each side: what HTTP adds.
 func (e *env) httpAPI(ctx context.Context, rep *Report) error {
-	token := e.unique("token")
-	tokens, err := httpapi.ParseTokens(strings.NewReader(httpapi.HashToken(token) + " " + startsEnvironment))
+	api, err := e.serveHTTPAPI()
 	if err != nil {
 		return err
 	}
-	// The token's environment is the starter's: the handler triggers
-	// through e.plain.starter itself, whose seen keys the Go side shares.
-	h, err := httpapi.New(e.plain.starter, httpapi.Options{Tokens: tokens, Logger: shared.DiscardLogger()})
-	if err != nil {
-		return err
-	}
-	url, srv, err := apiapp.Serve(h, httpapi.DefaultMaxWait, "127.0.0.1:0", "", "", func(err error) {
-		fmt.Fprintf(e.cfg.Log, "http api: %v\n", err)
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer api.close()
 	p := e.cfg.Concurrency
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: p, MaxIdleConnsPerHost: p}}
-	defer hc.CloseIdleConnections()
-	trigger := url + "/v1/tasks/" + noopTask.ID() + "/trigger"
-	post := func(ctx context.Context, key string, want int) error {
-		req, err := http.NewRequestWithContext(ctx, "POST", trigger, strings.NewReader(`{"payload": 1}`))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(httpapi.HeaderIdempotencyKey, key)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != want {
-			return fmt.Errorf("bench: http trigger: %d, want %d: %s", resp.StatusCode, want, body)
-		}
-		return nil
-	}
 	// Warm the HTTP connections up.
 	if _, err := e.measure(ctx, 4*p, p, func(ctx context.Context, _ int) error {
-		return post(ctx, e.unique("http-warm"), http.StatusCreated)
+		return api.post(ctx, e.unique("http-warm"), http.StatusCreated)
 	}); err != nil {
 		return err
 	}
@@ -80,7 +42,7 @@ func (e *env) httpAPI(ctx context.Context, rep *Report) error {
 	rounds, err := e.alternate(ctx, "http new-key", e.cfg.Rounds,
 		goNew.timed(e, n, p, e.onceNew(e.plain)),
 		httpNew.timed(e, n, p, func(ctx context.Context, _ int) error {
-			return post(ctx, e.unique("http"), http.StatusCreated)
+			return api.post(ctx, e.unique("http"), http.StatusCreated)
 		}))
 	if err != nil {
 		return err
@@ -96,12 +58,77 @@ func (e *env) httpAPI(ctx context.Context, rep *Report) error {
 	rounds, err = e.alternate(ctx, "http cached-hit", e.cfg.Rounds,
 		goHit.timed(e, n, p, e.onceHit(e.plain.starter, keys)),
 		httpHit.timed(e, n, p, func(ctx context.Context, i int) error {
-			return post(ctx, keys[i%len(keys)][0], http.StatusOK)
+			return api.post(ctx, keys[i%len(keys)][0], http.StatusOK)
 		}))
 	if err != nil {
 		return err
 	}
 	e.addHTTP(rep, fmt.Sprintf("cached hit: HTTP trigger vs Trigger (%d clients)", p), "calls/s", n, rounds, &goHit, &httpHit)
+	return nil
+}
+
+// benchAPI is the HTTP API the bench triggers through, and its clients.
+type benchAPI struct {
+	srv     *http.Server
+	hc      *http.Client
+	trigger string // the trigger route of the bench's task
+	token   string
+}
+
+// serveHTTPAPI serves the HTTP API on loopback with a token of the starter's
+// environment: the handler triggers through e.plain.starter itself, whose
+// seen keys the Go side shares.
+func (e *env) serveHTTPAPI() (*benchAPI, error) {
+	token := e.unique("token")
+	tokens, err := httpapi.ParseTokens(strings.NewReader(httpapi.HashToken(token) + " " + startsEnvironment))
+	if err != nil {
+		return nil, err
+	}
+	h, err := httpapi.New(e.plain.starter, httpapi.Options{Tokens: tokens, Logger: shared.DiscardLogger()})
+	if err != nil {
+		return nil, err
+	}
+	url, srv, err := apiapp.Serve(h, httpapi.DefaultMaxWait, "127.0.0.1:0", "", "", func(err error) {
+		fmt.Fprintf(e.cfg.Log, "http api: %v\n", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := e.cfg.Concurrency
+	return &benchAPI{
+		srv:     srv,
+		hc:      &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: p, MaxIdleConnsPerHost: p}},
+		trigger: url + "/v1/tasks/" + noopTask.ID() + "/trigger",
+		token:   token,
+	}, nil
+}
+
+func (a *benchAPI) close() {
+	a.hc.CloseIdleConnections()
+	a.srv.Close()
+}
+
+// post triggers the bench's task with key and checks the answer's status.
+func (a *benchAPI) post(ctx context.Context, key string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", a.trigger, strings.NewReader(`{"payload": 1}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(httpapi.HeaderIdempotencyKey, key)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("bench: http trigger: %d, want %d: %s", resp.StatusCode, want, body)
+	}
 	return nil
 }
 
