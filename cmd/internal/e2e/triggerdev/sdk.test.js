@@ -86,6 +86,24 @@ test("delay: the run waits, DELAYED until then", async () => {
   report({ case: "delay", task: "hello", key, runs: 1, ids: [h.id] });
 });
 
+test("debounce: a burst of triggers is one run with the last payload, DELAYED until it starts", async () => {
+  const opts = { debounce: { key: uniq("burst"), delay: "2s", mode: "trailing" } };
+  const handles = [];
+  for (let i = 0; i < 3; i++) {
+    handles.push(await tasks.trigger("fast-child", { i }, opts));
+  }
+  assert.equal(new Set(handles.map((h) => h.id)).size, 1, "one run for the burst");
+  assert.ok(handles.every((h) => h.isCached === false));
+  const pending = await runs.retrieve(handles[0].id);
+  assert.equal(pending.status, "DELAYED");
+  assert.equal(pending.isCompleted, false);
+  const run = await poll(handles[2].id);
+  assert.equal(run.status, "COMPLETED");
+  assert.deepEqual(run.output, { i: 2 });
+  assert.equal(run.id, handles[0].id);
+  report({ case: "debounce", task: "fast-child", runs: 1, ids: [run.id] });
+});
+
 test("20 concurrent triggers of one key: one run", async () => {
   const key = await idempotencyKeys.create(uniq("concurrent"));
   const handles = await Promise.all(
