@@ -29,128 +29,142 @@ func debounceBody(i int, key, delay, mode, wait string) string {
 // TestHTTPAPILifecycleDebounce: five debounced triggers (trailing, 300 ms)
 // are one run with the last payload; each answers 202 with the same id,
 // which GET /v1/runs/{id} reads pending (trigger.dev's route DELAYED), then
-// completed. A leading trigger
-// that waits answers its run's result. Bad settings, or a debounce with a
-// key, are 400.
+// completed. A leading trigger that waits answers its run's result. Bad
+// settings, or a debounce with a key, are 400.
 func TestHTTPAPILifecycleDebounce(t *testing.T) {
 	e := newAPIEnv(t)
 
-	t.Run("trailing burst", func(t *testing.T) {
-		key := unique("burst")
-		var id, workflowID string
-		for i := range 5 {
-			// A request ID does not key a debounced trigger: each joins.
-			a := e.trigger(t, e.devToken, "child-task", "", debounceBody(i, key, "300ms", "trailing", ""),
-				map[string]string{httpapi.HeaderRequestID: unique("req")})
-			require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
-			got := a.json(t)
-			require.Equal(t, true, got["debounced"])
-			require.Equal(t, "pending", got["status"])
-			require.NotContains(t, got, "runId", "no run ID before the run starts")
-			if i == 0 {
-				id, workflowID = got["id"].(string), got["workflowId"].(string)
-			}
-			require.Equal(t, id, got["id"], "every trigger of the burst names its run")
-			require.Equal(t, workflowID, got["workflowId"])
-			time.Sleep(20 * time.Millisecond)
-		}
-		ref, err := httpapi.DecodeRunID(id)
-		require.NoError(t, err)
-		require.True(t, ref.Debounced())
-		require.Equal(t, e.dev.env+"/child-task/"+ref.Suffix, workflowID)
+	t.Run("trailing burst", func(t *testing.T) { debounceTrailingBurst(t, e) })
+	t.Run("pending", func(t *testing.T) { debouncePending(t, e) })
+	t.Run("leading, waiting", func(t *testing.T) { debounceLeadingWaits(t, e) })
+	t.Run("no such debouncer run", func(t *testing.T) { debounceNoSuchRun(t, e) })
+	t.Run("invalid", func(t *testing.T) { debounceInvalid(t, e) })
+}
 
-		var got map[string]any
-		eventually(t, time.Minute, "the burst's run completes", func() (bool, error) {
-			a := e.api.do(apiCall{method: "GET", path: "/v1/runs/" + id + "?wait=5s", token: e.devToken})
-			if a.status != http.StatusOK {
-				return false, fmt.Errorf("%d %s", a.status, a.body)
-			}
-			got = a.json(t)
-			return got["status"] == "completed", nil
-		})
-		require.Equal(t, map[string]any{"i": float64(4)}, got["result"], "the last payload")
-		require.Equal(t, id, got["id"], "the id stays the burst's")
-		require.Equal(t, workflowID, got["workflowId"])
-		require.Equal(t, true, got["debounced"])
-		require.NotEmpty(t, got["runId"])
-		require.EqualValues(t, 1, got["attempts"])
-
-		// One run of child-task for the burst.
-		desc, err := e.dev.c.DescribeWorkflowExecution(testCtx(t, 10*time.Second), workflowID, "")
-		require.NoError(t, err)
-		require.NotEmpty(t, desc.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId(), "started by the debouncer")
-	})
-
-	t.Run("pending", func(t *testing.T) {
-		// A trailing burst with 10 s of quiet to go: its run has not
-		// started, however long a request waits within that.
-		a := e.trigger(t, e.devToken, "child-task", "", debounceBody(0, unique("slow"), "10s", "trailing", ""), nil)
+// debounceTrailingBurst: a trailing burst of five triggers is one run, with
+// the last payload, and every trigger answers its id.
+func debounceTrailingBurst(t *testing.T, e *apiEnv) {
+	key := unique("burst")
+	var id, workflowID string
+	for i := range 5 {
+		// A request ID does not key a debounced trigger: each joins.
+		a := e.trigger(t, e.devToken, "child-task", "", debounceBody(i, key, "300ms", "trailing", ""),
+			map[string]string{httpapi.HeaderRequestID: unique("req")})
 		require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
-		id := a.json(t)["id"].(string)
-		start := time.Now()
-		a = e.api.do(apiCall{method: "GET", path: "/v1/runs/" + id + "?wait=1s", token: e.devToken})
-		require.Equal(t, http.StatusOK, a.status, "%s", a.body)
 		got := a.json(t)
+		require.Equal(t, true, got["debounced"])
 		require.Equal(t, "pending", got["status"])
-		require.Equal(t, true, got["debounced"])
-		require.NotContains(t, got, "runId")
-		require.GreaterOrEqual(t, time.Since(start), time.Second, "it waited")
-		// trigger.dev's route reads it DELAYED.
-		a = e.api.do(apiCall{method: "GET", path: "/api/v3/runs/" + id, token: e.devToken})
-		require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+		require.NotContains(t, got, "runId", "no run ID before the run starts")
+		if i == 0 {
+			id, workflowID = got["id"].(string), got["workflowId"].(string)
+		}
+		require.Equal(t, id, got["id"], "every trigger of the burst names its run")
+		require.Equal(t, workflowID, got["workflowId"])
+		time.Sleep(20 * time.Millisecond)
+	}
+	ref, err := httpapi.DecodeRunID(id)
+	require.NoError(t, err)
+	require.True(t, ref.Debounced())
+	require.Equal(t, e.dev.env+"/child-task/"+ref.Suffix, workflowID)
+
+	var got map[string]any
+	eventually(t, time.Minute, "the burst's run completes", func() (bool, error) {
+		a := e.api.do(apiCall{method: "GET", path: "/v1/runs/" + id + "?wait=5s", token: e.devToken})
+		if a.status != http.StatusOK {
+			return false, fmt.Errorf("%d %s", a.status, a.body)
+		}
 		got = a.json(t)
-		require.Equal(t, "DELAYED", got["status"])
-		require.Equal(t, false, got["isCompleted"])
-		require.Equal(t, false, got["isFailed"])
-		require.Equal(t, id, got["id"])
+		return got["status"] == "completed", nil
 	})
+	require.Equal(t, map[string]any{"i": float64(4)}, got["result"], "the last payload")
+	require.Equal(t, id, got["id"], "the id stays the burst's")
+	require.Equal(t, workflowID, got["workflowId"])
+	require.Equal(t, true, got["debounced"])
+	require.NotEmpty(t, got["runId"])
+	require.EqualValues(t, 1, got["attempts"])
 
-	t.Run("leading, waiting", func(t *testing.T) {
-		a := e.trigger(t, e.devToken, "child-task", "", debounceBody(7, unique("lead"), "300ms", "leading", "30s"), nil)
-		require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
-		got := a.json(t)
-		require.Equal(t, "completed", got["status"], "%s", a.body)
-		require.Equal(t, map[string]any{"i": float64(7)}, got["result"])
-		require.NotEmpty(t, got["runId"])
-		require.Equal(t, true, got["debounced"])
-	})
+	// One run of child-task for the burst.
+	desc, err := e.dev.c.DescribeWorkflowExecution(testCtx(t, 10*time.Second), workflowID, "")
+	require.NoError(t, err)
+	require.NotEmpty(t, desc.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId(), "started by the debouncer")
+}
 
-	t.Run("no such debouncer run", func(t *testing.T) {
-		a := e.trigger(t, e.devToken, "child-task", "", debounceBody(0, unique("gone"), "300ms", "trailing", ""), nil)
-		require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
-		ref, err := httpapi.DecodeRunID(a.json(t)["id"].(string))
-		require.NoError(t, err)
-		ref.DebouncerRunID = "0190c3b4-7c1e-7000-8000-00000000dead"
-		ref.Suffix = "0000000000000000000000000000000000000000000000000000000000000000"
-		e.api.do(apiCall{method: "GET", path: "/v1/runs/" + httpapi.EncodeRunID(ref), token: e.devToken}).problem(t, 404, httpapi.ProblemRunNotFound)
-		// Another environment's token finds nothing either.
-		e.api.do(apiCall{method: "GET", path: "/v1/runs/" + a.json(t)["id"].(string), token: e.prodToken}).problem(t, 404, httpapi.ProblemRunNotFound)
-	})
+// debouncePending: a burst with quiet to go: its run reads pending
+// (DELAYED on trigger.dev's route), however long a request waits within it.
+func debouncePending(t *testing.T, e *apiEnv) {
+	// A trailing burst with 10 s of quiet to go: its run has not
+	// started, however long a request waits within that.
+	a := e.trigger(t, e.devToken, "child-task", "", debounceBody(0, unique("slow"), "10s", "trailing", ""), nil)
+	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
+	id := a.json(t)["id"].(string)
+	start := time.Now()
+	a = e.api.do(apiCall{method: "GET", path: "/v1/runs/" + id + "?wait=1s", token: e.devToken})
+	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+	got := a.json(t)
+	require.Equal(t, "pending", got["status"])
+	require.Equal(t, true, got["debounced"])
+	require.NotContains(t, got, "runId")
+	require.GreaterOrEqual(t, time.Since(start), time.Second, "it waited")
+	// trigger.dev's route reads it DELAYED.
+	a = e.api.do(apiCall{method: "GET", path: "/api/v3/runs/" + id, token: e.devToken})
+	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+	got = a.json(t)
+	require.Equal(t, "DELAYED", got["status"])
+	require.Equal(t, false, got["isCompleted"])
+	require.Equal(t, false, got["isFailed"])
+	require.Equal(t, id, got["id"])
+}
 
-	t.Run("invalid", func(t *testing.T) {
-		for _, tc := range []struct {
-			name, key, body string
-		}{
-			{"delay not a duration", "", debounceBody(0, "k", "soon", "trailing", "")},
-			{"delay zero", "", debounceBody(0, "k", "0s", "trailing", "")},
-			{"maxDelay below delay", "", `{"debounce": {"key": "k", "delay": "1s", "maxDelay": "10ms"}}`},
-			{"with an Idempotency-Key", unique("k"), debounceBody(0, "k", "1s", "leading", "")},
-			{"with a ttl", "", `{"ttl": "1h", "debounce": {"key": "k", "delay": "1s"}}`},
-			{"with onFailure", "", `{"onFailure": "release", "debounce": {"key": "k", "delay": "1s"}}`},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				e.trigger(t, e.devToken, "child-task", tc.key, tc.body, nil).problem(t, 400, httpapi.ProblemInvalidInput)
-			})
-		}
-		// What the document refuses too: the request breaks it.
-		for _, body := range []string{
-			`{"debounce": {"key": "k", "delay": "1s", "mode": "sideways"}}`,
-			`{"debounce": {"key": "", "delay": "1s"}}`,
-		} {
-			e.api.do(apiCall{method: "POST", path: "/v1/tasks/child-task/trigger", token: e.devToken, ctype: "application/json",
-				body: body, invalid: true}).problem(t, 400, httpapi.ProblemInvalidInput)
-		}
-	})
+// debounceLeadingWaits: a leading trigger that waits answers its run's
+// result.
+func debounceLeadingWaits(t *testing.T, e *apiEnv) {
+	a := e.trigger(t, e.devToken, "child-task", "", debounceBody(7, unique("lead"), "300ms", "leading", "30s"), nil)
+	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
+	got := a.json(t)
+	require.Equal(t, "completed", got["status"], "%s", a.body)
+	require.Equal(t, map[string]any{"i": float64(7)}, got["result"])
+	require.NotEmpty(t, got["runId"])
+	require.Equal(t, true, got["debounced"])
+}
+
+// debounceNoSuchRun: an id whose debouncer run does not exist, or one of
+// another environment, is 404.
+func debounceNoSuchRun(t *testing.T, e *apiEnv) {
+	a := e.trigger(t, e.devToken, "child-task", "", debounceBody(0, unique("gone"), "300ms", "trailing", ""), nil)
+	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
+	ref, err := httpapi.DecodeRunID(a.json(t)["id"].(string))
+	require.NoError(t, err)
+	ref.DebouncerRunID = "0190c3b4-7c1e-7000-8000-00000000dead"
+	ref.Suffix = "0000000000000000000000000000000000000000000000000000000000000000"
+	e.api.do(apiCall{method: "GET", path: "/v1/runs/" + httpapi.EncodeRunID(ref), token: e.devToken}).problem(t, 404, httpapi.ProblemRunNotFound)
+	// Another environment's token finds nothing either.
+	e.api.do(apiCall{method: "GET", path: "/v1/runs/" + a.json(t)["id"].(string), token: e.prodToken}).problem(t, 404, httpapi.ProblemRunNotFound)
+}
+
+// debounceInvalid: bad settings, or a debounce with other options, are 400.
+func debounceInvalid(t *testing.T, e *apiEnv) {
+	for _, tc := range []struct {
+		name, key, body string
+	}{
+		{"delay not a duration", "", debounceBody(0, "k", "soon", "trailing", "")},
+		{"delay zero", "", debounceBody(0, "k", "0s", "trailing", "")},
+		{"maxDelay below delay", "", `{"debounce": {"key": "k", "delay": "1s", "maxDelay": "10ms"}}`},
+		{"with an Idempotency-Key", unique("k"), debounceBody(0, "k", "1s", "leading", "")},
+		{"with a ttl", "", `{"ttl": "1h", "debounce": {"key": "k", "delay": "1s"}}`},
+		{"with onFailure", "", `{"onFailure": "release", "debounce": {"key": "k", "delay": "1s"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.trigger(t, e.devToken, "child-task", tc.key, tc.body, nil).problem(t, 400, httpapi.ProblemInvalidInput)
+		})
+	}
+	// What the document refuses too: the request breaks it.
+	for _, body := range []string{
+		`{"debounce": {"key": "k", "delay": "1s", "mode": "sideways"}}`,
+		`{"debounce": {"key": "", "delay": "1s"}}`,
+	} {
+		e.api.do(apiCall{method: "POST", path: "/v1/tasks/child-task/trigger", token: e.devToken, ctype: "application/json",
+			body: body, invalid: true}).problem(t, 400, httpapi.ProblemInvalidInput)
+	}
 }
 
 // TestHTTPAPILifecycleOnFailure: a key whose run failed answers with it
