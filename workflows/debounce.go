@@ -292,14 +292,7 @@ func (t *Task[P, R]) startDebounced(ctx workflow.Context, payload P, opts ChildO
 		return nil, err
 	}
 	var acts *RuntimeActivities
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{ErrTypeMisconfigured},
-		},
-	})
+	actx := withStarterActivity(ctx)
 	in := SignalDebouncerInput{
 		WorkflowID: d.WorkflowID,
 		TaskQueue:  workflow.GetInfo(ctx).TaskQueueName,

@@ -99,11 +99,11 @@ type releaseCall struct {
 	runID   string // the run that answers for the key, once known
 }
 
-// releaseFailed runs ReleaseRun for a child whose workflow ID was taken and
-// waits for its answer: the run the child attaches to.
-func (c *child) releaseFailed(ctx workflow.Context) error {
-	var acts *RuntimeActivities
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// withStarterActivity is ctx with the options of the runtime's activities
+// that call the starter (SignalDebouncer, ReleaseRun): a minute a try,
+// retried unless the worker is misconfigured.
+func withStarterActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
@@ -111,6 +111,13 @@ func (c *child) releaseFailed(ctx workflow.Context) error {
 			NonRetryableErrorTypes: []string{ErrTypeMisconfigured},
 		},
 	})
+}
+
+// releaseFailed runs ReleaseRun for a child whose workflow ID was taken and
+// waits for its answer: the run the child attaches to.
+func (c *child) releaseFailed(ctx workflow.Context) error {
+	var acts *RuntimeActivities
+	actx := withStarterActivity(ctx)
 	var res ReleaseResult
 	err := workflow.ExecuteActivity(actx, acts.ReleaseRun, ReleaseInput{Task: c.task, WorkflowID: c.workflowID, Key: c.release.key}, c.release.payload).Get(ctx, &res)
 	if err != nil {

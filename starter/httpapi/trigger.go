@@ -41,17 +41,33 @@ type debounceRequest struct {
 // Errors: once.ErrInvalidDebounce (wrapped) for a duration that does not
 // parse; the starter checks the rest.
 func (d *debounceRequest) options() (*starter.Debounce, error) {
-	out := &starter.Debounce{Key: d.Key, Mode: once.DebounceMode(d.Mode)}
+	return debounceOptions(d.Key, d.Mode, d.Delay, d.MaxDelay, func(text string) (time.Duration, error) {
+		v, err := time.ParseDuration(text)
+		if err != nil {
+			return 0, errors.New(`want a Go duration such as "500ms"`)
+		}
+		return v, nil
+	})
+}
+
+// debounceOptions is a debounce option as the starter takes it, its
+// durations read with parse (Once's routes: Go durations; trigger.dev's:
+// its syntax).
+//
+// Errors: once.ErrInvalidDebounce (wrapped) for a duration that does not
+// parse; the starter checks the rest.
+func debounceOptions(key, mode, delay, maxDelay string, parse func(string) (time.Duration, error)) (*starter.Debounce, error) {
+	out := &starter.Debounce{Key: key, Mode: once.DebounceMode(mode)}
 	for _, f := range []struct {
 		name, text string
 		dst        *time.Duration
-	}{{"delay", d.Delay, &out.Delay}, {"maxDelay", d.MaxDelay, &out.MaxDelay}} {
+	}{{"delay", delay, &out.Delay}, {"maxDelay", maxDelay, &out.MaxDelay}} {
 		if f.text == "" {
 			continue
 		}
-		v, err := time.ParseDuration(f.text)
+		v, err := parse(f.text)
 		if err != nil {
-			return nil, fmt.Errorf("debounce %s %q: want a Go duration such as \"500ms\": %w", f.name, f.text, once.ErrInvalidDebounce)
+			return nil, fmt.Errorf("debounce %s %q: %v: %w", f.name, f.text, err, once.ErrInvalidDebounce)
 		}
 		*f.dst = v
 	}

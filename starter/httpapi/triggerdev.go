@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter"
 )
@@ -208,21 +207,7 @@ type tdDebounce struct {
 // Errors: once.ErrInvalidDebounce (wrapped) for a duration that does not
 // parse; the starter checks the rest.
 func (d *tdDebounce) options() (*starter.Debounce, error) {
-	out := &starter.Debounce{Key: d.Key, Mode: once.DebounceMode(d.Mode)}
-	for _, f := range []struct {
-		name, text string
-		dst        *time.Duration
-	}{{"delay", d.Delay, &out.Delay}, {"maxDelay", d.MaxDelay, &out.MaxDelay}} {
-		if f.text == "" {
-			continue
-		}
-		v, err := parseTDDuration(f.text)
-		if err != nil {
-			return nil, fmt.Errorf("debounce %s: %v: %w", f.name, err, once.ErrInvalidDebounce)
-		}
-		*f.dst = v
-	}
-	return out, nil
+	return debounceOptions(d.Key, d.Mode, d.Delay, d.MaxDelay, parseTDDuration)
 }
 
 // tdKey is the key of options: idempotencyKey, which the SDK has hashed
