@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,20 +420,7 @@ func TestConvergeConcurrentReplacement(t *testing.T) {
 			// Every caller's start of the key is answered with the old run
 			// before any replacement is taken: all of them judge the old run
 			// and replace it.
-			var seenNew atomic.Int32
-			allJudged := make(chan struct{})
-			f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
-				if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
-					if seenNew.Add(1) == n {
-						close(allJudged)
-					}
-					return
-				}
-				select {
-				case <-allJudged:
-				case <-time.After(10 * time.Second):
-				}
-			}
+			f.holdReplacements(n)
 			metrics := newSyncMetrics()
 			clients := make([]*Client, n)
 			for i := range clients {

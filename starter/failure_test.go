@@ -2,13 +2,11 @@ package starter
 
 import (
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/once-run/once"
 	"github.com/once-run/once/idempotency"
@@ -105,20 +103,7 @@ func TestFailurePolicyConcurrentRelease(t *testing.T) {
 	const n = 32
 	// Every replacement start is held until all n callers have had their
 	// start of the key answered with the failed run: all of them replace it.
-	var seenNew atomic.Int32
-	allJudged := make(chan struct{})
-	f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
-		if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
-			if seenNew.Add(1) == n {
-				close(allJudged)
-			}
-			return
-		}
-		select {
-		case <-allJudged:
-		case <-time.After(10 * time.Second):
-		}
-	}
+	f.holdReplacements(n)
 	var (
 		wg   sync.WaitGroup
 		gate = make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,4 +256,25 @@ func newFakeClient(tb testing.TB, f *fakeServer, opts Options) *Client {
 	// task's failure policy. Tests of that read clear the hint.
 	c.policies.put(fakeTask, c.opts.Now(), factsCacheSize)
 	return c
+}
+
+// holdReplacements holds every start that is not a new key's (a
+// replacement) until n starts of a new key have come (at most 10 s): n
+// callers all judge the run that holds the key before any replacement is
+// taken.
+func (f *fakeServer) holdReplacements(n int32) {
+	var seenNew atomic.Int32
+	allJudged := make(chan struct{})
+	f.hold = func(req *workflowservice.StartWorkflowExecutionRequest) {
+		if rid, _ := parseRequestID(req.GetRequestId()); rid.kind == kindNew {
+			if seenNew.Add(1) == n {
+				close(allJudged)
+			}
+			return
+		}
+		select {
+		case <-allJudged:
+		case <-time.After(10 * time.Second):
+		}
+	}
 }
