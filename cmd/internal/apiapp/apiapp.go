@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -168,7 +167,7 @@ func (m *Main) ParseFlags(args []string) error {
 	tasks := fs.String("tasks", m.Getenv("ONCE_TASKS"), "comma-separated task `IDS` the API may trigger; another is 404 (env ONCE_TASKS, default any)")
 	fs.DurationVar(&m.MaxWait, "max-wait", m.MaxWait, "the longest wait a request may ask for")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics: the SDK's, and once_http_requests_total by route and status (env ONCE_METRICS_ADDR; default none)")
-	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL")), "trace requests with OpenTelemetry, a span per request under its traceparent, exporting over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
+	fs.BoolVar(&m.OTel, "otel", shared.EnvBool(m.Getenv("ONCE_OTEL")), "trace requests with OpenTelemetry, a span per request under its traceparent, exporting over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", m.LogFormat), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
 	m.connFlags.AddClientFlags(fs)
@@ -289,7 +288,7 @@ func LoadTokens(file, inline string) ([]httpapi.Token, error) {
 // Run connects to Temporal and serves the API; it returns once the API
 // listens. Close stops it.
 func (m *Main) Run(ctx context.Context) error {
-	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, orDefault(m.LogFormat, "text"))
+	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, shared.OrDefault(m.LogFormat, "text"))
 	if err != nil {
 		return err
 	}
@@ -459,19 +458,5 @@ func (m *Main) MetricsAddress() string { return m.metAddr }
 // defaultServiceName names the API's spans when OTEL_SERVICE_NAME is unset.
 const defaultServiceName = "once-api"
 
-// envBool reads a boolean environment value; false when empty or not a
-// bool.
-func envBool(v string) bool {
-	b, _ := strconv.ParseBool(v)
-	return b
-}
-
 // ShutdownTimeout is how long Close lets requests in flight finish.
 const ShutdownTimeout = 10 * time.Second
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}

@@ -6,6 +6,7 @@ package shared
 
 import (
 	"log/slog"
+	"strconv"
 
 	sdklog "go.temporal.io/sdk/log"
 )
@@ -14,4 +15,19 @@ import (
 // whose per-call logs are noise (readiness polls, tests, benchmarks).
 func DiscardLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}
+
+// EnvBool reads a boolean environment value: false when empty or not a
+// bool (strconv.ParseBool).
+func EnvBool(v string) bool {
+	b, _ := strconv.ParseBool(v)
+	return b
+}
+
+// OrDefault is s, or def when s is empty.
+func OrDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -258,14 +258,14 @@ func (m *Main) flagSet() (fs *pflag.FlagSet, version *bool) {
 	if builtinExamples == nil {
 		examplesUsage = "not in this build (-tags nodev): the example tasks are only in the dev build (env ONCE_EXAMPLES)"
 	}
-	fs.BoolVar(&m.Examples, "examples", envBool(m.Getenv("ONCE_EXAMPLES"), false), examplesUsage)
-	fs.BoolVar(&m.SearchAttributes, "search-attributes", envBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES"), false), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
+	fs.BoolVar(&m.Examples, "examples", shared.EnvBool(m.Getenv("ONCE_EXAMPLES")), examplesUsage)
+	fs.BoolVar(&m.SearchAttributes, "search-attributes", shared.EnvBool(m.Getenv("ONCE_SEARCH_ATTRIBUTES")), "register Once's search attributes (OnceTask, OnceEnvironment, OnceKey) and set them on runs; runs are found by WorkflowType and WorkflowId without them (env ONCE_SEARCH_ATTRIBUTES)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", envDefault("ONCE_METRICS_ADDR", m.MetricsAddr), "serve Prometheus metrics on this `ADDRESS` at /metrics, e.g. 127.0.0.1:9090 (env ONCE_METRICS_ADDR; default none)")
 	fs.StringVar(&m.HTTPAddr, "http-addr", envDefault("ONCE_HTTP_ADDR", m.HTTPAddr), "serve Once's HTTP API on this `ADDRESS` (env ONCE_HTTP_ADDR; default "+DevHTTPAddr+" in dev mode, else none; empty: none)")
 	fs.StringVar(&m.APITokensFile, "api-tokens-file", envDefault("ONCE_API_TOKENS_FILE", m.APITokensFile), "the HTTP API's token list `FILE` (env ONCE_API_TOKENS_FILE, or ONCE_API_TOKENS inline); without tokens only a dev-mode API on loopback serves, without authentication")
-	fs.BoolVar(&m.OTel, "otel", envBool(m.Getenv("ONCE_OTEL"), false), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
+	fs.BoolVar(&m.OTel, "otel", shared.EnvBool(m.Getenv("ONCE_OTEL")), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
-	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", orDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
+	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", shared.OrDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
 	m.connFlags.AddClientFlags(fs)
 	m.connFlags.AddConfigFlags(fs)
 	return fs, fs.Bool("version", false, "print the version and exit")
@@ -277,7 +277,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Examples && builtinExamples == nil {
 		return errNoExamples // set directly, not by ParseFlags
 	}
-	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, orDefault(m.LogFormat, "text"))
+	logger, err := shared.NewLogger(m.Stderr, m.LogLevel, shared.OrDefault(m.LogFormat, "text"))
 	if err != nil {
 		return err
 	}
@@ -569,19 +569,4 @@ func (m *Main) Close() error {
 		return m.server.Stop()
 	}
 	return nil
-}
-
-// envBool reads a boolean environment value; def when empty or not a bool.
-func envBool(v string, def bool) bool {
-	if b, err := strconv.ParseBool(v); err == nil {
-		return b
-	}
-	return def
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
