@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,10 +126,26 @@ const (
 
 // handler is the API.
 type handler struct {
-	opts     Options
-	base     *starter.Client
-	starters map[string]*starter.Client // by environment: one per token environment
-	mux      *http.ServeMux
+	opts    Options
+	base    *target
+	targets map[string]*target // by environment: one per token environment
+	mux     *http.ServeMux
+}
+
+// target is an environment's starter, with what a request reads of its
+// options taken once (Options copies them).
+type target struct {
+	s *starter.Client
+	// bodyLimit bounds a trigger's body: the starter's MaxPayloadBytes and
+	// the Envelope around it.
+	bodyLimit int64
+	// parallelism is the starter's BatchParallelism.
+	parallelism int
+}
+
+func newTarget(s *starter.Client) *target {
+	o := s.Options()
+	return &target{s: s, bodyLimit: int64(o.MaxPayloadBytes) + Envelope, parallelism: max(o.BatchParallelism, 1)}
 }
 
 // New returns the HTTP API of s: Once's routes under /v1/ and the OpenAPI
@@ -152,9 +170,10 @@ func New(s *starter.Client, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = s.Options().Logger
 	}
-	h := &handler{opts: opts, base: s, starters: map[string]*starter.Client{s.Environment(): s}}
+	base := newTarget(s)
+	h := &handler{opts: opts, base: base, targets: map[string]*target{s.Environment(): base}}
 	for _, t := range opts.Tokens {
-		if _, ok := h.starters[t.Environment]; ok {
+		if _, ok := h.targets[t.Environment]; ok {
 			continue
 		}
 		o := s.Options()
@@ -163,7 +182,7 @@ func New(s *starter.Client, opts Options) (http.Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: token environment %q: %w", t.Environment, err)
 		}
-		h.starters[t.Environment] = es
+		h.targets[t.Environment] = newTarget(es)
 	}
 	h.routes()
 	return h, nil
@@ -300,7 +319,7 @@ func methodNotAllowed(allow string) http.Handler {
 // caller is who asks: the starter of the token's environment and the token
 // (nil without authentication).
 type caller struct {
-	s     *starter.Client
+	*target
 	token *Token
 }
 
@@ -318,7 +337,7 @@ func (h *handler) authed(fn func(http.ResponseWriter, *http.Request, *caller)) h
 
 func (h *handler) authenticate(r *http.Request) (*caller, *Problem) {
 	if len(h.opts.Tokens) == 0 {
-		return &caller{s: h.base}, nil
+		return &caller{target: h.base}, nil
 	}
 	auth := r.Header.Get("Authorization")
 	scheme, bearer, ok := strings.Cut(auth, " ")
@@ -329,7 +348,7 @@ func (h *handler) authenticate(r *http.Request) (*caller, *Problem) {
 	if t == nil {
 		return nil, newProblem(ProblemUnauthorized, "the bearer token is not one this API accepts")
 	}
-	return &caller{s: h.starters[t.Environment], token: t}, nil
+	return &caller{target: h.targets[t.Environment], token: t}, nil
 }
 
 // task reads the {task} of the path: a task the caller may use, else 404.
@@ -348,8 +367,10 @@ func (c *caller) task(r *http.Request) (string, *Problem) {
 // the path: a 64-character lowercase hex key as is, other text as the
 // one-part key idempotency.Parts{text}.
 func keyInput(text string) idempotency.Input {
-	if k, err := idempotency.ParseKey(text); err == nil {
-		return k
+	if len(text) == idempotency.KeyLen {
+		if k, err := idempotency.ParseKey(text); err == nil {
+			return k
+		}
 	}
 	return idempotency.Parts{text}
 }
@@ -392,7 +413,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, empt
 	if p != nil {
 		return p
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		if emptyOK {
 			return nil
 		}
@@ -421,6 +442,9 @@ func checkMediaType(r *http.Request, want ...string) *Problem {
 	if ct == "" && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) {
 		return nil
 	}
+	if slices.Contains(want, ct) {
+		return nil // the usual "application/json", without parameters to parse
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err == nil {
 		for _, w := range want {
@@ -435,7 +459,7 @@ func checkMediaType(r *http.Request, want ...string) *Problem {
 // decodeJSON decodes one JSON value into dst, refusing unknown fields and
 // trailing data; a syntax or type error says where it is.
 func decodeJSON(body []byte, dst any) *Problem {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {

@@ -129,7 +129,7 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	var req triggerRequest
-	if p := readJSON(w, r, int64(c.s.Options().MaxPayloadBytes)+Envelope, &req, true); p != nil {
+	if p := readJSON(w, r, c.bodyLimit, &req, true); p != nil {
 		writeProblem(w, p)
 		return
 	}
@@ -401,11 +401,11 @@ func (h *handler) batchStream(w http.ResponseWriter, r *http.Request, c *caller,
 	_ = rc.EnableFullDuplex() // read items while answering (HTTP/1.1)
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBatchBytes)
 	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), c.s.Options().MaxPayloadBytes+Envelope)
+	sc.Buffer(make([]byte, 0, 64<<10), int(c.bodyLimit))
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	parallel := c.s.Options().BatchParallelism
+	parallel := c.parallelism
 	b := &streamedBatch{
 		ctx: ctx, cancel: cancel, rc: rc, sc: sc,
 		s: c.s, task: task, bk: bk, forceStrict: forceStrict, maxItems: h.opts.MaxBatchItems,

@@ -512,7 +512,7 @@ func (h *handler) tdTrigger(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	var req tdTriggerRequest
-	if p := tdReadJSON(w, r, int64(c.s.Options().MaxPayloadBytes)+Envelope, &req); p != nil {
+	if p := tdReadJSON(w, r, c.bodyLimit, &req); p != nil {
 		tdProblem(w, p)
 		return
 	}
@@ -815,7 +815,7 @@ func (h *handler) tdParseBatchItem(it *tdBatchItem, b tdBatch, c *caller, now ti
 func (h *handler) tdTriggerBatch(ctx context.Context, c *caller, items []tdParsedItem) ([]bool, *Problem) {
 	cached := make([]bool, len(items))
 	errs := make([]error, len(items))
-	sem := make(chan struct{}, max(c.s.Options().BatchParallelism, 1))
+	sem := make(chan struct{}, c.parallelism)
 	var wg sync.WaitGroup
 	for j := range items {
 		wg.Add(1)
