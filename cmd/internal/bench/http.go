@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -70,9 +69,9 @@ func (e *env) httpAPI(ctx context.Context, rep *Report) error {
 // benchAPI is the HTTP API the bench triggers through, and its clients.
 type benchAPI struct {
 	srv     *http.Server
-	hc      *http.Client
-	trigger string // the trigger route of the bench's task
-	token   string
+	client  *loadClient
+	trigger string // the trigger route's path, for the bench's task
+	auth    string // the Authorization header
 }
 
 // serveHTTPAPI serves the HTTP API on loopback with a token of the starter's
@@ -94,40 +93,28 @@ func (e *env) serveHTTPAPI() (*benchAPI, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := e.cfg.Concurrency
 	return &benchAPI{
 		srv:     srv,
-		hc:      &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: p, MaxIdleConnsPerHost: p}},
-		trigger: url + "/v1/tasks/" + noopTask.ID() + "/trigger",
-		token:   token,
+		client:  newLoadClient(strings.TrimPrefix(url, "http://"), e.cfg.Concurrency),
+		trigger: "/v1/tasks/" + noopTask.ID() + "/trigger",
+		auth:    "Bearer " + token,
 	}, nil
 }
 
 func (a *benchAPI) close() {
-	a.hc.CloseIdleConnections()
+	a.client.close()
 	a.srv.Close()
 }
 
 // post triggers the bench's task with key and checks the answer's status.
-func (a *benchAPI) post(ctx context.Context, key string, want int) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", a.trigger, strings.NewReader(`{"payload": 1}`))
+func (a *benchAPI) post(_ context.Context, key string, want int) error {
+	status, body, err := a.client.post(a.trigger, `{"payload": 1}`,
+		"Authorization", a.auth, "Content-Type", "application/json", httpapi.HeaderIdempotencyKey, key)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(httpapi.HeaderIdempotencyKey, key)
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("bench: http trigger: %d, want %d: %s", resp.StatusCode, want, body)
+	if status != want {
+		return fmt.Errorf("bench: http trigger: %d, want %d: %s", status, want, body)
 	}
 	return nil
 }
@@ -140,7 +127,10 @@ func (e *env) addHTTP(rep *Report, name, unit string, n int, rounds []pair, goSi
 	rep.add(sectionHTTP, c)
 	goMed, httpMed := goSide.median(), httpSide.median()
 	added := httpMed - goMed
-	fmt.Fprintf(e.cfg.Log, "%s: median latency Go %s, HTTP %s: HTTP adds %s\n", name, goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), added.Round(time.Microsecond))
+	goCPU, httpCPU := goSide.cpuPerCall(), httpSide.cpuPerCall()
+	fmt.Fprintf(e.cfg.Log, "%s: median latency Go %s, HTTP %s: HTTP adds %s; CPU per call Go %s, HTTP %s\n", name,
+		goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), added.Round(time.Microsecond),
+		goCPU.Round(time.Microsecond), httpCPU.Round(time.Microsecond))
 	l := Comparison{
 		Name: fmt.Sprintf("  median latency of a request: HTTP adds %.2f ms", ms(added)), Unit: "ms",
 		Once: ms(httpMed), Baseline: ms(goMed), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
@@ -149,14 +139,26 @@ func (e *env) addHTTP(rep *Report, name, unit string, n int, rounds []pair, goSi
 		l.Rounds = append(l.Rounds, ms(median(httpSide.rounds[r]))/ms(median(goSide.rounds[r])))
 	}
 	rep.add(sectionHTTP, summarize(l))
+	c2 := Comparison{
+		Name: fmt.Sprintf("  CPU per call (the whole process): HTTP adds %.0f µs", us(httpCPU-goCPU)), Unit: "µs",
+		Once: us(httpCPU), Baseline: us(goCPU), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
+	}
+	for r := range min(len(goSide.cpu), len(httpSide.cpu)) {
+		c2.Rounds = append(c2.Rounds, us(httpSide.cpu[r])/us(goSide.cpu[r]))
+	}
+	rep.add(sectionHTTP, summarize(c2))
 }
+
+func us(d time.Duration) float64 { return d.Seconds() * 1e6 }
 
 func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
 
-// latencies records the time of each call of one side of a pair, by round.
+// latencies records the time of each call of one side of a pair, by round,
+// and the process's CPU time per call in each round.
 type latencies struct {
 	mu     sync.Mutex
 	rounds [][]time.Duration
+	cpu    []time.Duration
 }
 
 // timed is e.timed whose calls are recorded, each round apart.
@@ -166,7 +168,8 @@ func (l *latencies) timed(e *env, n, parallel int, fn func(context.Context, int)
 		l.rounds = append(l.rounds, make([]time.Duration, 0, n))
 		r := len(l.rounds) - 1
 		l.mu.Unlock()
-		return e.measure(ctx, n, parallel, func(ctx context.Context, i int) error {
+		cpu := processCPU()
+		elapsed, err := e.measure(ctx, n, parallel, func(ctx context.Context, i int) error {
 			start := time.Now()
 			err := fn(ctx, i)
 			d := time.Since(start)
@@ -175,8 +178,13 @@ func (l *latencies) timed(e *env, n, parallel int, fn func(context.Context, int)
 			l.mu.Unlock()
 			return err
 		})
+		l.cpu = append(l.cpu, (processCPU()-cpu)/time.Duration(n))
+		return elapsed, err
 	}
 }
+
+// cpuPerCall is the median of the rounds' CPU time per call.
+func (l *latencies) cpuPerCall() time.Duration { return median(l.cpu) }
 
 // median is the median time of every call recorded.
 func (l *latencies) median() time.Duration {
