@@ -139,8 +139,12 @@ func (e *env) addHTTP(rep *Report, name, unit string, n int, rounds []pair, goSi
 		l.Rounds = append(l.Rounds, ms(median(httpSide.rounds[r]))/ms(median(goSide.rounds[r])))
 	}
 	rep.add(sectionHTTP, summarize(l))
+	where := "this process, the server in it"
+	if e.cfg.Address != "" {
+		where = "this process, not the server's"
+	}
 	c2 := Comparison{
-		Name: fmt.Sprintf("  CPU per call (the whole process): HTTP adds %.0f µs", us(httpCPU-goCPU)), Unit: "µs",
+		Name: fmt.Sprintf("  CPU per call (%s): HTTP adds %.0f µs", where, us(httpCPU-goCPU)), Unit: "µs",
 		Once: us(httpCPU), Baseline: us(goCPU), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
 	}
 	for r := range min(len(goSide.cpu), len(httpSide.cpu)) {
