@@ -349,25 +349,10 @@ func (m *Main) Run(ctx context.Context) error {
 // (resolved from the environment when ParseFlags did not), which the banner
 // shows.
 func (m *Main) clientOptions() (client.Options, error) {
-	if m.conn == nil {
-		var err error
-		if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(m.Getenv, m.Environ)); err != nil {
-			return client.Options{}, fmt.Errorf("client configuration: %w", err)
-		}
-	}
-	opts, err := m.conn.ClientOptions(DefaultAddress)
-	if err != nil {
-		return opts, fmt.Errorf("client configuration: %w", err)
-	}
-	origin := "the default address"
-	if o := m.conn.Origin(); o != "" {
-		origin = "from " + o
-	}
-	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
-	if endpoint := m.conn.CodecEndpoint(); endpoint != "" {
-		fmt.Fprintf(m.Stdout, "Codec            %s\n", redact(endpoint))
-	}
-	return opts, nil
+	opts, conn, err := m.connFlags.ClientOptions(m.conn, connection.EnvLookup(m.Getenv, m.Environ),
+		DefaultAddress, "the default address", m.Stdout)
+	m.conn = conn
+	return opts, err
 }
 
 // dialStarter dials the starter the API triggers with, its SDK client made

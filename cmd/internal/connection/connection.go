@@ -9,7 +9,8 @@
 // A remote codec server (--codec-endpoint) becomes the client's data
 // converter: payloads are encoded and decoded by the codec server over HTTP.
 //
-// It only builds client options; it never dials.
+// It only builds client options, and the banner lines that show them; it
+// never dials.
 package connection
 
 import (
@@ -129,10 +130,13 @@ type Config struct {
 	ConfigFile string
 }
 
-// EnvLookup adapts a getenv function (and an environ one, for the
-// TEMPORAL_GRPC_META_* variables; nil for none) to envconfig. An empty value
-// counts as unset.
+// EnvLookup adapts a getenv function (nil: os.Getenv) and an environ one
+// (for the TEMPORAL_GRPC_META_* variables; nil for none) to envconfig. An
+// empty value counts as unset.
 func EnvLookup(getenv func(string) string, environ func() []string) envconfig.EnvLookup {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	return envLookup{getenv, environ}
 }
 

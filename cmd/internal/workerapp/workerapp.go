@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -285,9 +284,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if endpoint := m.codecEndpoint(opts.Namespace); endpoint != "" {
-		fmt.Fprintf(m.Stdout, "Codec            %s\n", endpoint)
-	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	if m.MetricsAddr != "" {
 		var h http.Handler
@@ -327,41 +323,25 @@ func (m *Main) Run(ctx context.Context) error {
 // clientOptions are the SDK client's options. In dev mode they are the
 // embedded server's, started here, with the codec flags' data converter;
 // else the connection's (resolved from the environment when ParseFlags did
-// not), which the banner shows.
+// not). The banner shows the server and the codec.
 func (m *Main) clientOptions() (client.Options, error) {
-	if m.Dev {
-		opts, err := m.startDev()
-		if err != nil {
-			return opts, err
-		}
-		// The codec flags hold in dev mode too: a starter with them must
-		// find the payloads this worker writes encoded the same way.
-		if m.conn != nil {
-			if opts.DataConverter, _, err = m.conn.CodecDataConverter(opts.Namespace); err != nil {
-				return opts, fmt.Errorf("client configuration: %w", err)
-			}
-		}
-		return opts, nil
+	if !m.Dev {
+		opts, conn, err := m.connFlags.ClientOptions(m.conn, connection.EnvLookup(m.Getenv, m.Environ),
+			DefaultAddress, "the default address: --dev=false and nothing names one", m.Stdout)
+		m.conn = conn
+		return opts, err
 	}
-	if m.conn == nil {
-		getenv := m.Getenv
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		var err error
-		if m.conn, err = m.connFlags.Resolve(nil, connection.EnvLookup(getenv, m.Environ)); err != nil {
-			return client.Options{}, fmt.Errorf("client configuration: %w", err)
-		}
+	opts, err := m.startDev()
+	if err != nil || m.conn == nil {
+		return opts, err
 	}
-	opts, err := m.conn.ClientOptions(DefaultAddress)
-	if err != nil {
+	// The codec flags hold in dev mode too: a starter with them must find
+	// the payloads this worker writes encoded the same way.
+	var endpoint string
+	if opts.DataConverter, endpoint, err = m.conn.CodecDataConverter(opts.Namespace); err != nil {
 		return opts, fmt.Errorf("client configuration: %w", err)
 	}
-	origin := "the default address: --dev=false and nothing names one"
-	if o := m.conn.Origin(); o != "" {
-		origin = "from " + o
-	}
-	fmt.Fprintf(m.Stdout, "Temporal server  %s (namespace %s, %s)\n", opts.HostPort, opts.Namespace, origin)
+	connection.PrintCodec(m.Stdout, endpoint)
 	return opts, nil
 }
 
@@ -523,22 +503,6 @@ func (m *Main) Client() client.Client {
 // Starter is the starter the worker was made with, after Run: its
 // environment, and the SDK client (Client) it dialed.
 func (m *Main) Starter() *starter.Client { return m.starter }
-
-// codecEndpoint is the remote codec's endpoint for namespace, as the
-// banner shows it (a password in it hidden); "" without a codec.
-func (m *Main) codecEndpoint(namespace string) string {
-	if m.conn == nil {
-		return ""
-	}
-	_, endpoint, err := m.conn.CodecDataConverter(namespace)
-	if err != nil || endpoint == "" {
-		return ""
-	}
-	if u, err := url.Parse(endpoint); err == nil {
-		return u.Redacted()
-	}
-	return endpoint
-}
 
 // Close stops the worker (letting running work drain), the client and the
 // embedded server, in that order. The data file stays intact.
