@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -148,4 +149,30 @@ func TestFailurePolicyNames(t *testing.T) {
 	_, err := once.ParseFailurePolicy("retry")
 	require.ErrorIs(t, err, once.ErrInvalidInput)
 	require.ErrorIs(t, err, ErrInvalidFailurePolicy)
+}
+
+// Lookup reports the policy the run records: release when its memo says so,
+// else keep (a run that records none, or an unknown name).
+func TestLookupFailurePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		memo idempotency.Memo
+		want FailurePolicy
+	}{
+		{"none recorded: keep", idempotency.Memo{}, FailureKeep},
+		{"release recorded", idempotency.Memo{OnFailure: once.FailureRelease}, FailureRelease},
+		{"keep recorded", idempotency.Memo{OnFailure: once.FailureKeep}, FailureKeep},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer()
+			start := time.Now().Add(-time.Hour)
+			f.put(&fakeRun{runID: newRunID(), requestID: newKeyRequestID(time.Hour, ""),
+				status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, started: start, closed: start.Add(time.Minute),
+				memo: memoProto(t, tc.memo)})
+			c := newFakeClient(t, f, Options{})
+			info, err := c.Lookup(context.Background(), fakeTask, fakeKey, LookupOptions{})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, info.OnFailure)
+		})
+	}
 }

@@ -125,6 +125,12 @@ type RunInfo struct {
 	Reset       bool        // reset: the next trigger starts a new run
 	StartTime   time.Time   // of CurrentRunID
 	CloseTime   time.Time   // of CurrentRunID; zero while running
+	// OnFailure is the run's failure policy as the run records it
+	// (once.MemoOnFailure): FailureRelease when it says so, else FailureKeep.
+	// A run that closed before its first workflow task, or of a task without
+	// the release policy, records none, which reads as keep; a trigger's
+	// override (TriggerOptions.OnFailure) is not recorded.
+	OnFailure FailurePolicy
 
 	c *Client
 }
@@ -172,7 +178,11 @@ func (c *Client) Lookup(ctx context.Context, task string, key idempotency.Input,
 		ExpiresAt:    m.ExpiresAt,
 		Reset:        m.Reset,
 		StartTime:    info.GetStartTime().AsTime(),
+		OnFailure:    FailureKeep,
 		c:            c,
+	}
+	if m.OnFailure == FailureRelease {
+		ri.OnFailure = FailureRelease
 	}
 	if ri.RunID == "" {
 		ri.RunID = ri.CurrentRunID

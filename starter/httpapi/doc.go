@@ -40,6 +40,11 @@
 // run. A debounced trigger takes no key, ttl, strict, retryFailed or
 // onFailure (400); a request ID does not key it.
 //
+// A key's description (GET /v1/tasks/{task}/keys/{key}, and GET
+// /v1/runs/{id} of a run that holds its key) carries "onFailure": the policy
+// the run records (starter.RunInfo.OnFailure), "release" or "keep"; a
+// trigger's override is not recorded.
+//
 // # trigger.dev's routes
 //
 // Under /api/, the routes that trigger.dev's SDK (@trigger.dev/sdk v4) calls

@@ -35,14 +35,18 @@ type runBody struct {
 	// ExpiresAt is the key's effective expiry: its TTL, or the namespace's
 	// retention after the run closed when that comes first (ExpiryBound
 	// says which).
-	ExpiresAt   *time.Time      `json:"expiresAt,omitempty"`
-	ExpiryBound string          `json:"expiryBound,omitempty"`
-	Expired     bool            `json:"expired,omitempty"`
-	Reset       bool            `json:"reset,omitempty"`
-	StartedAt   *time.Time      `json:"startedAt,omitempty"`
-	ClosedAt    *time.Time      `json:"closedAt,omitempty"`
-	Result      json.RawMessage `json:"result,omitempty"`
-	Failure     *failureBody    `json:"failure,omitempty"`
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+	ExpiryBound string     `json:"expiryBound,omitempty"`
+	Expired     bool       `json:"expired,omitempty"`
+	Reset       bool       `json:"reset,omitempty"`
+	// OnFailure is the failure policy the run records (RunInfo.OnFailure):
+	// "release" or "keep". Only where the key's lookup describes the run (a
+	// key's description, a run that holds its key).
+	OnFailure string          `json:"onFailure,omitempty"`
+	StartedAt *time.Time      `json:"startedAt,omitempty"`
+	ClosedAt  *time.Time      `json:"closedAt,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Failure   *failureBody    `json:"failure,omitempty"`
 	// Debounced marks a debounced trigger's run: its id names the burst,
 	// and its status is statusPending until the debouncer starts it.
 	Debounced bool `json:"debounced,omitempty"`
@@ -104,6 +108,7 @@ func describeInfo(b *runBody, info *starter.RunInfo) {
 	b.Status = statusName(info.Status)
 	b.Reset = info.Reset
 	b.Expired = info.Expired
+	b.OnFailure = info.OnFailure.String()
 	b.StartedAt = timePtr(info.StartTime)
 	b.ClosedAt = timePtr(info.CloseTime)
 	b.expiry(info.ExpiresAt, info.ExpiryBound)

@@ -231,6 +231,7 @@ type cliDescribe struct {
 	Scope      string          `json:"scope"`
 	ExpiresAt  *time.Time      `json:"expiresAt"`
 	Reset      bool            `json:"reset"`
+	OnFailure  string          `json:"onFailure"`
 	FirstRunID string          `json:"firstRunId"`
 	Result     json.RawMessage `json:"result"`
 }

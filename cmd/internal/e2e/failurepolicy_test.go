@@ -378,7 +378,7 @@ func TestFailurePolicyChild(t *testing.T) {
 }
 
 // TestFailurePolicyCLI: trigger and batch --on-failure, and the task's
-// policy without it.
+// policy without it; describe names the policy the key's run records.
 func TestFailurePolicyCLI(t *testing.T) {
 	t.Parallel()
 	e := newFailurePolicyEnv(t)
@@ -405,6 +405,20 @@ func TestFailurePolicyCLI(t *testing.T) {
 			require.False(t, out.Cached)
 			require.NotEqual(t, old.RunID, out.RunID)
 			require.JSONEq(t, `{"n":5}`, string(out.Result))
+		})
+	}
+	for task, want := range map[string]string{fpRelease.ID(): "release", fpKeep.ID(): "keep"} {
+		t.Run("describe/"+task, func(t *testing.T) {
+			k := unique("cli-describe")
+			e.fail(t, ctx, task, key(k))
+			r := cli(t, e.env, "", "describe", task, "--key", k, "--json")
+			requireOK(t, r)
+			out := decodeJSON[cliDescribe](t, r.stdout)
+			require.Equal(t, "failed", out.Status)
+			require.Equal(t, want, out.OnFailure)
+			r = cli(t, e.env, "", "describe", task, "--key", k)
+			requireOK(t, r)
+			require.Contains(t, r.stdout, "\nOn failure "+want+"\n")
 		})
 	}
 	for _, tc := range policyCases {

@@ -170,7 +170,9 @@ func debounceInvalid(t *testing.T, e *apiEnv) {
 // TestHTTPAPILifecycleOnFailure: a key whose run failed answers with it
 // (200, cached) under the task's policy (keep) and "onFailure": "keep";
 // "onFailure": "release" starts a new run (201), in a trigger and in a batch
-// item. A bad policy is 400.
+// item. A bad policy is 400. The key's description names the policy its run
+// records: keep for that task (a trigger's override is not recorded),
+// release for a task that releases.
 func TestHTTPAPILifecycleOnFailure(t *testing.T) {
 	e := newAPIEnv(t)
 	key := unique("fails")
@@ -213,6 +215,23 @@ func TestHTTPAPILifecycleOnFailure(t *testing.T) {
 	// A policy the document does not have.
 	e.api.do(apiCall{method: "POST", path: "/v1/tasks/failing-child/trigger", token: e.devToken, ctype: "application/json",
 		header: map[string]string{"Idempotency-Key": key}, body: `{"onFailure": "retry"}`, invalid: true}).problem(t, 400, httpapi.ProblemInvalidInput)
+
+	// The key's description: the task keeps (the trigger's release is not
+	// recorded); a task that releases says so.
+	describeKey := func(task, key string) map[string]any {
+		t.Helper()
+		a := e.api.do(apiCall{method: "GET", path: "/v1/tasks/" + task + "/keys/" + key, token: e.devToken})
+		require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+		return a.json(t)
+	}
+	require.Equal(t, "keep", describeKey("failing-child", key)["onFailure"], "a trigger's override is not recorded")
+	relKey := unique("releases")
+	a = e.trigger(t, e.devToken, "failing-release", relKey, `{"wait": "30s"}`, nil)
+	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
+	require.Equal(t, "failed", a.json(t)["status"], "%s", a.body)
+	released := describeKey("failing-release", relKey)
+	require.Equal(t, "failed", released["status"])
+	require.Equal(t, "release", released["onFailure"])
 }
 
 // TestHTTPAPILifecycleTriggerDevDebounce: trigger.dev's options.debounce on

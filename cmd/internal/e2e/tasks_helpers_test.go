@@ -50,6 +50,12 @@ var (
 		return "", temporal.NewNonRetryableApplicationError("failing-child fails", "ChildNope", nil)
 	}, workflows.TaskOptions{})
 
+	// failingRelease fails for good, and its task releases the key of a
+	// failed run (once.FailureRelease).
+	failingRelease = workflows.NewTask("failing-release", func(workflow.Context, struct{}) (string, error) {
+		return "", temporal.NewNonRetryableApplicationError("failing-release fails", "ReleaseNope", nil)
+	}, workflows.TaskOptions{OnFailure: once.FailureRelease})
+
 	// failingParent waits for failingChild under the global key "fail".
 	failingParent = workflows.NewTask("failing-parent", func(ctx workflow.Context, _ struct{}) (string, error) {
 		return failingChild.TriggerAndWait(ctx, struct{}{}, workflows.ChildOptions{Key: idempotency.Parts{"fail"}, Scope: idempotency.ScopeGlobal})
@@ -58,7 +64,7 @@ var (
 
 // e2eTasks are the tasks the workers of these tests register.
 func e2eTasks() []workflows.Definition {
-	return append(examples.Tasks(), fastChild, fireAndForget, chaosParent, failingChild, failingParent, kitParent, kitChild)
+	return append(examples.Tasks(), fastChild, fireAndForget, chaosParent, failingChild, failingRelease, failingParent, kitParent, kitChild)
 }
 
 // taskEnv is one test's environment: a unique Once environment with a

@@ -311,12 +311,16 @@ type describeOutput struct {
 	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
 	// ExpiryBound is what sets ExpiresAt: "ttl" (the key's TTL) or
 	// "retention" (the namespace's, after the run closed).
-	ExpiryBound string          `json:"expiryBound,omitempty"`
-	Expired     bool            `json:"expired"`
-	Reset       bool            `json:"reset"`
-	StartTime   time.Time       `json:"startTime"`
-	CloseTime   *time.Time      `json:"closeTime,omitempty"`
-	Result      json.RawMessage `json:"result,omitempty"`
+	ExpiryBound string `json:"expiryBound,omitempty"`
+	Expired     bool   `json:"expired"`
+	Reset       bool   `json:"reset"`
+	// OnFailure is the run's failure policy as it records it: "release"
+	// (a failed, timed-out or terminated run releases the key) or "keep"
+	// (starter.RunInfo.OnFailure).
+	OnFailure string          `json:"onFailure"`
+	StartTime time.Time       `json:"startTime"`
+	CloseTime *time.Time      `json:"closeTime,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
 	// Query lists every run of the key (replaced ones too) with built-in
 	// search attributes only: temporal workflow list --query "…".
 	Query string `json:"query"`
@@ -334,6 +338,7 @@ func (r *runner) describeCommand() *cobra.Command {
 		Use:   "describe <task>",
 		Short: "Show the run that holds a key, or list a task's runs",
 		Long: `Describe the run that holds a key: its status, key text, scope, expiry,
+failure policy (keep, or release when the run's task releases its key),
 workflow and run IDs, and its result when it completed.
 
 Without --key, list the task's latest runs in the environment, newest first,
@@ -371,7 +376,7 @@ func (r *runner) describeKey(c *cobra.Command, s *starter.Client, task string, k
 	out := describeOutput{
 		Task: task, WorkflowID: info.WorkflowID, RunID: info.CurrentRunID, FirstRunID: info.RunID,
 		Key: string(info.Key), KeyText: info.KeyText, Scope: info.Scope, Status: statusName(info.Status),
-		Expired: info.Expired, Reset: info.Reset, StartTime: info.StartTime,
+		Expired: info.Expired, Reset: info.Reset, OnFailure: info.OnFailure.String(), StartTime: info.StartTime,
 		Query: starter.KeyQuery(info.WorkflowID),
 	}
 	if info.Reset {
@@ -409,6 +414,7 @@ func printDescribe(w io.Writer, out describeOutput) {
 		}
 		fmt.Fprintf(w, "Expires    %s (%s%s)\n", out.ExpiresAt.Format(time.RFC3339), boundText(out.ExpiryBound), state)
 	}
+	fmt.Fprintf(w, "On failure %s\n", out.OnFailure)
 	fmt.Fprintf(w, "Workflow   %s\n", out.WorkflowID)
 	fmt.Fprintf(w, "Run        %s\n", out.FirstRunID)
 	fmt.Fprintf(w, "Started    %s\n", out.StartTime.Format(time.RFC3339))

@@ -2,6 +2,7 @@ package starterapp
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -29,6 +30,23 @@ func TestDescribeExpiry(t *testing.T) {
 			var b bytes.Buffer
 			printDescribe(&b, tt.out)
 			require.Contains(t, b.String(), tt.want)
+		})
+	}
+}
+
+// describe prints the run's failure policy, aligned with the other lines,
+// after the expiry; its JSON names it as the CLI's --on-failure does.
+func TestDescribeOnFailure(t *testing.T) {
+	exp := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	for _, p := range []starter.FailurePolicy{starter.FailureKeep, starter.FailureRelease} {
+		t.Run(p.String(), func(t *testing.T) {
+			out := describeOutput{ExpiresAt: &exp, ExpiryBound: "ttl", OnFailure: p.String()}
+			var b bytes.Buffer
+			printDescribe(&b, out)
+			require.Contains(t, b.String(), "Expires    2026-12-07T05:00:00Z (ttl)\nOn failure "+p.String()+"\n")
+			j, err := json.Marshal(out)
+			require.NoError(t, err)
+			require.Contains(t, string(j), `"onFailure":"`+p.String()+`"`)
 		})
 	}
 }

@@ -244,7 +244,7 @@ func TestTemporalExtensionArgs(t *testing.T) {
 func TestDescribeOutputFields(t *testing.T) {
 	b, err := json.Marshal(describeOutput{})
 	require.NoError(t, err)
-	for _, f := range []string{"task", "workflowId", "runId", "firstRunId", "key", "keyText", "scope", "status", "expired", "reset", "startTime"} {
+	for _, f := range []string{"task", "workflowId", "runId", "firstRunId", "key", "keyText", "scope", "status", "expired", "reset", "onFailure", "startTime"} {
 		require.Contains(t, string(b), `"`+f+`"`)
 	}
 }
