@@ -11,6 +11,7 @@ import (
 
 	"github.com/once-run/once/cmd/internal/apiapp"
 	"github.com/once-run/once/cmd/internal/shared"
+	"github.com/once-run/once/idempotency"
 	"github.com/once-run/once/starter/httpapi"
 )
 
@@ -63,6 +64,37 @@ func (e *env) httpAPI(ctx context.Context, rep *Report) error {
 		return err
 	}
 	e.addHTTP(rep, fmt.Sprintf("cached hit: HTTP trigger vs Trigger (%d clients)", p), "calls/s", n, rounds, &goHit, &httpHit)
+	return e.httpLatency(ctx, rep, api, keys)
+}
+
+// oneClientCalls is the number of cached hits per side and round of the
+// one-client latency pair.
+const oneClientCalls = 300
+
+// httpLatency times cached hits from one client on each side: with no
+// queue in the server, the median latency is what HTTP adds to a request
+// (under 16 clients the queue multiplies it).
+func (e *env) httpLatency(ctx context.Context, rep *Report, api *benchAPI, keys []idempotency.Parts) error {
+	var goOne, httpOne latencies
+	_, err := e.alternate(ctx, "http one client", e.cfg.Rounds,
+		goOne.timed(e, oneClientCalls, 1, e.onceHit(e.plain.starter, keys)),
+		httpOne.timed(e, oneClientCalls, 1, func(ctx context.Context, i int) error {
+			return api.post(ctx, keys[i%len(keys)][0], http.StatusOK)
+		}))
+	if err != nil {
+		return err
+	}
+	goMed, httpMed := goOne.median(), httpOne.median()
+	fmt.Fprintf(e.cfg.Log, "cached hit, one client: median latency Go %s, HTTP %s: HTTP adds %s\n",
+		goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), (httpMed - goMed).Round(time.Microsecond))
+	c := Comparison{
+		Name: fmt.Sprintf("cached hit, one client: median latency, HTTP adds %.0f µs", us(httpMed-goMed)), Unit: "ms",
+		Once: ms(httpMed), Baseline: ms(goMed), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
+	}
+	for r := range min(len(goOne.rounds), len(httpOne.rounds)) {
+		c.Rounds = append(c.Rounds, ms(median(httpOne.rounds[r]))/ms(median(goOne.rounds[r])))
+	}
+	rep.add(sectionHTTP, summarize(c))
 	return nil
 }
 
