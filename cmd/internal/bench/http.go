@@ -87,15 +87,21 @@ func (e *env) httpLatency(ctx context.Context, rep *Report, api *benchAPI, keys 
 	goMed, httpMed := goOne.median(), httpOne.median()
 	fmt.Fprintf(e.cfg.Log, "cached hit, one client: median latency Go %s, HTTP %s: HTTP adds %s\n",
 		goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), (httpMed - goMed).Round(time.Microsecond))
-	c := Comparison{
-		Name: fmt.Sprintf("cached hit, one client: median latency, HTTP adds %.0f µs", us(httpMed-goMed)), Unit: "ms",
-		Once: ms(httpMed), Baseline: ms(goMed), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
-	}
-	for r := range min(len(goOne.rounds), len(httpOne.rounds)) {
-		c.Rounds = append(c.Rounds, ms(median(httpOne.rounds[r]))/ms(median(goOne.rounds[r])))
-	}
-	rep.add(sectionHTTP, summarize(c))
+	rep.add(sectionHTTP, latencyRow(fmt.Sprintf("cached hit, one client: median latency, HTTP adds %.0f µs", us(httpMed-goMed)), &goOne, &httpOne))
 	return nil
+}
+
+// latencyRow is a row of the median latency of a request on each side, its
+// rounds the ratios of the rounds' medians; no goal.
+func latencyRow(name string, goSide, httpSide *latencies) Comparison {
+	c := Comparison{
+		Name: name, Unit: "ms", Once: ms(httpSide.median()), Baseline: ms(goSide.median()),
+		OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
+	}
+	for r := range min(len(goSide.rounds), len(httpSide.rounds)) {
+		c.Rounds = append(c.Rounds, ms(median(httpSide.rounds[r]))/ms(median(goSide.rounds[r])))
+	}
+	return summarize(c)
 }
 
 // benchAPI is the HTTP API the bench triggers through, and its clients.
@@ -163,14 +169,7 @@ func (e *env) addHTTP(rep *Report, name, unit string, n int, rounds []pair, goSi
 	fmt.Fprintf(e.cfg.Log, "%s: median latency Go %s, HTTP %s: HTTP adds %s; CPU per call Go %s, HTTP %s\n", name,
 		goMed.Round(time.Microsecond), httpMed.Round(time.Microsecond), added.Round(time.Microsecond),
 		goCPU.Round(time.Microsecond), httpCPU.Round(time.Microsecond))
-	l := Comparison{
-		Name: fmt.Sprintf("  median latency of a request: HTTP adds %.2f ms", ms(added)), Unit: "ms",
-		Once: ms(httpMed), Baseline: ms(goMed), OnceLabel: "HTTP", BaselineLabel: "Go", Goal: NoGoal,
-	}
-	for r := range min(len(goSide.rounds), len(httpSide.rounds)) {
-		l.Rounds = append(l.Rounds, ms(median(httpSide.rounds[r]))/ms(median(goSide.rounds[r])))
-	}
-	rep.add(sectionHTTP, summarize(l))
+	rep.add(sectionHTTP, latencyRow(fmt.Sprintf("  median latency of a request: HTTP adds %.2f ms", ms(added)), goSide, httpSide))
 	where := "this process, the server in it"
 	if e.cfg.Address != "" {
 		where = "this process, not the server's"
