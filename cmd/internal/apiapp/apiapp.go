@@ -147,16 +147,8 @@ func (m *Main) ParseFlags(args []string) error {
 	if len(args) > 0 && args[0] == "hash-token" {
 		return m.hashToken(args[1:])
 	}
-	fs := pflag.NewFlagSet("api", pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	envDefault := func(name, def string) string {
-		if v := m.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	fs := shared.NewFlags("api", usage, m.Getenv)
+	envDefault := fs.EnvDefault
 	fs.StringVar(&m.Addr, "addr", envDefault("ONCE_API_ADDR", m.Addr), "listen `ADDRESS` (env ONCE_API_ADDR)")
 	fs.StringVar(&m.TLSCert, "tls-cert", envDefault("ONCE_API_TLS_CERT", m.TLSCert), "serve HTTPS with this certificate `FILE` (PEM; with --tls-key; env ONCE_API_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", envDefault("ONCE_API_TLS_KEY", m.TLSKey), "the certificate's key `FILE` (PEM; env ONCE_API_TLS_KEY)")
@@ -170,24 +162,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.OTel, "otel", shared.EnvBool(m.Getenv("ONCE_OTEL")), "trace requests with OpenTelemetry, a span per request under its traceparent, exporting over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", m.LogFormat), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
-	m.connFlags.AddClientFlags(fs)
-	m.connFlags.AddConfigFlags(fs)
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(m.Stdout, usage)
-			fs.SetOutput(m.Stdout)
-			fs.PrintDefaults()
-			return ErrHelp
-		}
-		return fmt.Errorf("%w (see api --help)", err)
-	}
-	if *version {
-		fmt.Fprintln(m.Stdout, "api version", shared.Version())
-		return ErrHelp
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	m.connFlags.AddClientFlags(fs.FlagSet)
+	m.connFlags.AddConfigFlags(fs.FlagSet)
+	if err := fs.Parse(args, m.Stdout); err != nil {
+		return err
 	}
 	if *tasks != "" {
 		m.Tasks = strings.Split(*tasks, ",")
@@ -199,7 +177,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if _, err := m.tokens(); err != nil {
 		return err
 	}
-	cfg, err := m.connFlags.Resolve(fs, connection.EnvLookup(m.Getenv, m.Environ))
+	cfg, err := m.connFlags.Resolve(fs.FlagSet, connection.EnvLookup(m.Getenv, m.Environ))
 	if err != nil {
 		return fmt.Errorf("client configuration: %w", err)
 	}

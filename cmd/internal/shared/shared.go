@@ -1,6 +1,7 @@
 // Package shared holds what the binaries, tools and server-backed tests of
 // this module share and no library user needs: a no-op SDK logger, the
-// --log-level/--log-format logger and the --version text. The names that
+// --log-level/--log-format logger, the --version text, and the flag set and
+// main of the long-running programs (the worker, the API). The names that
 // operators and callers share are in the root package once.
 package shared
 

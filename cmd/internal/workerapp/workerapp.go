@@ -186,27 +186,14 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Getenv == nil {
 		m.Getenv, m.Environ = os.Getenv, os.Environ
 	}
-	fs, version := m.flagSet()
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprint(m.Stdout, usage)
-			fs.SetOutput(m.Stdout)
-			fs.PrintDefaults()
-			return ErrHelp
-		}
-		return fmt.Errorf("%w (see worker --help)", err)
-	}
-	if *version {
-		fmt.Fprintln(m.Stdout, "worker version", shared.Version())
-		return ErrHelp
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	fs := m.flagSet()
+	if err := fs.Parse(args, m.Stdout); err != nil {
+		return err
 	}
 	if _, err := shared.NewLogger(io.Discard, m.LogLevel, m.LogFormat); err != nil {
 		return err
 	}
-	cfg, err := m.connFlags.Resolve(fs, connection.EnvLookup(m.Getenv, m.Environ))
+	cfg, err := m.connFlags.Resolve(fs.FlagSet, connection.EnvLookup(m.Getenv, m.Environ))
 	if err != nil {
 		return fmt.Errorf("client configuration: %w", err)
 	}
@@ -235,18 +222,10 @@ func (m *Main) ParseFlags(args []string) error {
 }
 
 // flagSet is the worker's flags, bound to m's fields: each defaults to its
-// environment variable, else to the field's value. version is --version.
-func (m *Main) flagSet() (fs *pflag.FlagSet, version *bool) {
-	fs = pflag.NewFlagSet("worker", pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.SetOutput(io.Discard) // errors are returned; ParseFlags prints the help to Stdout
-	fs.Usage = func() {}
-	envDefault := func(name, def string) string {
-		if v := m.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+// environment variable, else to the field's value.
+func (m *Main) flagSet() *shared.Flags {
+	fs := shared.NewFlags("worker", usage, m.Getenv)
+	envDefault := fs.EnvDefault
 	fs.BoolVar(&m.Dev, "dev", false, "start the embedded Temporal server (default: when nothing names an address)")
 	fs.StringVar(&m.GRPCAddress, "dev-grpc-addr", m.GRPCAddress, "embedded server: gRPC frontend `ADDRESS`")
 	fs.StringVar(&m.UIAddress, "dev-ui-addr", m.UIAddress, "embedded server: Web UI `ADDRESS` (empty: no UI)")
@@ -265,9 +244,9 @@ func (m *Main) flagSet() (fs *pflag.FlagSet, version *bool) {
 	fs.BoolVar(&m.OTel, "otel", shared.EnvBool(m.Getenv("ONCE_OTEL")), "trace tasks with OpenTelemetry, exporting spans over OTLP as the OTEL_EXPORTER_OTLP_* environment variables say (env ONCE_OTEL; default off)")
 	fs.StringVar(&m.LogLevel, "log-level", envDefault("ONCE_LOG_LEVEL", m.LogLevel), "log `LEVEL`: debug, info, warn, error (env ONCE_LOG_LEVEL)")
 	fs.StringVar(&m.LogFormat, "log-format", envDefault("ONCE_LOG_FORMAT", shared.OrDefault(m.LogFormat, "text")), "log `FORMAT`: text or json (env ONCE_LOG_FORMAT)")
-	m.connFlags.AddClientFlags(fs)
-	m.connFlags.AddConfigFlags(fs)
-	return fs, fs.Bool("version", false, "print the version and exit")
+	m.connFlags.AddClientFlags(fs.FlagSet)
+	m.connFlags.AddConfigFlags(fs.FlagSet)
+	return fs
 }
 
 // Run starts the server (in dev mode), connects and starts the worker. It
