@@ -190,21 +190,14 @@ func New(s *starter.Client, opts Options) (http.Handler, error) {
 
 func (h *handler) routes() {
 	h.mux = http.NewServeMux()
-	routes := []struct {
-		method, path string
-		fn           func(http.ResponseWriter, *http.Request, *caller)
-	}{
+	h.mount([]route{
 		{http.MethodPost, "/v1/tasks/{task}/trigger", h.trigger},
 		{http.MethodPost, "/v1/tasks/{task}/batch", h.batch},
 		{http.MethodGet, "/v1/tasks/{task}/runs", h.listRuns},
 		{http.MethodGet, "/v1/tasks/{task}/keys/{key}", h.describeKey},
 		{http.MethodPost, "/v1/tasks/{task}/keys/{key}/reset", h.resetKey},
 		{http.MethodGet, "/v1/runs/{id}", h.getRun},
-	}
-	for _, rt := range routes {
-		h.mux.Handle(rt.method+" "+rt.path, h.authed(rt.fn))
-		h.mux.Handle(rt.path, methodNotAllowed(rt.method))
-	}
+	}, h.authed, methodNotAllowed)
 	h.triggerDevRoutes()
 	h.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -308,6 +301,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap gives http.ResponseController the connection's writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// route is a route of the API: its method and path pattern, and what
+// answers an authenticated caller.
+type route struct {
+	method, path string
+	fn           func(http.ResponseWriter, *http.Request, *caller)
+}
+
+// mount adds routes to h's mux, each authenticated by authed, and another
+// method on a route's path answered by notAllowed(the route's method).
+func (h *handler) mount(routes []route, authed func(func(http.ResponseWriter, *http.Request, *caller)) http.Handler, notAllowed func(allow string) http.Handler) {
+	for _, rt := range routes {
+		h.mux.Handle(rt.method+" "+rt.path, authed(rt.fn))
+		h.mux.Handle(rt.path, notAllowed(rt.method))
+	}
+}
 
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -66,25 +66,24 @@ const tdBatchIDPrefix = "batch_"
 
 // triggerDevRoutes adds trigger.dev's routes to h's mux.
 func (h *handler) triggerDevRoutes() {
-	routes := []struct {
-		method, path string
-		fn           func(http.ResponseWriter, *http.Request, *caller)
-	}{
+	h.mount([]route{
 		{http.MethodPost, "/api/v1/tasks/{task}/trigger", h.tdTrigger},
 		{http.MethodPost, "/api/v3/batches", h.tdCreateBatch},
 		{http.MethodPost, "/api/v3/batches/{batch}/items", h.tdBatchItems},
 		{http.MethodGet, "/api/v3/runs/{id}", h.tdRetrieveRun},
 		{http.MethodPost, "/api/v1/idempotencyKeys/{key}/reset", h.tdResetKey},
-	}
-	for _, rt := range routes {
-		h.mux.Handle(rt.method+" "+rt.path, h.tdAuthed(rt.fn))
-		h.mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", rt.method)
-			tdError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+rt.method)
-		})
-	}
+	}, h.tdAuthed, tdMethodNotAllowed)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		tdError(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+": Once serves trigger.dev's trigger, batch (v3), run retrieve (v3) and idempotency-key reset routes")
+	})
+}
+
+// tdMethodNotAllowed answers another method than allow on one of
+// trigger.dev's routes, in trigger.dev's shape.
+func tdMethodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		tdError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+allow)
 	})
 }
 
