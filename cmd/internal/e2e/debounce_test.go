@@ -3,14 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/once-run/once"
@@ -249,31 +247,13 @@ var debounceReplayDir = filepath.Join("..", "..", "..", "workflows", "testdata",
 //
 //	ONCE_RECORD_HISTORIES=1 go test -count=1 -run TestDebounceRecordHistories ./cmd/internal/e2e/
 func TestDebounceRecordHistories(t *testing.T) {
-	if os.Getenv(recordEnv) != "1" {
-		t.Skipf("set %s=1 to record replay histories", recordEnv)
-	}
-	const env, identity = "record", "once-record"
-	copts := sharedClientOptions()
-	copts.Identity = identity
-	st := mustDialStarter(t, copts, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
+	st := startRecording(t, debounceReplayDir, examples.Tasks(), nil)
 	c := st.Temporal()
-	w, err := worker.New(st, worker.Options{
-		Tasks: examples.Tasks(), Logger: shared.DiscardLogger(),
-		Worker: sdkworker.Options{Identity: identity},
-	})
-	require.NoError(t, err)
-	require.NoError(t, w.Start())
-	defer w.Stop()
 	ctx := testCtx(t, 2*time.Minute)
-
-	old, err := filepath.Glob(filepath.Join(debounceReplayDir, "*.json"))
-	require.NoError(t, err)
-	for _, p := range old {
-		require.NoError(t, os.Remove(p))
-	}
 	for _, mode := range []once.DebounceMode{once.DebounceTrailing, once.DebounceLeading} {
 		d := starter.Debounce{Key: "replay-" + string(mode), Delay: 300 * time.Millisecond, MaxDelay: 2 * time.Second, Mode: mode}
 		var last *starter.Run
+		var err error
 		for i := range 5 {
 			last, err = st.Trigger(ctx, examples.ChildTask.ID(), map[string]any{"i": i}, starter.TriggerOptions{Debounce: &d})
 			require.NoError(t, err)

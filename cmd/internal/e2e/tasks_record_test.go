@@ -40,9 +40,26 @@ type recorded struct {
 
 // recordHistories replaces the history files in dir with every attempt of
 // each run of runs (starter.RecordRun), run by a worker of tasks (and of
-// the activities that register registers) in the environment "record" with
-// fixed identities, which keep this machine's name and PIDs out of the files.
+// the activities that register registers; see startRecording).
 func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, register func(*worker.Worker), runs []recorded) {
+	t.Helper()
+	st := startRecording(t, dir, tasks, register)
+	ctx := testCtx(t, 2*time.Minute)
+	for _, r := range runs {
+		run, err := st.TriggerAndWait(ctx, r.task, r.payload, nil, starter.TriggerOptions{Key: idempotency.Parts{"replay", r.name}})
+		require.NoError(t, err)
+		paths, err := starter.RecordRun(ctx, st.Temporal(), run.WorkflowID, dir)
+		require.NoError(t, err)
+		t.Logf("%s: wrote %v", r.name, paths)
+	}
+}
+
+// startRecording skips the test unless ONCE_RECORD_HISTORIES=1; else it
+// removes the history files in dir and starts a worker of tasks (and of the
+// activities that register, when not nil, registers) in the environment
+// "record" with fixed identities, which keep this machine's name and PIDs
+// out of the files, stopped when the test ends. It returns its starter.
+func startRecording(t *testing.T, dir string, tasks []workflows.Definition, register func(*worker.Worker)) *starter.Client {
 	t.Helper()
 	if os.Getenv(recordEnv) != "1" {
 		t.Skipf("set %s=1 to record replay histories", recordEnv)
@@ -51,29 +68,23 @@ func recordHistories(t *testing.T, dir string, tasks []workflows.Definition, reg
 	copts := sharedClientOptions()
 	copts.Identity = identity
 	st := mustDialStarter(t, copts, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
-	c := st.Temporal()
 	w, err := worker.New(st, worker.Options{
 		Tasks: tasks, Logger: shared.DiscardLogger(),
 		Worker: sdkworker.Options{Identity: identity},
 	})
 	require.NoError(t, err)
-	register(w)
+	if register != nil {
+		register(w)
+	}
 	require.NoError(t, w.Start())
-	defer w.Stop()
-	ctx := testCtx(t, 2*time.Minute)
+	t.Cleanup(w.Stop)
 
 	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	require.NoError(t, err)
 	for _, p := range old {
 		require.NoError(t, os.Remove(p))
 	}
-	for _, r := range runs {
-		run, err := st.TriggerAndWait(ctx, r.task, r.payload, nil, starter.TriggerOptions{Key: idempotency.Parts{"replay", r.name}})
-		require.NoError(t, err)
-		paths, err := starter.RecordRun(ctx, c, run.WorkflowID, dir)
-		require.NoError(t, err)
-		t.Logf("%s: wrote %v", r.name, paths)
-	}
+	return st
 }
 
 // TestTasksRecordHistories records every attempt of one run per example
