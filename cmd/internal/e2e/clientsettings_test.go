@@ -121,14 +121,7 @@ func TestProductionClientSettings(t *testing.T) {
 	s := dialSecure(t, secureNamespace, starter.Options{Environment: env, Logger: shared.DiscardLogger()})
 	require.Equal(t, secureNamespace, s.Namespace())
 
-	w, err := worker.New(s, worker.Options{
-		Tasks:  []workflows.Definition{secureEcho, secureParent, secureActivityParent},
-		Logger: shared.DiscardLogger(),
-	})
-	require.NoError(t, err)
-	w.RegisterActivity(&secureActivities{starter: w.Starter()})
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
+	startSecureWorker(t, s)
 
 	raw := dial(t, srv.Address(), secureNamespace) // no codec: what is stored
 	tenantCtx := context.WithValue(ctx, tenantKey{}, "acme")
